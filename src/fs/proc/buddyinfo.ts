@@ -1,0 +1,17 @@
+/**
+ * /proc/buddyinfo (mm/vmstat.c frag_show_print): per populated zone, the free blocks at each
+ * order over all migratetypes, "%6lu " each, every line ending in a space.
+ */
+import type { MM } from '../../mm/mm.ts';
+import { NR_PAGE_ORDERS } from '../../mm/mmzone.ts';
+
+export function buddyinfo(mm: MM): string {
+  let out = '';
+  for (const zone of mm.zones) {
+    if (!zone.populated_zone()) continue;
+    out += `Node ${zone.nid}, zone ${zone.name.padStart(8)} `;
+    for (let o = 0; o < NR_PAGE_ORDERS; o++) out += `${String(zone.nr_free[o]).padStart(6)} `;
+    out += '\n';
+  }
+  return out;
+}

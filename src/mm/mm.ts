@@ -1,0 +1,104 @@
+/**
+ * The physical-memory state the kernel keeps in globals: mem_map (the frame table), the pageblock
+ * bitmap, the nodes and zones, the page-allocator sysctls and the vm event counters. Every
+ * mechanism in src/mm takes this as its first argument.
+ */
+import { FrameTable } from './frames.ts';
+import {
+  MAX_NR_ZONES,
+  MIGRATE_TYPES,
+  NR_PAGE_ORDERS,
+  NR_PCP_LISTS,
+  PerCpuPages,
+  type PglistData,
+  pageblock_order,
+  type Zone,
+} from './mmzone.ts';
+import { no_slowpath_hooks, type SlowpathHooks } from './page_alloc/context.ts';
+import { no_tracepoints, type Tracepoints } from './trace.ts';
+import { NR_VM_EVENT_ITEMS } from './vmstat_items.ts';
+
+/** Kernel build options that change behaviour or the format of /proc files. */
+export interface KernelConfig {
+  /** CONFIG_CMA: the CMA migratetype, its pagetypeinfo column and cma_alloc_* counters. */
+  CMA: boolean;
+  /** CONFIG_NUMA: the numa_* counters. */
+  NUMA: boolean;
+  /** CONFIG_TRANSPARENT_HUGEPAGE: the THP pcp lists and khugepaged's min_free_kbytes floor. */
+  TRANSPARENT_HUGEPAGE: boolean;
+}
+
+/** The vm sysctls of mm/page_alloc.c. */
+export interface PageAllocSysctls {
+  min_free_kbytes: number;
+  /** Set once the user writes min_free_kbytes; later recomputation keeps the user's value. */
+  user_min_free_kbytes: number;
+  watermark_scale_factor: number;
+  watermark_boost_factor: number;
+  lowmem_reserve_ratio: number[];
+  defrag_mode: number;
+  percpu_pagelist_high_fraction: number;
+}
+
+export class MM {
+  readonly frames: FrameTable;
+  /** One byte of flags per pageblock (pageblock.ts). */
+  readonly pb_flags: Uint8Array;
+  /** Per pageblock, 1 + the id of the zone it belongs to, or 0 outside every zone. */
+  readonly pb_zone: Uint16Array;
+  readonly zones: Zone[];
+  readonly nodes: PglistData[];
+  readonly nr_cpus: number;
+  /** cpu_to_node() */
+  readonly cpu_to_node: Int32Array;
+  readonly vm_events = new Float64Array(NR_VM_EVENT_ITEMS);
+  readonly trace: Tracepoints = no_tracepoints();
+  /** Reclaim, compaction and OOM as the slow path reaches them. */
+  hooks: SlowpathHooks = no_slowpath_hooks();
+  /** The kernel log (printk), oldest first. */
+  readonly klog: string[] = [];
+  page_group_by_mobility_disabled = false;
+  totalreserve_pages = 0;
+  /** Pages never given to the buddy allocator (memblock reservations and holes inside zones). */
+  totalram_pages = 0;
+
+  constructor(
+    readonly config: KernelConfig,
+    readonly sysctl: PageAllocSysctls,
+    nr_frames: number,
+    nodes: PglistData[],
+    zones: Zone[],
+    nr_cpus: number,
+    cpu_to_node: Int32Array,
+  ) {
+    this.nodes = nodes;
+    this.zones = zones;
+    this.nr_cpus = nr_cpus;
+    this.cpu_to_node = cpu_to_node;
+    // List ids: each zone's free areas, then each zone's per-cpu lists.
+    let lists = 0;
+    for (const z of zones) {
+      z.free_list_base = lists;
+      lists += NR_PAGE_ORDERS * MIGRATE_TYPES;
+    }
+    for (const z of zones) {
+      z.pcp = new PerCpuPages(nr_cpus, lists);
+      lists += nr_cpus * NR_PCP_LISTS;
+    }
+    this.frames = new FrameTable(nr_frames, lists);
+    const nr_pageblocks = Math.ceil(nr_frames / (1 << pageblock_order));
+    this.pb_flags = new Uint8Array(nr_pageblocks);
+    this.pb_zone = new Uint16Array(nr_pageblocks);
+  }
+
+  /** page_zone(): the zone a pfn belongs to, or undefined for a pfn outside every zone. */
+  page_zone(pfn: number): Zone | undefined {
+    const z = this.pb_zone[pfn >>> pageblock_order];
+    return z === 0 ? undefined : this.zones[z - 1];
+  }
+
+  /** The zone of (node, zone_idx). */
+  zone(nid: number, zone_idx: number): Zone {
+    return this.zones[nid * MAX_NR_ZONES + zone_idx];
+  }
+}

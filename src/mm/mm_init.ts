@@ -1,0 +1,263 @@
+/**
+ * Boot (mm/mm_init.c, mm/memblock.c, mm/page_alloc.c init paths): from a physical layout build the
+ * memmap, nodes and zones, free every RAM page that memblock has not reserved into the buddy
+ * allocator in max-order chunks to the tail, set watermarks and pcp sizes, and make the kernel's
+ * own early allocations, which claim pageblocks as UNMOVABLE and RECLAIMABLE as on a real boot.
+ */
+import type { Prng } from '../lib/prng.ts';
+import { __GFP_RECLAIMABLE, GFP_KERNEL } from './gfp.ts';
+import { type KernelConfig, MM, type PageAllocSysctls } from './mm.ts';
+import {
+  MAX_DMA_PFN,
+  MAX_DMA32_PFN,
+  MAX_NR_ZONES,
+  MAX_ORDER_NR_PAGES,
+  MAX_PAGE_ORDER,
+  MIGRATE_MOVABLE,
+  PglistData,
+  pageblock_nr_pages,
+  pageblock_order,
+  ZONE_MOVABLE,
+  ZONE_NORMAL,
+  Zone,
+} from './mmzone.ts';
+import { __alloc_pages, __free_pages, __free_pages_core } from './page_alloc/alloc_pages.ts';
+import {
+  calculate_min_free_kbytes,
+  set_recommended_min_free_kbytes,
+  setup_per_zone_lowmem_reserve,
+  setup_per_zone_wmarks,
+  update_mobility_grouping,
+} from './page_alloc/watermark.ts';
+import { PG_reserved, PG_slab, PGI_nopage } from './page-flags.ts';
+import { NR_VM_NODE_STAT_ITEMS, node_stat_index } from './vmstat_items.ts';
+
+/** A half-open pfn range [start, end). */
+export interface PfnRange {
+  start: number;
+  end: number;
+}
+
+/** What firmware and the command line tell the kernel about memory. */
+export interface PhysLayout {
+  /** System RAM ranges (e820), sorted, not overlapping. */
+  ram: PfnRange[];
+  /** Memblock reservations inside RAM: never given to the buddy allocator. */
+  reserved: Array<PfnRange & { name: string }>;
+  /** Each node's pfn range and CPUs; node ranges are MAX_ORDER aligned and in address order. */
+  nodes: Array<PfnRange & { cpus: number[] }>;
+  /** Per node, the first pfn of ZONE_MOVABLE (kernelcore=/movablecore=), or 0 for none. */
+  zone_movable_pfn: number[];
+  nr_cpus: number;
+}
+
+const NR_SLAB_RECLAIMABLE = node_stat_index('nr_slab_reclaimable');
+const NR_SLAB_UNRECLAIMABLE = node_stat_index('nr_slab_unreclaimable');
+
+function overlap(a: PfnRange, start: number, end: number): number {
+  return Math.max(0, Math.min(a.end, end) - Math.max(a.start, start));
+}
+
+/**
+ * free_area_init() for one node: zone spans clipped to the node's memory, ZONE_MOVABLE carved off
+ * the top of the highest zone, present pages counted from the RAM ranges.
+ */
+function init_node_zones(node: PglistData, range: PfnRange, movable_pfn: number, layout: PhysLayout): void {
+  const ram = layout.ram.filter((r) => r.end > range.start && r.start < range.end);
+  const first = ram.length ? Math.max(ram[0].start, range.start) : range.start;
+  const last = ram.length ? Math.min(ram[ram.length - 1].end, range.end) : range.start;
+  node.node_start_pfn = first;
+  node.node_spanned_pages = last - first;
+  const limits = [MAX_DMA_PFN, MAX_DMA32_PFN, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 0];
+  let lower = 0;
+  for (let idx = 0; idx < MAX_NR_ZONES; idx++) {
+    const zone = node.node_zones[idx];
+    let start = 0;
+    let end = 0;
+    if (idx <= ZONE_NORMAL) {
+      start = Math.max(lower, first);
+      end = Math.min(limits[idx], last);
+      lower = limits[idx];
+      if (movable_pfn && end > movable_pfn) end = Math.max(start, movable_pfn);
+    } else if (idx === ZONE_MOVABLE && movable_pfn) {
+      start = Math.max(movable_pfn, first);
+      end = last;
+    }
+    if (end <= start) continue;
+    zone.zone_start_pfn = start;
+    zone.spanned_pages = end - start;
+    for (const r of ram) zone.present_pages += overlap(r, start, end);
+  }
+  for (const z of node.node_zones) node.node_present_pages += z.present_pages;
+}
+
+/**
+ * build_zonelists(): each node's zones from the highest managed one down, then the other nodes'
+ * zones, nearest first (with equal distances, the nodes after this one before those below it, as
+ * find_next_best_node's "prefer the next node" penalty orders them).
+ */
+function build_all_zonelists(mm: MM): void {
+  const nr = mm.nodes.length;
+  for (const node of mm.nodes) {
+    const order: number[] = [];
+    for (let k = 0; k < nr; k++) order.push((node.node_id + k) % nr);
+    const zonesOf = (n: number) =>
+      mm.nodes[n].node_zones
+        .filter((z) => z.managed_pages > 0)
+        .map((z) => z.id)
+        .reverse();
+    node.zonelist_nofallback = zonesOf(node.node_id);
+    node.zonelist_fallback = order.flatMap(zonesOf);
+  }
+}
+
+/** memblock_free_all() through __free_pages_memory(): each free range in the largest aligned chunks. */
+function memblock_free_all(mm: MM, layout: PhysLayout): void {
+  const reserved = [...layout.reserved].sort((a, b) => a.start - b.start);
+  for (const r of layout.ram) {
+    let start = r.start;
+    for (const res of reserved) {
+      if (res.end <= start || res.start >= r.end) continue;
+      __free_pages_memory(mm, start, Math.max(start, res.start));
+      start = Math.max(start, res.end);
+    }
+    __free_pages_memory(mm, start, r.end);
+  }
+}
+
+function __free_pages_memory(mm: MM, start: number, end: number): void {
+  while (start < end) {
+    let order = start ? Math.min(MAX_PAGE_ORDER, 31 - Math.clz32(start & -start)) : MAX_PAGE_ORDER;
+    while (start + (1 << order) > end) order--;
+    // Never free across a zone boundary: the kernel's ranges are split per zone the same way.
+    const zone = mm.page_zone(start);
+    if (zone && start + (1 << order) > zone.zone_end_pfn) {
+      __free_pages_memory(mm, start, zone.zone_end_pfn);
+      start = zone.zone_end_pfn;
+      continue;
+    }
+    __free_pages_core(mm, start, order);
+    start += 1 << order;
+  }
+}
+
+/** The kernel's early boot allocations (slab, page tables, per-cpu areas, …). */
+export interface EarlyAllocations {
+  /** Pages of unmovable kernel memory still held after boot. */
+  unmovable_pages: number;
+  /** Pages of reclaimable kernel memory (dentry and inode slabs) still held after boot. */
+  reclaimable_pages: number;
+  /** Pages allocated during init and freed before it ends, as a fraction of the total above. */
+  transient_fraction: number;
+}
+
+/** Slab page orders of early allocations: mostly order 0, some order-1..3 slabs. */
+const EARLY_ORDER_WEIGHTS = [70, 10, 8, 12];
+
+/**
+ * Early kernel allocations through the real allocator, round-robin over the CPUs, so they claim
+ * pageblocks and leave mixed blocks as a real boot does. Kept pages are PG_slab and counted in
+ * nr_slab_*; transient ones are freed at the end of init.
+ */
+function kernel_init_allocations(mm: MM, early: EarlyAllocations, rand: Prng): void {
+  const kept: number[] = [];
+  const transient: Array<[number, number]> = [];
+  const node = mm.nodes[0];
+  const goals = [early.unmovable_pages, early.reclaimable_pages];
+  const got = [0, 0];
+  let cpu = 0;
+  let transient_pages = 0;
+  const transient_goal = (goals[0] + goals[1]) * early.transient_fraction;
+  while (got[0] < goals[0] || got[1] < goals[1] || transient_pages < transient_goal) {
+    const order = rand.weighted(EARLY_ORDER_WEIGHTS);
+    const isTransient = transient_pages < transient_goal && rand.next() < early.transient_fraction;
+    const kind =
+      got[0] < goals[0] ? (got[1] < goals[1] && rand.next() < 0.35 ? 1 : 0) : got[1] < goals[1] ? 1 : 0;
+    const gfp = kind === 1 ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL;
+    const pfn = __alloc_pages(mm, gfp, order, mm.cpu_to_node[cpu], cpu);
+    if (pfn < 0) break;
+    if (isTransient) {
+      transient.push([pfn, order]);
+      transient_pages += 1 << order;
+    } else {
+      kept.push(pfn, order);
+      got[kind] += 1 << order;
+      node.vm_stat[kind === 1 ? NR_SLAB_RECLAIMABLE : NR_SLAB_UNRECLAIMABLE] += 1 << order;
+      for (let p = pfn; p < pfn + (1 << order); p++) mm.frames.flags[p] |= PG_slab;
+    }
+    cpu = (cpu + 1) % mm.nr_cpus;
+  }
+  for (const [pfn, order] of transient) __free_pages(mm, pfn, order, rand.below(mm.nr_cpus));
+}
+
+export interface BootOptions {
+  layout: PhysLayout;
+  config: KernelConfig;
+  sysctl: PageAllocSysctls;
+  /** THP enabled at boot (always or madvise): khugepaged raises min_free_kbytes. */
+  thp_enabled: boolean;
+  early: EarlyAllocations;
+  rand: Prng;
+}
+
+/** Boot a machine's physical memory. */
+export function mm_init(opts: BootOptions): MM {
+  const { layout } = opts;
+  const nodes: PglistData[] = [];
+  const zones: Zone[] = [];
+  for (let nid = 0; nid < layout.nodes.length; nid++) {
+    const node = new PglistData(nid, NR_VM_NODE_STAT_ITEMS);
+    for (let idx = 0; idx < MAX_NR_ZONES; idx++) {
+      const zone = new Zone(nid, idx);
+      node.node_zones.push(zone);
+      zones.push(zone);
+    }
+    node.cpus.push(...layout.nodes[nid].cpus);
+    init_node_zones(node, layout.nodes[nid], layout.zone_movable_pfn[nid] ?? 0, layout);
+    nodes.push(node);
+  }
+  const max_pfn = Math.max(...layout.ram.map((r) => r.end), ...layout.nodes.map((n) => n.end));
+  const nr_frames = Math.ceil(max_pfn / MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES;
+  const cpu_to_node = new Int32Array(layout.nr_cpus);
+  layout.nodes.forEach((n, nid) => {
+    for (const c of n.cpus) cpu_to_node[c] = nid;
+  });
+  const mm = new MM(opts.config, opts.sysctl, nr_frames, nodes, zones, layout.nr_cpus, cpu_to_node);
+
+  // memmap_init(): no struct page outside RAM; every RAM page reserved until freed. Pageblocks
+  // whose first pfn is RAM start MOVABLE; one that starts in a hole keeps 0, UNMOVABLE (the
+  // DMA zone's first block, since pfn 0 is not RAM).
+  const flags = mm.frames.flags;
+  flags.fill(PGI_nopage);
+  for (const r of layout.ram) {
+    flags.fill(PG_reserved, r.start, r.end);
+    for (
+      let pfn = Math.ceil(r.start / pageblock_nr_pages) * pageblock_nr_pages;
+      pfn < r.end;
+      pfn += pageblock_nr_pages
+    ) {
+      mm.pb_flags[pfn >>> pageblock_order] = MIGRATE_MOVABLE;
+    }
+  }
+  for (const zone of zones) {
+    if (!zone.spanned_pages) continue;
+    const first = zone.zone_start_pfn >>> pageblock_order;
+    const last = (zone.zone_end_pfn - 1) >>> pageblock_order;
+    for (let pb = first; pb <= last; pb++) mm.pb_zone[pb] = zone.id + 1;
+  }
+
+  memblock_free_all(mm, layout);
+  build_all_zonelists(mm);
+  update_mobility_grouping(mm);
+  // init_per_zone_wmark_min(), then khugepaged's start raising min_free_kbytes.
+  calculate_min_free_kbytes(mm);
+  setup_per_zone_wmarks(mm);
+  setup_per_zone_lowmem_reserve(mm);
+  if (opts.config.TRANSPARENT_HUGEPAGE && opts.thp_enabled) {
+    set_recommended_min_free_kbytes(mm);
+    setup_per_zone_wmarks(mm);
+  }
+  update_mobility_grouping(mm);
+  kernel_init_allocations(mm, opts.early, opts.rand);
+  return mm;
+}

@@ -1,0 +1,202 @@
+/**
+ * Machine configuration: what a user writes (sizes as strings like '64G'), validated with a
+ * schema, and turned into the physical layout the kernel boots from (x86-64 e820 map, NUMA nodes,
+ * memblock reservations, kernelcore=/movablecore=).
+ */
+import { z } from 'zod';
+import { parseSize } from '../lib/size.ts';
+import type { EarlyAllocations, PfnRange, PhysLayout } from '../mm/mm_init.ts';
+import { MAX_DMA32_PFN, MAX_ORDER_NR_PAGES, PAGE_SHIFT } from '../mm/mmzone.ts';
+
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const range = z.object({ start: size, size, name: z.string().optional() }).strict();
+
+export const machineConfigSchema = z
+  .object({
+    /** Installed RAM, e.g. '64G'. */
+    memory: size,
+    /** NUMA nodes; memory is split evenly in address order. */
+    nodes: z.number().int().min(1).max(64).default(1),
+    /** CPUs, numbered contiguously per node. */
+    cpus: z.number().int().min(1).max(1024).default(2),
+    /** kernelcore=: memory kept out of ZONE_MOVABLE (the rest becomes movable). */
+    kernelcore: size.optional(),
+    /** movablecore=: memory put in ZONE_MOVABLE, spread evenly over the nodes. */
+    movablecore: size.optional(),
+    /** Extra holes in the physical map (besides the legacy ones below 1 MiB and 3-4 GiB). */
+    holes: z.array(range).default([]),
+    /** Extra memblock reservations (firmware, crash kernel, …). */
+    reserved: z.array(range).default([]),
+    /** Size of the kernel image loaded at 16 MiB. */
+    kernel_image: size.default(36 << 20),
+    /** Kernel build options. */
+    kernel: z
+      .object({
+        CMA: z.boolean().default(true),
+        NUMA: z.boolean().default(true),
+        TRANSPARENT_HUGEPAGE: z.boolean().default(true),
+      })
+      .strict()
+      .default({ CMA: true, NUMA: true, TRANSPARENT_HUGEPAGE: true }),
+    /** /sys/kernel/mm/transparent_hugepage/enabled at boot. */
+    thp: z.enum(['always', 'madvise', 'never']).default('madvise'),
+    /** The kernel's own memory after boot (slab, page tables, …); defaults scale with RAM. */
+    early: z
+      .object({
+        unmovable: size.optional(),
+        reclaimable: size.optional(),
+        transient_fraction: z.number().min(0).max(0.9).default(0.3),
+      })
+      .strict()
+      .default({ transient_fraction: 0.3 }),
+    /** Sysctls written right after boot, as `name: value` under /proc/sys/vm. */
+    sysctl: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+    /** Seed of the machine's PRNG. */
+    seed: z.number().int().min(0).default(1),
+  })
+  .strict();
+
+export type MachineConfigInput = z.input<typeof machineConfigSchema>;
+export type MachineConfig = z.output<typeof machineConfigSchema>;
+
+/** Validate a configuration; throws an Error naming every bad field. */
+export function parseMachineConfig(input: MachineConfigInput): MachineConfig {
+  const result = machineConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new Error(`invalid machine configuration:\n${lines.join('\n')}`);
+  }
+  const c = result.data;
+  if (c.memory < 64 << 20)
+    throw new Error('invalid machine configuration:\n  memory: at least 64M is needed');
+  if (c.memory % 4096) throw new Error('invalid machine configuration:\n  memory: must be a multiple of 4K');
+  if (c.cpus < c.nodes) throw new Error('invalid machine configuration:\n  cpus: at least one CPU per node');
+  if (c.kernelcore !== undefined && c.movablecore !== undefined) {
+    throw new Error('invalid machine configuration:\n  kernelcore, movablecore: give one or the other');
+  }
+  return c;
+}
+
+const pages = (bytes: number): number => Math.floor(bytes / 2 ** PAGE_SHIFT);
+const LOW_RAM_END = pages(3 * 2 ** 30); // the PCI hole spans 3-4 GiB
+const BIOS_HOLE = { start: 159, end: 256 }; // 0x9f000-0xfffff: EBDA, VGA, ROM
+const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
+
+function subtract(ranges: PfnRange[], hole: PfnRange): PfnRange[] {
+  const out: PfnRange[] = [];
+  for (const r of ranges) {
+    if (hole.end <= r.start || hole.start >= r.end) out.push(r);
+    else {
+      if (r.start < hole.start) out.push({ start: r.start, end: hole.start });
+      if (hole.end < r.end) out.push({ start: hole.end, end: r.end });
+    }
+  }
+  return out;
+}
+
+/** The pfn below which `count` RAM pages lie. */
+function pfnAfterRamPages(ram: PfnRange[], count: number): number {
+  for (const r of ram) {
+    const len = r.end - r.start;
+    if (count <= len) return r.start + count;
+    count -= len;
+  }
+  return ram[ram.length - 1].end;
+}
+
+function ramBetween(ram: PfnRange[], start: number, end: number): number {
+  let n = 0;
+  for (const r of ram) n += Math.max(0, Math.min(r.end, end) - Math.max(r.start, start));
+  return n;
+}
+
+/**
+ * The e820 map of an x86-64 machine (as our Firecracker VMs and most PCs lay it out): pfn 0 and
+ * 0x9f000-0xfffff are not RAM, the first 3 GiB are, 3-4 GiB is the PCI hole, the rest sits above
+ * 4 GiB. `memory: '24G'` reproduces a real 24 GiB machine's map exactly.
+ */
+export function buildLayout(c: MachineConfig): PhysLayout {
+  const total = pages(c.memory);
+  const low = Math.min(total, LOW_RAM_END);
+  let ram: PfnRange[] = [
+    { start: 1, end: BIOS_HOLE.start },
+    { start: BIOS_HOLE.end, end: low },
+  ];
+  if (total > low) ram.push({ start: MAX_DMA32_PFN, end: MAX_DMA32_PFN + (total - low) });
+  for (const h of c.holes) ram = subtract(ram, { start: pages(h.start), end: pages(h.start + h.size) });
+  ram = ram.filter((r) => r.end > r.start);
+  const max_pfn = alignUp(ram[ram.length - 1].end, MAX_ORDER_NR_PAGES);
+  const ramPages = ramBetween(ram, 0, max_pfn);
+
+  // Nodes: equal shares of RAM in address order, boundaries on MAX_ORDER_NR_PAGES.
+  const nodes: PhysLayout['nodes'] = [];
+  const perNodeCpus = Math.floor(c.cpus / c.nodes);
+  let cpu = 0;
+  let start = 0;
+  for (let nid = 0; nid < c.nodes; nid++) {
+    const end =
+      nid === c.nodes - 1
+        ? max_pfn
+        : alignUp(pfnAfterRamPages(ram, Math.round((ramPages * (nid + 1)) / c.nodes)), MAX_ORDER_NR_PAGES);
+    const cpus: number[] = [];
+    const n = nid === c.nodes - 1 ? c.cpus - cpu : perNodeCpus;
+    for (let k = 0; k < n; k++) cpus.push(cpu++);
+    nodes.push({ start, end, cpus });
+    start = end;
+  }
+
+  // Memblock reservations: the first 1 MiB (x86 always reserves it), the kernel image at 16 MiB,
+  // firmware tables at the top of low RAM, and per node the memmap (64 bytes per page) plus
+  // early page tables and per-cpu areas, allocated top-down from the node's last RAM.
+  const reserved: PhysLayout['reserved'] = [
+    { start: 0, end: 256, name: 'low 1M' },
+    { start: pages(16 << 20), end: pages(16 << 20) + pages(c.kernel_image), name: 'kernel' },
+  ];
+  const lowTop = ram.filter((r) => r.end <= LOW_RAM_END).at(-1);
+  if (lowTop) reserved.push({ start: lowTop.end - 205, end: lowTop.end, name: 'firmware' });
+  for (const n of nodes) {
+    const nodeRam = ramBetween(ram, n.start, n.end);
+    const top = ram.filter((r) => r.start < n.end && r.end > n.start).at(-1);
+    if (!top) continue;
+    const memmap = Math.ceil((nodeRam * 64) / 4096) + 512 + 64 * n.cpus.length;
+    const topEnd = Math.min(top.end, n.end);
+    reserved.push({ start: Math.max(top.start, topEnd - memmap), end: topEnd, name: 'memmap' });
+  }
+  for (const r of c.reserved)
+    reserved.push({ start: pages(r.start), end: pages(r.start + r.size), name: r.name ?? 'reserved' });
+
+  // kernelcore= / movablecore=: ZONE_MOVABLE takes the top of each node's highest zone.
+  const zone_movable_pfn = nodes.map((n) => {
+    const nodeRam = ramBetween(ram, n.start, n.end);
+    let movable = 0;
+    if (c.movablecore !== undefined) movable = Math.ceil(pages(c.movablecore) / c.nodes);
+    else if (c.kernelcore !== undefined)
+      movable = Math.max(0, nodeRam - Math.ceil(pages(c.kernelcore) / c.nodes));
+    if (movable <= 0) return 0;
+    const highestStart =
+      ramBetween(ram, n.start, MAX_DMA32_PFN) < nodeRam && n.end > MAX_DMA32_PFN
+        ? Math.max(MAX_DMA32_PFN, n.start)
+        : n.start;
+    const below = Math.max(0, nodeRam - movable);
+    const pfn = alignUp(pfnAfterRamPages(ram, ramBetween(ram, 0, n.start) + below), MAX_ORDER_NR_PAGES);
+    return Math.min(Math.max(pfn, highestStart), n.end);
+  });
+  return { ram, reserved, nodes, zone_movable_pfn, nr_cpus: c.cpus };
+}
+
+/** The kernel's early allocations, scaled with RAM unless given. */
+export function earlyAllocations(c: MachineConfig): EarlyAllocations {
+  return {
+    unmovable_pages: pages(c.early.unmovable ?? (16 << 20) + c.memory / 1000),
+    reclaimable_pages: pages(c.early.reclaimable ?? (8 << 20) + c.memory / 2000),
+    transient_fraction: c.early.transient_fraction,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The Machine facade: boot a configured machine, read and write its /proc and /sys files, reach
+ * the in-kernel API, and check the model's invariants.
+ */
+
+import { registerFiles } from '../fs/files.ts';
+import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
+import { Prng } from '../lib/prng.ts';
+import { check_invariants } from '../mm/debug.ts';
+import type { MM } from '../mm/mm.ts';
+import { mm_init } from '../mm/mm_init.ts';
+import {
+  buildLayout,
+  earlyAllocations,
+  type MachineConfig,
+  type MachineConfigInput,
+  parseMachineConfig,
+} from './config.ts';
+import { KernelApi } from './kernel.ts';
+
+export class InvariantError extends Error {
+  constructor(readonly violations: string[]) {
+    super(`${violations.length} invariant violation(s):\n  ${violations.join('\n  ')}`);
+    this.name = 'InvariantError';
+  }
+}
+
+export class Machine {
+  readonly config: MachineConfig;
+  readonly mm: MM;
+  /** The in-kernel API (alloc_pages, free_pages, …). */
+  readonly kernel: KernelApi;
+  /** The machine's PRNG; the only source of randomness in the model. */
+  readonly rand: Prng;
+  private readonly vfs = new Vfs();
+
+  private constructor(config: MachineConfig) {
+    this.config = config;
+    this.rand = new Prng(config.seed);
+    this.mm = mm_init({
+      layout: buildLayout(config),
+      config: { ...config.kernel },
+      sysctl: {
+        min_free_kbytes: 0,
+        user_min_free_kbytes: -1,
+        watermark_scale_factor: 10,
+        watermark_boost_factor: 15000,
+        lowmem_reserve_ratio: [256, 256, 32, 0, 0],
+        defrag_mode: 0,
+        percpu_pagelist_high_fraction: 0,
+      },
+      thp_enabled: config.thp !== 'never',
+      early: earlyAllocations(config),
+      rand: this.rand,
+    });
+    this.kernel = new KernelApi(this.mm);
+    registerFiles(this.vfs, this.mm);
+    for (const [name, value] of Object.entries(config.sysctl)) {
+      try {
+        this.writeFile(`/proc/sys/vm/${name}`, String(value));
+      } catch (e) {
+        throw new Error(`invalid machine configuration:\n  sysctl.${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
+  static boot(config: MachineConfigInput): Machine {
+    return new Machine(parseMachineConfig(config));
+  }
+
+  /** Read a /proc or /sys file as the given user (root by default). */
+  readFile(path: string, cred: Cred = ROOT): string {
+    return this.vfs.read(path, cred);
+  }
+
+  /** Write a /proc or /sys file; bad values throw the ErrnoError Linux gives (EINVAL, …). */
+  writeFile(path: string, text: string, cred: Cred = ROOT): void {
+    this.vfs.write(path, text, cred);
+  }
+
+  /** The files under a directory, e.g. listFiles('/proc/sys/vm'). */
+  listFiles(dir: string): string[] {
+    return this.vfs.list(dir);
+  }
+
+  /** Every invariant violation, or an empty list. */
+  invariantViolations(): string[] {
+    return check_invariants(this.mm);
+  }
+
+  /** Throw an InvariantError if the model's state disagrees with itself. */
+  checkInvariants(): void {
+    const v = check_invariants(this.mm);
+    if (v.length) throw new InvariantError(v);
+  }
+}
