@@ -5,16 +5,17 @@
 const SUFFIX: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50 };
 
 /** Bytes in a size string or number; throws a RangeError naming the bad input. */
-export function parseSize(input: string | number, what = 'size'): number {
+export function parseSize(input: string | number, what?: string): number {
+  const pre = what ? `${what}: ` : '';
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0 || !Number.isInteger(input))
-      throw new RangeError(`${what}: ${input} is not a whole number of bytes`);
+      throw new RangeError(`${pre}${input} is not a whole number of bytes`);
     return input;
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?\s*$/i.exec(input);
-  if (!m) throw new RangeError(`${what}: '${input}' is not a size (expected e.g. 4096, 700M, 64G)`);
+  if (!m) throw new RangeError(`${pre}'${input}' is not a size (expected e.g. 4096, 700M, 64G)`);
   const bytes = Number(m[1]) * SUFFIX[m[2].toUpperCase()];
-  if (!Number.isInteger(bytes)) throw new RangeError(`${what}: '${input}' is not a whole number of bytes`);
+  if (!Number.isInteger(bytes)) throw new RangeError(`${pre}'${input}' is not a whole number of bytes`);
   return bytes;
 }
 

@@ -97,8 +97,9 @@ export function check_invariants(mm: MM): string[] {
       if (mt === MIGRATE_CMA) freeCma[zi] += nr;
       if (mt === MIGRATE_HIGHATOMIC) freeHighatomic[zi] += nr;
       if (order >= pageblock_order && mt !== MIGRATE_ISOLATE) freeBlocks[zi] += nr;
-      // Merging is eager: two free buddies of one order must not both exist where they may merge.
-      if (order < MAX_PAGE_ORDER) {
+      // Merging is eager below pageblock order. Above it a retype (unreserving highatomic,
+      // ending isolation) can leave two mergeable free buddies side by side, as in the kernel.
+      if (order < pageblock_order) {
         const b = pfn ^ nr;
         if (
           b > pfn &&

@@ -9,6 +9,7 @@ import {
   MIGRATE_TYPES,
   NR_PAGE_ORDERS,
   NR_PCP_LISTS,
+  PAGES_PER_SECTION,
   PerCpuPages,
   type PglistData,
   pageblock_order,
@@ -46,6 +47,8 @@ export class MM {
   readonly pb_flags: Uint8Array;
   /** Per pageblock, 1 + the id of the zone it belongs to, or 0 outside every zone. */
   readonly pb_zone: Uint16Array;
+  /** Per 128 MiB memory section, 1 if any of it is RAM (online): the kernel's present sections. */
+  readonly section_online: Uint8Array;
   readonly zones: Zone[];
   readonly nodes: PglistData[];
   readonly nr_cpus: number;
@@ -89,6 +92,16 @@ export class MM {
     const nr_pageblocks = Math.ceil(nr_frames / (1 << pageblock_order));
     this.pb_flags = new Uint8Array(nr_pageblocks);
     this.pb_zone = new Uint16Array(nr_pageblocks);
+    this.section_online = new Uint8Array(Math.ceil(nr_frames / PAGES_PER_SECTION));
+  }
+
+  /**
+   * pfn_to_online_page() != NULL: the pfn lies in an online memory section. Walks over a zone
+   * (pagetypeinfo's block counts, compaction's scanners) skip whole sections that are holes, but
+   * see the holes inside a section.
+   */
+  pfn_online(pfn: number): boolean {
+    return this.section_online[Math.floor(pfn / PAGES_PER_SECTION)] === 1;
   }
 
   /** page_zone(): the zone a pfn belongs to, or undefined for a pfn outside every zone. */

@@ -14,6 +14,7 @@ import {
   MAX_ORDER_NR_PAGES,
   MAX_PAGE_ORDER,
   MIGRATE_MOVABLE,
+  PAGES_PER_SECTION,
   PglistData,
   pageblock_nr_pages,
   pageblock_order,
@@ -231,6 +232,7 @@ export function mm_init(opts: BootOptions): MM {
   flags.fill(PGI_nopage);
   for (const r of layout.ram) {
     flags.fill(PG_reserved, r.start, r.end);
+    mm.section_online.fill(1, Math.floor(r.start / PAGES_PER_SECTION), Math.ceil(r.end / PAGES_PER_SECTION));
     for (
       let pfn = Math.ceil(r.start / pageblock_nr_pages) * pageblock_nr_pages;
       pfn < r.end;

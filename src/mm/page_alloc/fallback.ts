@@ -59,7 +59,7 @@ export const RMQUEUE_STEAL = 3;
 export function should_try_claim_block(mm: MM, order: number, start_mt: number): boolean {
   return (
     order >= pageblock_order ||
-    order >= pageblock_order / 2 ||
+    order >= pageblock_order >> 1 ||
     start_mt === MIGRATE_RECLAIMABLE ||
     start_mt === MIGRATE_UNMOVABLE ||
     mm.page_group_by_mobility_disabled

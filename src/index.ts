@@ -1,0 +1,28 @@
+/**
+ * mapcontig's public API: the Machine, its in-kernel API, and the kernel's constants by name.
+ */
+export { type ErrnoCode, ErrnoError, errnos } from './lib/errno.ts';
+export { parseSize } from './lib/size.ts';
+export * from './mm/gfp.ts';
+export {
+  MAX_PAGE_ORDER,
+  MIGRATE_CMA,
+  MIGRATE_HIGHATOMIC,
+  MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  migratetype_names,
+  PAGE_SIZE,
+  pageblock_nr_pages,
+  pageblock_order,
+  ZONE_DMA,
+  ZONE_DMA32,
+  ZONE_MOVABLE,
+  ZONE_NORMAL,
+  zone_names,
+} from './mm/mmzone.ts';
+export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
+export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
+export { type AllocWhere, KernelApi } from './sim/kernel.ts';
+export { InvariantError, Machine } from './sim/machine.ts';
