@@ -225,13 +225,16 @@ export function mm_init(opts: BootOptions): MM {
   });
   const mm = new MM(opts.config, opts.sysctl, nr_frames, nodes, zones, layout.nr_cpus, cpu_to_node);
 
-  // memmap_init(): no struct page outside RAM; every RAM page reserved until freed. Pageblocks
-  // whose first pfn is RAM start MOVABLE; one that starts in a hole keeps 0, UNMOVABLE (the
-  // DMA zone's first block, since pfn 0 is not RAM).
+  // memmap_init(): no struct page outside RAM; memblock-reserved RAM stays PageReserved, the rest
+  // is freed below. Only holes and reservations are written here: the kernel marks every page
+  // Reserved and clears it on free, but touching every frame would cost a 1 TiB machine seconds.
+  // Pageblocks whose first pfn is RAM start MOVABLE; one that starts in a hole keeps 0,
+  // UNMOVABLE (the DMA zone's first block, since pfn 0 is not RAM).
   const flags = mm.frames.flags;
-  flags.fill(PGI_nopage);
+  let holeStart = 0;
   for (const r of layout.ram) {
-    flags.fill(PG_reserved, r.start, r.end);
+    flags.fill(PGI_nopage, holeStart, r.start);
+    holeStart = r.end;
     mm.section_online.fill(1, Math.floor(r.start / PAGES_PER_SECTION), Math.ceil(r.end / PAGES_PER_SECTION));
     for (
       let pfn = Math.ceil(r.start / pageblock_nr_pages) * pageblock_nr_pages;
@@ -240,6 +243,11 @@ export function mm_init(opts: BootOptions): MM {
     ) {
       mm.pb_flags[pfn >>> pageblock_order] = MIGRATE_MOVABLE;
     }
+  }
+  flags.fill(PGI_nopage, holeStart);
+  for (const r of layout.reserved) {
+    for (const ram of layout.ram)
+      flags.fill(PG_reserved, Math.max(r.start, ram.start), Math.min(r.end, ram.end));
   }
   for (const zone of zones) {
     if (!zone.spanned_pages) continue;

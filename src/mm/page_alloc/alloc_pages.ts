@@ -6,7 +6,7 @@ import { __GFP_THISNODE, gfp_migratetype, gfp_zone } from '../gfp.ts';
 import { ALLOC_WMARK_LOW, FPI_NONE, FPI_TO_TAIL } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import { MAX_PAGE_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, type Zone } from '../mmzone.ts';
-import { PAGE_FLAGS_CHECK_AT_FREE, PG_head, PG_reserved, PG_tail, PGI_alloc } from '../page-flags.ts';
+import { PAGE_FLAGS_CHECK_AT_FREE, PG_head, PG_tail, PGI_alloc } from '../page-flags.ts';
 import { get_pfnblock_migratetype } from '../pageblock.ts';
 import { PGFREE } from '../vmstat_items.ts';
 import { split_large_buddy } from './buddy.ts';
@@ -128,13 +128,12 @@ export function __free_pages(mm: MM, pfn: number, order: number, cpu: number, fp
 /**
  * kernel: mm/page_alloc.c __free_pages_core()
  * Boot and hot-add: give a range the buddy allocator has never seen to it, at the tail of the free
- * lists, counting the pages as managed by their zone.
+ * lists, counting the pages as managed by their zone. (The kernel also clears PageReserved on
+ * each page; the model never set it on RAM it frees.)
  */
 export function __free_pages_core(mm: MM, pfn: number, order: number): void {
   const zone = mm.page_zone(pfn)!;
   const nr = 1 << order;
-  const flags = mm.frames.flags;
-  for (let p = pfn; p < pfn + nr; p++) flags[p] &= ~PG_reserved;
   zone.managed_pages += nr;
   mm.totalram_pages += nr;
   free_one_page(mm, zone, pfn, order, FPI_TO_TAIL);
