@@ -5,10 +5,13 @@
 
 import { registerFiles } from '../fs/files.ts';
 import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
+import { parseDuration } from '../lib/duration.ts';
 import { Prng } from '../lib/prng.ts';
 import { check_invariants } from '../mm/debug.ts';
 import type { MM } from '../mm/mm.ts';
 import { mm_init } from '../mm/mm_init.ts';
+import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
+import { Clock } from './clock.ts';
 import {
   buildLayout,
   earlyAllocations,
@@ -32,6 +35,8 @@ export class Machine {
   readonly kernel: KernelApi;
   /** The machine's PRNG; the only source of randomness in the model. */
   readonly rand: Prng;
+  /** Simulated time; kernel background work runs as events on it. */
+  readonly clock = new Clock();
   private readonly vfs = new Vfs();
 
   private constructor(config: MachineConfig) {
@@ -55,6 +60,13 @@ export class Machine {
     });
     this.kernel = new KernelApi(this.mm);
     registerFiles(this.vfs, this.mm);
+    // The vmstat worker on every CPU (vmstat_update), once per stat_interval.
+    for (let cpu = 0; cpu < this.mm.nr_cpus; cpu++) {
+      this.clock.every(STAT_INTERVAL_NS, () => {
+        refresh_cpu_vm_stats(this.mm, cpu);
+        return true;
+      });
+    }
     for (const [name, value] of Object.entries(config.sysctl)) {
       try {
         this.writeFile(`/proc/sys/vm/${name}`, String(value));
@@ -67,6 +79,16 @@ export class Machine {
   /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
   static boot(config: MachineConfigInput): Machine {
     return new Machine(parseMachineConfig(config));
+  }
+
+  /** Simulated nanoseconds since boot. */
+  get now(): number {
+    return this.clock.now;
+  }
+
+  /** Let simulated time pass (`'500ms'`, `'24h'`, or nanoseconds), running background work. */
+  advance(duration: string | number): void {
+    this.clock.advance(parseDuration(duration));
   }
 
   /** Read a /proc or /sys file as the given user (root by default). */

@@ -168,6 +168,7 @@ export function rmqueue_pcplist(
   const pcp = zone.pcp;
   const f = mm.frames;
   pcp.free_count[cpu] >>= 1;
+  pcp.expire[cpu] = 3; // this CPU's counters for the zone changed: 3 idle rounds before a remote drain
   const list = pcp.list_base + cpu * NR_PCP_LISTS + order_to_pindex(mt, order);
   if (f.list_count[list] === 0) {
     const batch = nr_pcp_alloc(zone, cpu, order);
@@ -271,6 +272,7 @@ export function free_frozen_page_commit(
   const pcp = zone.pcp;
   const f = mm.frames;
   pcp.alloc_factor[cpu] >>= 1;
+  pcp.expire[cpu] = 3;
   mm.vm_events[PGFREE] += 1 << order;
   const pindex = order_to_pindex(mt, order);
   f.flags[pfn] |= PGI_pcp;
