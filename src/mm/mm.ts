@@ -9,7 +9,6 @@ import {
   MIGRATE_TYPES,
   NR_PAGE_ORDERS,
   NR_PCP_LISTS,
-  PAGES_PER_SECTION,
   PerCpuPages,
   type PglistData,
   pageblock_order,
@@ -47,8 +46,15 @@ export class MM {
   readonly pb_flags: Uint8Array;
   /** Per pageblock, 1 + the id of the zone it belongs to, or 0 outside every zone. */
   readonly pb_zone: Uint16Array;
-  /** Per 128 MiB memory section, 1 if any of it is RAM (online): the kernel's present sections. */
-  readonly section_online: Uint8Array;
+  /** memblock.memory: the RAM ranges, sorted (set at boot). */
+  ram: ReadonlyArray<{ readonly start: number; readonly end: number }> = [];
+  /**
+   * Per 2 MiB subsection, 1 if it holds any RAM: the bit subsection_map_init() sets and
+   * pfn_section_valid() tests (SPARSEMEM_VMEMMAP).
+   */
+  readonly subsection_valid: Uint8Array;
+  /** 128 MiB memory sections holding any RAM: each got a memmap at boot (sparse_init_nid). */
+  nr_present_sections = 0;
   readonly zones: Zone[];
   readonly nodes: PglistData[];
   readonly nr_cpus: number;
@@ -92,16 +98,20 @@ export class MM {
     const nr_pageblocks = Math.ceil(nr_frames / (1 << pageblock_order));
     this.pb_flags = new Uint8Array(nr_pageblocks);
     this.pb_zone = new Uint16Array(nr_pageblocks);
-    this.section_online = new Uint8Array(Math.ceil(nr_frames / PAGES_PER_SECTION));
+    this.subsection_valid = new Uint8Array(nr_pageblocks);
+  }
+
+  /** max_pfn: the end of the highest RAM range. */
+  get max_pfn(): number {
+    return this.ram.length ? this.ram[this.ram.length - 1].end : 0;
   }
 
   /**
-   * pfn_to_online_page() != NULL: the pfn lies in an online memory section. Walks over a zone
-   * (pagetypeinfo's block counts, compaction's scanners) skip whole sections that are holes, but
-   * see the holes inside a section.
+   * pfn_to_online_page() != NULL: the pfn's 2 MiB subsection holds RAM. Walks over a zone
+   * (pagetypeinfo's block counts, compaction's scanners) skip subsections that are holes.
    */
   pfn_online(pfn: number): boolean {
-    return this.section_online[Math.floor(pfn / PAGES_PER_SECTION)] === 1;
+    return this.subsection_valid[pfn >>> pageblock_order] === 1;
   }
 
   /** page_zone(): the zone a pfn belongs to, or undefined for a pfn outside every zone. */

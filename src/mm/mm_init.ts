@@ -235,7 +235,7 @@ export function mm_init(opts: BootOptions): MM {
   for (const r of layout.ram) {
     flags.fill(PGI_nopage, holeStart, r.start);
     holeStart = r.end;
-    mm.section_online.fill(1, Math.floor(r.start / PAGES_PER_SECTION), Math.ceil(r.end / PAGES_PER_SECTION));
+    mm.subsection_valid.fill(1, r.start >>> pageblock_order, ((r.end - 1) >>> pageblock_order) + 1);
     for (
       let pfn = Math.ceil(r.start / pageblock_nr_pages) * pageblock_nr_pages;
       pfn < r.end;
@@ -245,6 +245,18 @@ export function mm_init(opts: BootOptions): MM {
     }
   }
   flags.fill(PGI_nopage, holeStart);
+  // memblocks_present(): the sections with RAM get a memmap.
+  mm.ram = layout.ram.map((r) => ({ start: r.start, end: r.end }));
+  const sections = new Set<number>();
+  for (const r of layout.ram) {
+    for (
+      let s = Math.floor(r.start / PAGES_PER_SECTION);
+      s <= Math.floor((r.end - 1) / PAGES_PER_SECTION);
+      s++
+    )
+      sections.add(s);
+  }
+  mm.nr_present_sections = sections.size;
   for (const r of layout.reserved) {
     for (const ram of layout.ram)
       flags.fill(PG_reserved, Math.max(r.start, ram.start), Math.min(r.end, ram.end));

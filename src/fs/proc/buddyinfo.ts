@@ -5,6 +5,8 @@
 import type { MM } from '../../mm/mm.ts';
 import { NR_PAGE_ORDERS } from '../../mm/mmzone.ts';
 
+// kernel: mm/vmstat.c frag_show() -> walk_zones_in_node(assert_populated = true) frag_show_print()
+/** The text of /proc/buddyinfo. */
 export function buddyinfo(mm: MM): string {
   let out = '';
   for (const zone of mm.zones) {
