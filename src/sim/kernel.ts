@@ -20,6 +20,8 @@ export class KernelApi {
 
   /** alloc_pages(): the first pfn of a free 2^order block, or -1. */
   alloc_pages(gfp: number, order: number, where: AllocWhere = {}): number {
+    if (!Number.isInteger(gfp) || gfp < 0) throw new RangeError(`alloc_pages: gfp ${gfp} is not a GFP mask`);
+    if (!Number.isInteger(order)) throw new RangeError(`alloc_pages: order ${order} is not an integer`);
     const cpu = this.cpu(where.cpu);
     const nid = where.nid ?? this.mm.cpu_to_node[cpu];
     if (!Number.isInteger(nid) || nid < 0 || nid >= this.mm.nodes.length)
