@@ -64,3 +64,13 @@ export function formatDiff(real: string, ours: string, max = 20): string[] {
 export function shapeOf(line: string): string {
   return split(line).shape;
 }
+
+/** The page allocator's sysctls under /proc/sys/vm, in page_alloc_sysctl_table order. */
+export const VM_SYSCTLS = [
+  'min_free_kbytes',
+  'watermark_scale_factor',
+  'watermark_boost_factor',
+  'lowmem_reserve_ratio',
+  'defrag_mode',
+  'percpu_pagelist_high_fraction',
+] as const;

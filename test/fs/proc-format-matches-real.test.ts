@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../../src/sim/machine.ts';
-import { formatDiff } from './format.ts';
+import { formatDiff, VM_SYSCTLS } from './format.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'real-6.18-fc');
 const real = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
@@ -43,14 +43,7 @@ describe('format against the real 6.18 files', () => {
 });
 
 describe('byte for byte where the model matches the machine', () => {
-  for (const name of [
-    'min_free_kbytes',
-    'watermark_scale_factor',
-    'watermark_boost_factor',
-    'lowmem_reserve_ratio',
-    'defrag_mode',
-    'percpu_pagelist_high_fraction',
-  ]) {
+  for (const name of VM_SYSCTLS) {
     it(`/proc/sys/vm/${name}`, () => {
       expect(m.readFile(`/proc/sys/vm/${name}`)).toBe(real(`sysctl_vm_${name}`));
     });

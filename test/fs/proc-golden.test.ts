@@ -6,18 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import type { MachineConfigInput } from '../../src/sim/config.ts';
 import { Machine } from '../../src/sim/machine.ts';
+import { VM_SYSCTLS } from './format.ts';
 import { expectGolden } from './golden.ts';
 
 const FC_24G: MachineConfigInput = { memory: '24G', cpus: 2, kernel: { CMA: false }, seed: 1 };
 const FILES = ['pagetypeinfo', 'zoneinfo', 'vmstat', 'meminfo'];
-const SYSCTLS = [
-  'defrag_mode',
-  'lowmem_reserve_ratio',
-  'min_free_kbytes',
-  'percpu_pagelist_high_fraction',
-  'watermark_boost_factor',
-  'watermark_scale_factor',
-];
+const SYSCTLS = [...VM_SYSCTLS].sort();
 
 /** Every sysctl as `name: value` lines, the value's tabs and newline kept visible. */
 function sysctlDump(m: Machine): string {

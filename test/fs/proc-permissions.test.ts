@@ -7,16 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Cred } from '../../src/fs/vfs.ts';
 import type { ErrnoError } from '../../src/lib/errno.ts';
 import { Machine } from '../../src/sim/machine.ts';
+import { VM_SYSCTLS } from './format.ts';
 
 const USER: Cred = { uid: 1000, gid: 1000 };
-const SYSCTLS = [
-  'min_free_kbytes',
-  'watermark_scale_factor',
-  'watermark_boost_factor',
-  'lowmem_reserve_ratio',
-  'defrag_mode',
-  'percpu_pagelist_high_fraction',
-];
+const SYSCTLS = VM_SYSCTLS;
 let m: Machine;
 beforeAll(() => {
   m = Machine.boot({ memory: '512M', cpus: 2 });

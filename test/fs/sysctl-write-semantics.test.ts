@@ -8,15 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { page_alloc_sysctl_table } from '../../src/fs/sysctl/vm.ts';
 import { ErrnoError } from '../../src/lib/errno.ts';
 import { Machine } from '../../src/sim/machine.ts';
+import { VM_SYSCTLS } from './format.ts';
 
-const NAMES = [
-  'min_free_kbytes',
-  'watermark_scale_factor',
-  'watermark_boost_factor',
-  'lowmem_reserve_ratio',
-  'defrag_mode',
-  'percpu_pagelist_high_fraction',
-] as const;
+const NAMES = VM_SYSCTLS;
 type Name = (typeof NAMES)[number];
 
 /** 'EINVAL', 'same' (success, nothing changed), or the value read back afterwards. */
