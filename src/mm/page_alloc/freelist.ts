@@ -26,25 +26,6 @@ export function account_freepages(zone: Zone, nr_pages: number, mt: number): voi
   else if (mt === MIGRATE_HIGHATOMIC) zone.nr_free_highatomic += nr_pages;
 }
 
-// kernel: mm/page_alloc.c __add_to_free_list() + set_buddy_order()
-export function __add_to_free_list(
-  mm: MM,
-  pfn: number,
-  zone: Zone,
-  order: number,
-  mt: number,
-  tail: boolean,
-): void {
-  const f = mm.frames;
-  f.flags[pfn] |= PG_buddy;
-  f.order[pfn] = order;
-  const list = zone.free_list_base + order * MIGRATE_TYPES + mt;
-  if (tail) f.list_add_tail(pfn, list);
-  else f.list_add(pfn, list);
-  zone.nr_free[order]++;
-  if (order >= pageblock_order && mt !== MIGRATE_ISOLATE) zone.vm_stat[NR_FREE_PAGES_BLOCKS] += 1 << order;
-}
-
 // kernel: mm/page_alloc.c __del_page_from_free_list() (clears PageBuddy and the order)
 export function __del_page_from_free_list(mm: MM, pfn: number, zone: Zone, order: number, mt: number): void {
   const f = mm.frames;
