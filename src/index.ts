@@ -26,3 +26,14 @@ export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from 
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';
+export {
+  CAP_IPC_LOCK,
+  CAP_SYS_ADMIN,
+  CAP_SYS_RAWIO,
+  FaultError,
+  Process,
+  RLIM_INFINITY,
+  type Rlimits,
+  type SpawnOptions,
+} from './vm/process.ts';
+export * from './vm/uapi.ts';

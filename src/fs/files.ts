@@ -1,12 +1,16 @@
 /**
  * Registers every /proc and /sys file the machine has.
  */
+import { ErrnoError } from '../lib/errno.ts';
 import type { MM } from '../mm/mm.ts';
+import { drop_caches } from '../mm/shrinker.ts';
 import { buddyinfo } from './proc/buddyinfo.ts';
 import { meminfo } from './proc/meminfo.ts';
 import { pagetypeinfo } from './proc/pagetypeinfo.ts';
+import { slabinfo } from './proc/slabinfo.ts';
 import { vmstat } from './proc/vmstat.ts';
 import { zoneinfo } from './proc/zoneinfo.ts';
+import { ctl_int, errno_code, proc_dointvec_minmax } from './sysctl/proc_dointvec.ts';
 import { register_vm_sysctls } from './sysctl/vm.ts';
 import type { Vfs } from './vfs.ts';
 
@@ -18,5 +22,29 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/zoneinfo', { mode: 0o444, read: () => zoneinfo(mm) });
   vfs.register('/proc/vmstat', { mode: 0o444, read: () => vmstat(mm) });
   vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm) });
+  // Root only: SLUB's slabinfo has no write method (mm/slab_common.c SLABINFO_RIGHTS).
+  vfs.register('/proc/slabinfo', { mode: 0o400, read: () => slabinfo(mm) });
   register_vm_sysctls(vfs, mm);
+  register_drop_caches(vfs, mm);
+}
+
+/**
+ * kernel: fs/drop_caches.c drop_caches_table[]: vm.drop_caches, mode 0200 (write-only, even for
+ * root), an int in 1..4 (proc_dointvec_minmax) handed to drop_caches() (src/mm/shrinker.ts).
+ */
+function register_drop_caches(vfs: Vfs, mm: MM): void {
+  const path = '/proc/sys/vm/drop_caches';
+  const sysctl = { drop_caches: 0 };
+  const table = ctl_int('drop_caches', sysctl, 'drop_caches', 1, 4);
+  vfs.register(path, {
+    mode: 0o200,
+    read: () => {
+      throw new ErrnoError('EACCES', 'open', path);
+    },
+    write: (text) => {
+      const rc = proc_dointvec_minmax(table, true, text);
+      if (rc.err) throw new ErrnoError(errno_code(rc.err), 'write', path);
+      drop_caches(mm, sysctl.drop_caches);
+    },
+  });
 }

@@ -5,6 +5,7 @@
 export const errnos = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EINTR: 4,
   EIO: 5,
   EBADF: 9,
@@ -28,12 +29,14 @@ export const errnos = {
   ERANGE: 34,
   ENOSYS: 38,
   EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
 } as const;
 export type ErrnoCode = keyof typeof errnos;
 
 const messages: Record<ErrnoCode, string> = {
   EPERM: 'Operation not permitted',
   ENOENT: 'No such file or directory',
+  ESRCH: 'No such process',
   EINTR: 'Interrupted system call',
   EIO: 'Input/output error',
   EBADF: 'Bad file descriptor',
@@ -57,6 +60,7 @@ const messages: Record<ErrnoCode, string> = {
   ERANGE: 'Numerical result out of range',
   ENOSYS: 'Function not implemented',
   EOVERFLOW: 'Value too large for defined data type',
+  EOPNOTSUPP: 'Operation not supported',
 };
 
 export class ErrnoError extends Error {

@@ -4,16 +4,19 @@
  * to a worker in one copy.
  *
  * Per frame: `flags` (Uint32, page-flags.ts), `order` (Uint8: buddy order of a free block head,
- * or the order of an allocated or pcp block head), and the two list links `next`/`prev` (Int32),
+ * or the order of an allocated or pcp block head), the two list links `next`/`prev` (Int32),
  * the `page->lru` union: a free block's head is on a buddy free list, a pcp block's head on a
- * per-cpu list. 13 bytes per frame.
+ * per-cpu list, an LRU page on its node's LRU list; and the owner of an allocated page:
+ * `mapping` (Int32: an anon_vma, address_space or other owner id, 0 for none), `index`
+ * (Float64: the page's offset in its owner, page->index) and `mapcount` (Int32: PTEs mapping it,
+ * page->_mapcount + 1). 29 bytes per frame.
  *
  * Lists are circular and doubly linked like the kernel's list_head. Their sentinels are extra
  * slots after the last frame: list id L has its sentinel at index nr_frames + L, so an empty list
  * has next[s] == prev[s] == s, and list operations need no branches for head or tail.
  */
 export const FRAMES_MAGIC = 0x4d434654; // 'MCFT'
-export const FRAMES_VERSION = 1;
+export const FRAMES_VERSION = 2;
 const HEADER_BYTES = 16;
 
 export class FrameTable {
@@ -25,12 +28,19 @@ export class FrameTable {
   readonly prev: Int32Array;
   /** Entries on each list (blocks, not pages). */
   readonly list_count: Int32Array;
+  readonly mapping: Int32Array;
+  readonly index: Float64Array;
+  readonly mapcount: Int32Array;
   readonly order: Uint8Array;
 
   constructor(nr_frames: number, nr_lists: number, buffer?: ArrayBuffer) {
     const slots = nr_frames + nr_lists;
-    const flagsOff = HEADER_BYTES;
-    const nextOff = flagsOff + nr_frames * 4;
+    // Float64 fields first so they stay 8-byte aligned; then the 4-byte fields; bytes last.
+    const indexOff = HEADER_BYTES;
+    const flagsOff = indexOff + nr_frames * 8;
+    const mappingOff = flagsOff + nr_frames * 4;
+    const mapcountOff = mappingOff + nr_frames * 4;
+    const nextOff = mapcountOff + nr_frames * 4;
     const prevOff = nextOff + slots * 4;
     const countOff = prevOff + slots * 4;
     const orderOff = countOff + nr_lists * 4;
@@ -49,7 +59,10 @@ export class FrameTable {
     }
     this.nr_frames = nr_frames;
     this.nr_lists = nr_lists;
+    this.index = new Float64Array(this.buffer, indexOff, nr_frames);
     this.flags = new Uint32Array(this.buffer, flagsOff, nr_frames);
+    this.mapping = new Int32Array(this.buffer, mappingOff, nr_frames);
+    this.mapcount = new Int32Array(this.buffer, mapcountOff, nr_frames);
     this.next = new Int32Array(this.buffer, nextOff, slots);
     this.prev = new Int32Array(this.buffer, prevOff, slots);
     this.list_count = new Int32Array(this.buffer, countOff, nr_lists);

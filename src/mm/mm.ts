@@ -4,6 +4,7 @@
  * mechanism in src/mm takes this as its first argument.
  */
 import { FrameTable } from './frames.ts';
+import { NR_LRU_LISTS } from './lru.ts';
 import {
   MAX_NR_ZONES,
   MIGRATE_TYPES,
@@ -15,6 +16,7 @@ import {
   type Zone,
 } from './mmzone.ts';
 import { no_slowpath_hooks, type SlowpathHooks } from './page_alloc/context.ts';
+import { SlabAllocator } from './slab.ts';
 import { no_tracepoints, type Tracepoints } from './trace.ts';
 import { NR_VM_EVENT_ITEMS } from './vmstat_items.ts';
 
@@ -55,6 +57,8 @@ export class MM {
   readonly subsection_valid: Uint8Array;
   /** 128 MiB memory sections holding any RAM: each got a memmap at boot (sparse_init_nid). */
   nr_present_sections = 0;
+  /** The pfn of empty_zero_page, a reserved page in the kernel image (my_zero_pfn()). */
+  zero_pfn = -1;
   readonly zones: Zone[];
   readonly nodes: PglistData[];
   readonly nr_cpus: number;
@@ -66,6 +70,8 @@ export class MM {
   hooks: SlowpathHooks = no_slowpath_hooks();
   /** The kernel log (printk), oldest first. */
   readonly klog: string[] = [];
+  /** The slab allocator: caches, slabs, large kmallocs and shrinkers (slab.ts). */
+  readonly slab: SlabAllocator;
   page_group_by_mobility_disabled = false;
   totalreserve_pages = 0;
   /** Pages never given to the buddy allocator (memblock reservations and holes inside zones). */
@@ -94,7 +100,12 @@ export class MM {
       z.pcp = new PerCpuPages(nr_cpus, lists);
       lists += nr_cpus * NR_PCP_LISTS;
     }
+    for (const n of nodes) {
+      n.lru_base = lists;
+      lists += NR_LRU_LISTS;
+    }
     this.frames = new FrameTable(nr_frames, lists);
+    this.slab = new SlabAllocator(nr_cpus, nodes.length);
     const nr_pageblocks = Math.ceil(nr_frames / (1 << pageblock_order));
     this.pb_flags = new Uint8Array(nr_pageblocks);
     this.pb_zone = new Uint16Array(nr_pageblocks);

@@ -14,6 +14,7 @@ import {
   MAX_ORDER_NR_PAGES,
   MAX_PAGE_ORDER,
   MIGRATE_MOVABLE,
+  PAGE_SIZE,
   PAGES_PER_SECTION,
   PglistData,
   pageblock_nr_pages,
@@ -22,7 +23,7 @@ import {
   ZONE_NORMAL,
   Zone,
 } from './mmzone.ts';
-import { __alloc_pages, __free_pages, __free_pages_core } from './page_alloc/alloc_pages.ts';
+import { __free_pages_core } from './page_alloc/alloc_pages.ts';
 import {
   calculate_min_free_kbytes,
   set_recommended_min_free_kbytes,
@@ -30,7 +31,10 @@ import {
   setup_per_zone_wmarks,
   update_mobility_grouping,
 } from './page_alloc/watermark.ts';
-import { PG_reserved, PG_slab, PGI_nopage } from './page-flags.ts';
+import { PG_reserved, PGI_nopage } from './page-flags.ts';
+import { alloc_super, d_alloc, d_instantiate, dput, new_inode } from './shrinker.ts';
+import { type KmemCache, NULL, NUMA_NO_NODE, slab_alloc_node } from './slab.ts';
+import { __kmalloc_node, kfree, kmem_cache_by_name, kmem_cache_init } from './slab_common.ts';
 import { NR_VM_NODE_STAT_ITEMS, node_stat_index } from './vmstat_items.ts';
 
 /** A half-open pfn range [start, end). */
@@ -142,9 +146,9 @@ function __free_pages_memory(mm: MM, start: number, end: number): void {
   }
 }
 
-/** The kernel's early boot allocations (slab, page tables, per-cpu areas, …). */
+/** The kernel's early boot allocations: slab objects and large kmallocs (kernel_init_allocations). */
 export interface EarlyAllocations {
-  /** Pages of unmovable kernel memory still held after boot. */
+  /** Pages of unmovable kernel memory (unreclaimable slab, large kmallocs) still held after boot. */
   unmovable_pages: number;
   /** Pages of reclaimable kernel memory (dentry and inode slabs) still held after boot. */
   reclaimable_pages: number;
@@ -152,43 +156,193 @@ export interface EarlyAllocations {
   transient_fraction: number;
 }
 
-/** Slab page orders of early allocations: mostly order 0, some order-1..3 slabs. */
-const EARLY_ORDER_WEIGHTS = [70, 10, 8, 12];
+/**
+ * Where the kernel's early memory sits, by share of pages: the caches of a booted 6.18 machine
+ * (its /proc/slabinfo, pages per cache) and kmalloc_large() blocks ('large'). Unmovable caches,
+ * reclaimable caches (dentries come with inodes), and the short-lived buffers of init.
+ */
+const EARLY_UNMOVABLE: ReadonlyArray<readonly [string, number]> = [
+  ['kmalloc-8', 4],
+  ['kmalloc-16', 8],
+  ['kmalloc-32', 30],
+  ['kmalloc-64', 32],
+  ['kmalloc-96', 84],
+  ['kmalloc-128', 385],
+  ['kmalloc-192', 509],
+  ['kmalloc-256', 54],
+  ['kmalloc-512', 674],
+  ['kmalloc-1k', 196],
+  ['kmalloc-2k', 136],
+  ['kmalloc-4k', 344],
+  ['kmalloc-8k', 72],
+  ['kernfs_node_cache', 581],
+  ['vmap_area', 131],
+  ['lsm_inode_cache', 300],
+  ['task_struct', 288],
+  ['vm_area_struct', 184],
+  ['maple_node', 87],
+  ['anon_vma', 74],
+  ['anon_vma_chain', 52],
+  ['sighand_cache', 64],
+  ['signal_cache', 48],
+  ['filp', 36],
+  ['shmem_inode_cache', 36],
+  ['mm_struct', 24],
+  ['pid', 19],
+  ['skbuff_head_cache', 10],
+  ['files_cache', 8],
+  ['mnt_cache', 6],
+  ['large', 400],
+];
+const EARLY_RECLAIMABLE: ReadonlyArray<readonly [string, number]> = [
+  ['dentry', 60],
+  ['radix_tree_node', 20],
+  ['kmalloc-rcl-96', 8],
+  ['proc_inode_cache', 4],
+  ['buffer_head', 3],
+  ['kmalloc-rcl-128', 2],
+  ['sock_inode_cache', 2],
+  ['inode_cache', 1],
+];
+const EARLY_TRANSIENT: ReadonlyArray<readonly [string, number]> = [
+  ['large', 50],
+  ['names_cache', 15],
+  ['kmalloc-8k', 5],
+  ['kmalloc-4k', 10],
+  ['kmalloc-2k', 8],
+  ['kmalloc-1k', 6],
+  ['kmalloc-512', 6],
+];
+/** Of the boot-time dentries: the share with an inode, and the share of bursts left unused on the LRU. */
+const EARLY_DENTRY_INODE = 0.25;
+const EARLY_DENTRY_UNUSED = 0.6;
+
+/** A weighted choice of caches, resolved once (null: a kmalloc_large()). */
+interface EarlyMix {
+  caches: Array<KmemCache | null>;
+  /** Per step: the page share divided by the pages a step takes on average. */
+  weights: number[];
+}
+
+function early_mix(mm: MM, table: ReadonlyArray<readonly [string, number]>): EarlyMix {
+  const caches = table.map(([name]) => (name === 'large' ? null : kmem_cache_by_name(mm, name)));
+  const weights = table.map(([name, share], i) => {
+    const s = caches[i];
+    // A step is a kmalloc_large() of order 2 or 3, or 1..objects-per-slab objects.
+    let bytes = s === null ? 6 * PAGE_SIZE : ((s.oo_objects + 1) / 2) * s.size;
+    if (name === 'dentry') bytes += ((s!.oo_objects + 1) / 2) * EARLY_DENTRY_INODE * 1128;
+    return share / (bytes / PAGE_SIZE);
+  });
+  return { caches, weights };
+}
 
 /**
- * Early kernel allocations through the real allocator, round-robin over the CPUs, so they claim
- * pageblocks and leave mixed blocks as a real boot does. Kept pages are PG_slab and counted in
- * nr_slab_*; transient ones are freed at the end of init.
+ * The kernel's early allocations: kmem_cache_init() and the boot caches, the root file system's
+ * super block, then what init allocates, through the real slab and page allocators round-robin
+ * over the CPUs, so slabs claim pageblocks and leave mixed blocks as a real boot does. Each step
+ * puts a burst of objects in one cache (up to a slab's worth) or makes one kmalloc_large() block
+ * of order 2 or 3. Steps go on until the slab counters (nr_slab_unreclaimable, which includes
+ * large kmallocs, and nr_slab_reclaimable) hold `early`'s pages and transient buffers worth a
+ * transient_fraction of them were made; the buffers are freed at the end of init, leaving partly
+ * used slabs and holes behind, and the counters are topped up to the goals again (refilling
+ * those slabs first). Dentries are allocated on the root super block, a quarter with an inode,
+ * in bursts of which 60% are left unused on its LRU (what drop_caches and reclaim can free).
+ * Deterministic for a given Prng; with no early memory asked for, nothing is allocated.
  */
 function kernel_init_allocations(mm: MM, early: EarlyAllocations, rand: Prng): void {
-  const kept: number[] = [];
-  const transient: Array<[number, number]> = [];
-  const node = mm.nodes[0];
+  kmem_cache_init(mm);
+  const sb = alloc_super(mm, 'ext4', kmem_cache_by_name(mm, 'ext4_inode_cache'));
   const goals = [early.unmovable_pages, early.reclaimable_pages];
-  const got = [0, 0];
-  let cpu = 0;
-  let transient_pages = 0;
   const transient_goal = (goals[0] + goals[1]) * early.transient_fraction;
-  while (got[0] < goals[0] || got[1] < goals[1] || transient_pages < transient_goal) {
-    const order = rand.weighted(EARLY_ORDER_WEIGHTS);
-    const isTransient = transient_pages < transient_goal && rand.next() < early.transient_fraction;
-    const kind =
-      got[0] < goals[0] ? (got[1] < goals[1] && rand.next() < 0.35 ? 1 : 0) : got[1] < goals[1] ? 1 : 0;
-    const gfp = kind === 1 ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL;
-    const pfn = __alloc_pages(mm, gfp, order, mm.cpu_to_node[cpu], cpu);
-    if (pfn < 0) break;
-    if (isTransient) {
-      transient.push([pfn, order]);
-      transient_pages += 1 << order;
-    } else {
-      kept.push(pfn, order);
-      got[kind] += 1 << order;
-      node.vm_stat[kind === 1 ? NR_SLAB_RECLAIMABLE : NR_SLAB_UNRECLAIMABLE] += 1 << order;
-      for (let p = pfn; p < pfn + (1 << order); p++) mm.frames.flags[p] |= PG_slab;
+  if (goals[0] <= 0 && goals[1] <= 0 && transient_goal <= 0) return;
+  const mixes = [
+    early_mix(mm, EARLY_UNMOVABLE),
+    early_mix(mm, EARLY_RECLAIMABLE),
+    early_mix(mm, EARLY_TRANSIENT),
+  ];
+  const dentry = kmem_cache_by_name(mm, 'dentry');
+  // Imported bindings hoisted out of the loop below (V8 reloads them on every use).
+  const nil = NULL;
+  const any_node = NUMA_NO_NODE;
+  const alloc = slab_alloc_node;
+  const transient: number[] = [];
+  let transient_pages = 0;
+  let cpu = 0;
+  const held = (kind: number): number => {
+    let n = 0;
+    for (const node of mm.nodes) n += node.vm_stat[kind === 1 ? NR_SLAB_RECLAIMABLE : NR_SLAB_UNRECLAIMABLE];
+    return n;
+  };
+  /** One burst in the mix `kind`; returns false when memory ran out. */
+  const step = (kind: number): boolean => {
+    const mix = mixes[kind];
+    const s = mix.caches[rand.weighted(mix.weights)];
+    if (s === null) {
+      const order = 2 + rand.below(2);
+      const addr = __kmalloc_node(mm, PAGE_SIZE << order, GFP_KERNEL, any_node, cpu);
+      if (addr === nil) return false;
+      if (kind === 2) {
+        transient.push(addr);
+        transient_pages += 1 << order;
+      }
+      return true;
     }
+    const gfp = kind === 1 ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL;
+    const n = 1 + rand.below(s.oo_objects);
+    // A burst of dentries is one walk of a directory: all released, or all still held.
+    const unused = s === dentry && rand.next() < EARLY_DENTRY_UNUSED;
+    for (let k = 0; k < n; k++) {
+      if (s === dentry) {
+        const d = d_alloc(sb, gfp, cpu);
+        if (d === nil) return false;
+        if (rand.next() < EARLY_DENTRY_INODE) {
+          const inode = new_inode(sb, gfp, cpu);
+          if (inode === nil) return false;
+          d_instantiate(sb, d, inode);
+        }
+        if (unused) dput(sb, d, cpu);
+        continue;
+      }
+      const addr = alloc(mm, s, gfp, any_node, cpu);
+      if (addr === nil) return false;
+      if (kind === 2) {
+        transient.push(addr);
+        transient_pages += s.size / PAGE_SIZE;
+      }
+    }
+    return true;
+  };
+
+  // The caches' own structures: a kmem_cache per cache, a kmem_cache_node per cache and node.
+  if (goals[0] > 0) {
+    const kc = kmem_cache_by_name(mm, 'kmem_cache');
+    const kcn = kmem_cache_by_name(mm, 'kmem_cache_node');
+    for (let i = 0; i < mm.slab.slab_caches.length; i++) {
+      slab_alloc_node(mm, kc, GFP_KERNEL, NUMA_NO_NODE, 0);
+      for (let nid = 0; nid < mm.nodes.length; nid++) slab_alloc_node(mm, kcn, GFP_KERNEL, nid, 0);
+    }
+  }
+  let ok = true;
+  while (ok) {
+    const want_u = held(0) < goals[0];
+    const want_r = held(1) < goals[1];
+    const want_t = transient_pages < transient_goal;
+    if (!want_u && !want_r && !want_t) break;
+    let kind: number;
+    if (want_t && (!(want_u || want_r) || rand.next() < early.transient_fraction)) kind = 2;
+    else kind = want_u ? (want_r && rand.next() < 0.35 ? 1 : 0) : 1;
+    ok = step(kind);
     cpu = (cpu + 1) % mm.nr_cpus;
   }
-  for (const [pfn, order] of transient) __free_pages(mm, pfn, order, rand.below(mm.nr_cpus));
+  for (const addr of transient) kfree(mm, addr, rand.below(mm.nr_cpus));
+  // Top up what the freed buffers' slabs took from the goals (refilling those slabs first).
+  for (;;) {
+    const want_u = held(0) < goals[0];
+    const want_r = held(1) < goals[1];
+    if (!ok || !(want_u || want_r)) break;
+    ok = step(want_u ? (want_r && rand.next() < 0.35 ? 1 : 0) : 1);
+    cpu = (cpu + 1) % mm.nr_cpus;
+  }
 }
 
 export interface BootOptions {
@@ -257,6 +411,8 @@ export function mm_init(opts: BootOptions): MM {
       sections.add(s);
   }
   mm.nr_present_sections = sections.size;
+  const kernelImage = layout.reserved.find((r) => r.name === 'kernel') ?? layout.reserved[0];
+  mm.zero_pfn = kernelImage.end - 1;
   for (const r of layout.reserved) {
     for (const ram of layout.ram)
       flags.fill(PG_reserved, Math.max(r.start, ram.start), Math.min(r.end, ram.end));

@@ -201,6 +201,8 @@ export class PglistData {
   readonly cpus: number[] = [];
   /** kswapd is awake and reclaiming (not waiting on kswapd_wait). */
   kswapd_running = false;
+  /** List id of this node's first LRU list (lruvec->lists[0]); see lru.ts. */
+  lru_base = 0;
 
   constructor(
     readonly node_id: number,

@@ -6,11 +6,18 @@
 import { registerFiles } from '../fs/files.ts';
 import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
 import { parseDuration } from '../lib/duration.ts';
+import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { check_invariants } from '../mm/debug.ts';
 import type { MM } from '../mm/mm.ts';
 import { mm_init } from '../mm/mm_init.ts';
+import { lru_check } from '../mm/shrinker.ts';
+import { slab_check } from '../mm/slab.ts';
 import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
+import { vm_check } from '../vm/debug.ts';
+import type { MmStruct } from '../vm/mm_struct.ts';
+import { Process, type SpawnOptions } from '../vm/process.ts';
+import { Vm } from '../vm/vm.ts';
 import { Clock } from './clock.ts';
 import {
   buildLayout,
@@ -37,7 +44,11 @@ export class Machine {
   readonly rand: Prng;
   /** Simulated time; kernel background work runs as events on it. */
   readonly clock = new Clock();
+  /** Address spaces, VMAs and page tables. */
+  readonly vm: Vm;
   private readonly vfs = new Vfs();
+  private readonly processes = new Map<number, Process>();
+  private nextPid = 1;
 
   private constructor(config: MachineConfig) {
     this.config = config;
@@ -59,6 +70,7 @@ export class Machine {
       rand: this.rand,
     });
     this.kernel = new KernelApi(this.mm);
+    this.vm = new Vm(this.mm);
     registerFiles(this.vfs, this.mm);
     // The vmstat worker on every CPU (vmstat_update), once per stat_interval.
     for (let cpu = 0; cpu < this.mm.nr_cpus; cpu++) {
@@ -79,6 +91,39 @@ export class Machine {
   /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
   static boot(config: MachineConfigInput): Machine {
     return new Machine(parseMachineConfig(config));
+  }
+
+  /**
+   * Start a process with an empty address space, running on `cpu` (default 0) with memory from
+   * `nid` (default: the CPU's node). Throws ENOMEM if not even its page directory fits.
+   */
+  spawn(opts: SpawnOptions = {}): Process {
+    const cpu = opts.cpu ?? 0;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.mm.nr_cpus)
+      throw new RangeError(`spawn: no cpu ${cpu}`);
+    const nid = opts.nid ?? this.mm.cpu_to_node[cpu];
+    if (!Number.isInteger(nid) || nid < 0 || nid >= this.mm.nodes.length)
+      throw new RangeError(`spawn: no node ${nid}`);
+    return this.newProcess(opts, () => this.vm.mm_alloc(nid, cpu));
+  }
+
+  /** Register a process whose address space `makeMm` builds (empty for spawn, a copy for fork). */
+  private newProcess(opts: SpawnOptions, makeMm: (cpu: number, nid: number) => MmStruct | null): Process {
+    const cpu = opts.cpu ?? 0;
+    const nid = opts.nid ?? this.mm.cpu_to_node[cpu];
+    const mm = makeMm(cpu, nid);
+    if (!mm) throw new ErrnoError('ENOMEM', 'fork', undefined, 'out of memory for page tables');
+    const p = new Process(this.vm, this.nextPid++, mm, opts, (parent, make) =>
+      this.newProcess(parent.options, make),
+    );
+    this.processes.set(p.pid, p);
+    return p;
+  }
+
+  /** The live process with this pid, if any. */
+  process(pid: number): Process | undefined {
+    const p = this.processes.get(pid);
+    return p && !p.exited ? p : undefined;
   }
 
   /** Simulated nanoseconds since boot. */
@@ -108,12 +153,17 @@ export class Machine {
 
   /** Every invariant violation, or an empty list. */
   invariantViolations(): string[] {
-    return check_invariants(this.mm);
+    return [
+      ...check_invariants(this.mm),
+      ...slab_check(this.mm),
+      ...lru_check(this.mm),
+      ...vm_check(this.vm),
+    ];
   }
 
   /** Throw an InvariantError if the model's state disagrees with itself. */
   checkInvariants(): void {
-    const v = check_invariants(this.mm);
+    const v = this.invariantViolations();
     if (v.length) throw new InvariantError(v);
   }
 }

@@ -1,0 +1,81 @@
+/**
+ * kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): a child address space with a copy
+ * of every VMA but those marked VM_DONTCOPY (MADV_DONTFORK), sharing the parent's anonymous
+ * pages copy-on-write: both sides' PTEs lose write permission, each page's mapcount counts both,
+ * and the first write on either side copies (do_wp_page). Memory locks are not inherited.
+ *
+ * Simplification: the child's VMA joins the parent's anon_vma instead of getting its own child
+ * anon_vma; the reverse map finds the same PTEs either way.
+ */
+import { pte_table_alloc, walk_pte_table } from './memory.ts';
+import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
+import { exit_mmap } from './mmap.ts';
+import { _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import type { Vm } from './vm.ts';
+import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_WRITE } from './vma.ts';
+
+const PMD_PAGES = PTRS_PER_TABLE;
+
+/** The child's address space, or null if memory for its page tables ran out (fork fails ENOMEM). */
+export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): MmStruct | null {
+  const child = vm.mm_alloc(nid, cpu);
+  if (!child) return null;
+  child.mmap_base = parent.mmap_base;
+  child.task_size = parent.task_size;
+  const v = vm.vmas;
+  const vmas: number[] = [];
+  parent.mt.iterate(0, Number.POSITIVE_INFINITY, (_s, _e, id) => {
+    vmas.push(id);
+  });
+  for (const vma of vmas) {
+    const len = (v.vm_end[vma] - v.vm_start[vma]) / 4096;
+    if (v.vm_flags[vma] & VM_DONTCOPY) continue;
+    const copy = v.dup(vma, child.id);
+    v.vm_flags[copy] &= ~(VM_LOCKED | VM_LOCKONFAULT);
+    if (v.anon_vma[copy] >= 0) vm.anon.link(v.anon_vma[copy], copy);
+    child.mt.store(v.vm_start[copy], v.vm_end[copy], copy);
+    child.map_count++;
+    child.total_vm += len;
+    if (!copy_page_range(vm, child, parent, vma)) {
+      exit_mmap(vm, child);
+      return null;
+    }
+  }
+  return child;
+}
+
+/** Copy the PTEs of one VMA into the child, write-protecting private writable pages on both sides. */
+function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number): boolean {
+  const v = vm.vmas;
+  const pt = vm.pt;
+  const f = vm.mm.frames;
+  const cow = (v.vm_flags[vma] & VM_WRITE) !== 0;
+  let vpn = v.vm_start[vma] / 4096;
+  const last = v.vm_end[vma] / 4096;
+  while (vpn < last) {
+    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    const stable = walk_pte_table(vm, src, vpn);
+    if (stable >= 0 && pt.used[stable] > 0) {
+      const dtable = pte_table_alloc(vm, dst, vpn);
+      if (dtable < 0) return false;
+      for (; vpn < next; vpn++) {
+        const i = pte_index(vpn);
+        const e = stable * PTRS_PER_TABLE + i;
+        let bits = pt.bits[e];
+        if (bits === 0) continue;
+        const pfn = pt.pfn[e];
+        if (pfn !== vm.mm.zero_pfn) {
+          if (cow && bits & _PAGE_RW) {
+            bits &= ~_PAGE_RW;
+            pt.bits[e] = bits;
+          }
+          f.mapcount[pfn]++;
+          dst.rss[MM_ANONPAGES]++;
+        }
+        pt.set(dtable, i, pfn, bits);
+      }
+    }
+    vpn = next;
+  }
+  return true;
+}

@@ -1,0 +1,276 @@
+/**
+ * mm/memory.c: page faults and unmapping. A fault walks the page tables from the PGD, allocating
+ * missing tables, then fills the PTE: a read of untouched anonymous memory maps the shared zero
+ * page; a write allocates a zeroed movable page, puts it on the LRU and in the reverse map.
+ * Unmapping (zap) drops each mapped page's mapcount and frees pages nobody maps any more; the
+ * page tables of a range that no VMA covers any more are freed afterwards (free_pgtables).
+ */
+import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
+import { lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
+import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
+import { PG_anon, PG_lru, PG_mlocked, PG_swapbacked, PG_unevictable } from '../mm/page-flags.ts';
+import { NR_MLOCK, node_stat_index } from '../mm/vmstat_items.ts';
+import { anon_mapping } from './anon_vma.ts';
+import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_PRESENT,
+  _PAGE_RW,
+  _PAGE_TABLE,
+  _PAGE_USER,
+  PTRS_PER_TABLE,
+  pgd_index,
+  pmd_index,
+  pte_index,
+  pud_index,
+} from './pgtable.ts';
+import type { Vm } from './vm.ts';
+import { VM_LOCKED, VM_WRITE } from './vma.ts';
+
+const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
+
+/** vm_fault_t results the model distinguishes. */
+export const VM_FAULT_OK = 0;
+export const VM_FAULT_OOM = 0x1;
+export const VM_FAULT_SIGSEGV = 0x40;
+
+const PMD_PAGES = PTRS_PER_TABLE; // 2 MiB
+const PUD_PAGES = PTRS_PER_TABLE * PMD_PAGES; // 1 GiB
+const PGD_PAGES = PTRS_PER_TABLE * PUD_PAGES; // 512 GiB
+
+/**
+ * The PTE table slot covering `vpn`, allocating PUD, PMD and PTE tables on the way
+ * (__pud_alloc, __pmd_alloc, __pte_alloc); -1 if a table could not be allocated.
+ */
+export function pte_table_alloc(vm: Vm, mm: MmStruct, vpn: number): number {
+  const pt = vm.pt;
+  let table = mm.pgd;
+  const idx = [pgd_index(vpn), pud_index(vpn), pmd_index(vpn)];
+  for (let level = 0; level < 3; level++) {
+    let child = pt.child(table, idx[level]);
+    if (child < 0) {
+      child = pt.alloc(mm.id, mm.nid, mm.cpu);
+      if (child < 0) return -1;
+      pt.set(table, idx[level], pt.frame[child], _PAGE_TABLE);
+    }
+    table = child;
+  }
+  return table;
+}
+
+/** The PTE table slot covering `vpn`, or -1 if a level is missing. */
+export function walk_pte_table(vm: Vm, mm: MmStruct, vpn: number): number {
+  const pt = vm.pt;
+  const pud = pt.child(mm.pgd, pgd_index(vpn));
+  if (pud < 0) return -1;
+  const pmd = pt.child(pud, pud_index(vpn));
+  if (pmd < 0) return -1;
+  return pt.child(pmd, pmd_index(vpn));
+}
+
+/**
+ * folio_add_new_anon_rmap() + folio_add_lru_vma(): a new anonymous page joins the VMA's
+ * anon_vma at its linear index, mapped once, on the inactive anon list, or on the unevictable
+ * list (PG_mlocked) in a VM_LOCKED VMA.
+ */
+function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn: number): void {
+  const f = vm.mm.frames;
+  const vmas = vm.vmas;
+  f.mapping[pfn] = anon_mapping(vmas.anon_vma[vma]);
+  f.index[pfn] = vmas.linear_page_index(vma, addr);
+  f.mapcount[pfn] = 1;
+  f.flags[pfn] |= PG_anon | PG_swapbacked;
+  const zone = vm.mm.page_zone(pfn)!;
+  if (vmas.vm_flags[vma] & VM_LOCKED) {
+    f.flags[pfn] |= PG_mlocked | PG_unevictable;
+    zone.vm_stat[NR_MLOCK]++;
+  }
+  lruvec_add_folio(vm.mm, pfn);
+  vm.mm.nodes[zone.nid].vm_stat[NR_ANON_MAPPED]++;
+  mm.rss[MM_ANONPAGES]++;
+}
+
+/** anon_vma_prepare(): give the VMA an anon_vma before its first anonymous page. */
+function anon_vma_prepare(vm: Vm, vma: number): void {
+  if (vm.vmas.anon_vma[vma] >= 0) return;
+  const av = vm.anon.alloc();
+  vm.vmas.anon_vma[vma] = av;
+  vm.anon.link(av, vma);
+}
+
+/**
+ * kernel: mm/memory.c handle_mm_fault() for anonymous private memory
+ * (do_anonymous_page, do_wp_page). `vma` must contain `addr` and allow the access; the caller
+ * checked that (the kernel's access_error()). Returns VM_FAULT_OK or VM_FAULT_OOM.
+ */
+export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
+  const vpn = addr / 4096;
+  const table = pte_table_alloc(vm, mm, vpn);
+  if (table < 0) return VM_FAULT_OOM;
+  const pt = vm.pt;
+  const i = pte_index(vpn);
+  const e = table * PTRS_PER_TABLE + i;
+  const bits = pt.bits[e];
+  const writable = (vm.vmas.vm_flags[vma] & VM_WRITE) !== 0;
+  if (bits !== 0) {
+    if (!write || bits & _PAGE_RW) {
+      pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+      return VM_FAULT_OK;
+    }
+    // do_wp_page(): a write to a read-only PTE of a writable private VMA. A page mapped once is
+    // reused in place; the zero page (or a page shared after fork) is copied.
+    const old = pt.pfn[e];
+    if (old !== vm.mm.zero_pfn && vm.mm.frames.mapcount[old] === 1) {
+      pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
+      return VM_FAULT_OK;
+    }
+    const pfn = alloc_anon_page(vm, mm, vma, addr);
+    if (pfn < 0) return VM_FAULT_OOM;
+    if (old !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, old);
+    pt.pfn[e] = pfn;
+    pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
+    return VM_FAULT_OK;
+  }
+  // do_anonymous_page()
+  if (!write) {
+    pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
+    return VM_FAULT_OK;
+  }
+  const pfn = alloc_anon_page(vm, mm, vma, addr);
+  if (pfn < 0) return VM_FAULT_OOM;
+  pt.set(
+    table,
+    i,
+    pfn,
+    _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | (writable ? _PAGE_RW : 0),
+  );
+  return VM_FAULT_OK;
+}
+
+/** vma_alloc_zeroed_movable_folio() and its rmap/LRU setup; -1 if memory ran out. */
+function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
+  anon_vma_prepare(vm, vma);
+  const pfn = __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, mm.nid, mm.cpu);
+  if (pfn < 0) return -1;
+  add_new_anon_page(vm, mm, vma, addr, pfn);
+  return pfn;
+}
+
+/**
+ * folio_remove_rmap_pte() and, at the last unmap, freeing: off the LRU, out of the anon_vma,
+ * back to the page allocator (through this CPU's pcp list).
+ */
+function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number): void {
+  const f = vm.mm.frames;
+  mm.rss[MM_ANONPAGES]--;
+  if (--f.mapcount[pfn] > 0) return;
+  const zone = vm.mm.page_zone(pfn)!;
+  vm.mm.nodes[zone.nid].vm_stat[NR_ANON_MAPPED]--;
+  if (f.flags[pfn] & PG_lru) lruvec_del_folio(vm.mm, pfn);
+  if (f.flags[pfn] & PG_mlocked) zone.vm_stat[NR_MLOCK]--;
+  f.flags[pfn] &= ~(PG_anon | PG_swapbacked | PG_mlocked | PG_unevictable);
+  f.mapping[pfn] = 0;
+  f.index[pfn] = 0;
+  __free_pages(vm.mm, pfn, 0, mm.cpu);
+}
+
+/**
+ * kernel: mm/memory.c unmap_page_range() / zap_pte_range()
+ * Clear every PTE in [start, end) (page-aligned), dropping the pages' mappings.
+ */
+export function zap_page_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
+  const pt = vm.pt;
+  const zero = vm.mm.zero_pfn;
+  let vpn = start / 4096;
+  const last = end / 4096;
+  while (vpn < last) {
+    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table >= 0 && pt.used[table] > 0) {
+      for (; vpn < next; vpn++) {
+        const i = pte_index(vpn);
+        const e = table * PTRS_PER_TABLE + i;
+        if (pt.bits[e] === 0) continue;
+        const pfn = pt.pfn[e];
+        pt.clear(table, i);
+        if (pfn !== zero) page_remove_rmap(vm, mm, pfn);
+      }
+    }
+    vpn = next;
+  }
+}
+
+/**
+ * kernel: mm/memory.c free_pgd_range()
+ * After [start, end) was unmapped, free the page tables whose whole span lies inside
+ * [floor, ceiling), the hole between the neighbouring VMAs: a PTE table covers 2 MiB, a PMD table
+ * 1 GiB, a PUD table 512 GiB. The PGD is freed only with the address space.
+ */
+export function free_pgd_range(
+  vm: Vm,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  floor: number,
+  ceiling: number,
+): void {
+  const lo = floor / 4096;
+  const hi = ceiling / 4096;
+  free_level(vm, mm, mm.pgd, 0, start / 4096, end / 4096, lo, hi, 0);
+}
+
+const SPAN = [PGD_PAGES, PUD_PAGES, PMD_PAGES];
+
+/** Free the children of `table` (at `level`, 0 = PGD) whose span is inside [lo, hi). */
+function free_level(
+  vm: Vm,
+  mm: MmStruct,
+  table: number,
+  level: number,
+  s: number,
+  e: number,
+  lo: number,
+  hi: number,
+  base: number,
+): void {
+  const pt = vm.pt;
+  const span = SPAN[level];
+  const first = Math.floor((s - base) / span);
+  const lastIdx = Math.min(PTRS_PER_TABLE - 1, Math.floor((e - 1 - base) / span));
+  for (let i = first; i <= lastIdx; i++) {
+    const child = pt.child(table, i);
+    if (child < 0) continue;
+    const cs = base + i * span;
+    if (level < 2) free_level(vm, mm, child, level + 1, Math.max(s, cs), Math.min(e, cs + span), lo, hi, cs);
+    if (cs >= lo && cs + span <= hi && pt.used[child] === 0) {
+      pt.clear(table, i);
+      pt.release(child, mm.cpu);
+    }
+  }
+}
+
+/**
+ * rmap_walk_anon(): every (address space, VMA, address) that may map the anonymous page `pfn`,
+ * found through its anon_vma and index; `cb` is told each mapping whose PTE really points at it.
+ */
+export function rmap_walk_anon(
+  vm: Vm,
+  pfn: number,
+  cb: (mm: MmStruct, vma: number, addr: number) => void,
+): void {
+  const f = vm.mm.frames;
+  const av = f.mapping[pfn] >> 2;
+  const index = f.index[pfn];
+  const vmas = vm.vmas;
+  for (const vma of vm.anon.linked(av)) {
+    const addr = vmas.vm_start[vma] + (index - vmas.vm_pgoff[vma]) * 4096;
+    if (addr < vmas.vm_start[vma] || addr >= vmas.vm_end[vma]) continue;
+    const mm = vm.mms[vmas.vm_mm[vma]]!;
+    const vpn = addr / 4096;
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table < 0) continue;
+    const e = table * PTRS_PER_TABLE + pte_index(vpn);
+    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn) cb(mm, vma, addr);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Random syscall sequences over several processes (fork included) keep the page tables, reverse map, LRU lists
+ * and counters consistent, and when every process has exited the machine's free memory is back
+ * where it started.
+ */
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect } from 'vitest';
+import { ErrnoError } from '../../src/lib/errno.ts';
+import { Machine } from '../../src/sim/machine.ts';
+import { FaultError, type Process } from '../../src/vm/process.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_LOCKED,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../src/vm/uapi.ts';
+
+const PAGE = 4096;
+/** A 64 MiB window low in the address space where MAP_FIXED mappings land and overlap. */
+const WINDOW = 0x40000000;
+const WINDOW_PAGES = 16384;
+
+type Op =
+  | { kind: 'spawn'; cpu: number }
+  | {
+      kind: 'mmap';
+      proc: number;
+      pages: number;
+      prot: number;
+      fixed: number;
+      populate: boolean;
+      locked: boolean;
+    }
+  | { kind: 'munmap'; proc: number; page: number; pages: number }
+  | { kind: 'touch'; proc: number; page: number; pages: number; write: boolean }
+  | { kind: 'fork'; proc: number }
+  | { kind: 'exit'; proc: number };
+
+const proc = fc.nat(7);
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('spawn' as const), cpu: fc.nat(1) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('mmap' as const),
+      proc,
+      pages: fc.integer({ min: 1, max: 2048 }),
+      prot: fc.constantFrom(PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE),
+      fixed: fc.oneof(fc.constant(-1), fc.nat(WINDOW_PAGES - 1)),
+      populate: fc.boolean(),
+      locked: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('munmap' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 4096 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('touch' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 1024 }),
+      write: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), proc }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('exit' as const), proc }) },
+);
+
+/** Run a syscall, accepting the failures Linux allows (errno or a fault signal). */
+function tolerate(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof ErrnoError) && !(e instanceof FaultError)) throw e;
+  }
+}
+
+describe('random syscall sequences', () => {
+  test.prop([fc.array(op, { minLength: 20, maxLength: 120 })], { numRuns: 15 })(
+    'keep the VM consistent and give everything back',
+    (ops) => {
+      const m = Machine.boot({ memory: '1G', cpus: 2, seed: 9 });
+      m.kernel.drain_all_pages();
+      const boot = m.readFile('/proc/buddyinfo');
+      const procs: Process[] = [m.spawn()];
+      const pick = (i: number): Process | undefined => {
+        const live = procs.filter((p) => !p.exited);
+        return live.length ? live[i % live.length] : undefined;
+      };
+      ops.forEach((o, i) => {
+        if (o.kind === 'spawn') procs.push(m.spawn({ cpu: o.cpu }));
+        else if (o.kind === 'exit') pick(o.proc)?.exit();
+        else if (o.kind === 'fork') {
+          const p = pick(o.proc);
+          if (p) tolerate(() => procs.push(p.fork()));
+        } else {
+          const p = pick(o.proc);
+          if (!p) return;
+          if (o.kind === 'mmap') {
+            const flags =
+              MAP_PRIVATE |
+              MAP_ANONYMOUS |
+              (o.fixed >= 0 ? MAP_FIXED : 0) |
+              (o.populate ? MAP_POPULATE : 0) |
+              (o.locked ? MAP_LOCKED : 0);
+            tolerate(() => p.mmap(o.fixed >= 0 ? WINDOW + o.fixed * PAGE : 0, o.pages * PAGE, o.prot, flags));
+          } else if (o.kind === 'munmap') tolerate(() => p.munmap(WINDOW + o.page * PAGE, o.pages * PAGE));
+          else tolerate(() => p.touch(WINDOW + o.page * PAGE, o.pages * PAGE, { write: o.write }));
+        }
+        if ((i + 1) % 40 === 0) expect(m.invariantViolations()).toEqual([]);
+      });
+      expect(m.invariantViolations()).toEqual([]);
+      for (const p of procs) p.exit();
+      m.kernel.drain_all_pages();
+      expect(m.vm.pt.count).toBe(0);
+      expect(m.vm.vmas.count).toBe(0);
+      expect(m.vm.anon.count).toBe(0);
+      expect(m.readFile('/proc/buddyinfo')).toBe(boot);
+      expect(m.invariantViolations()).toEqual([]);
+    },
+  );
+});
