@@ -30,6 +30,7 @@ export {
   CAP_IPC_LOCK,
   CAP_SYS_ADMIN,
   CAP_SYS_RAWIO,
+  CAP_SYS_RESOURCE,
   FaultError,
   Process,
   RLIM_INFINITY,

@@ -1,13 +1,16 @@
 /**
- * `mapcontig demo`: the story so far. Boot a machine, show its free memory in one piece, run a
- * workload that mixes long-lived kernel allocations into memory full of movable pages, free most
- * of the movable ones, and show that plenty of memory is free but little of it is contiguous.
+ * `mapcontig demo`: the story so far. Boot a machine and show its free memory in one piece; run
+ * a day of ordinary life — processes that map, touch, fork and exit, the kernel caching dentries
+ * and inodes, network drivers holding order-3 buffers — and show that plenty of memory is free
+ * but little of it is physically contiguous, and who is in the way.
  */
 import pc from 'picocolors';
-import { __GFP_RECLAIMABLE, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../mm/gfp.ts';
-import { migratetype_names, PAGE_SIZE, pageblock_nr_pages } from '../mm/mmzone.ts';
+import { GFP_ATOMIC, GFP_KERNEL } from '../mm/gfp.ts';
+import { migratetype_names, PAGE_SIZE } from '../mm/mmzone.ts';
 import { type FragmentationSummary, fragmentationSummary } from '../report/fragmentation.ts';
 import { Machine } from '../sim/machine.ts';
+import { FaultError, type Process } from '../vm/process.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../vm/uapi.ts';
 
 export interface DemoOptions {
   memory: string;
@@ -18,8 +21,8 @@ export interface DemoOptions {
   out: (line: string) => void;
 }
 
-const MiB = (pages: number): string =>
-  `${((pages * PAGE_SIZE) / 2 ** 20).toFixed(pages * PAGE_SIZE < 2 ** 20 ? 2 : 0)} MiB`;
+const MiB = (pages: number): string => `${Math.round((pages * PAGE_SIZE) / 2 ** 20)} MiB`;
+const HOURS = 24;
 
 export function runDemo(opts: DemoOptions): void {
   const { out } = opts;
@@ -33,72 +36,83 @@ export function runDemo(opts: DemoOptions): void {
 
   out(
     pc.bold(
-      `mapcontig demo: a ${opts.memory} machine with ${opts.cpus} CPUs (Linux 6.18 page allocator model, seed ${opts.seed})`,
+      `mapcontig demo: a ${opts.memory} machine with ${opts.cpus} CPUs (a model of Linux 6.18, seed ${opts.seed})`,
     ),
   );
   out('');
-  out(pc.bold('1. Freshly booted') + pc.dim(' — /proc/buddyinfo'));
+  out(
+    `${pc.bold('1. Freshly booted')}${pc.dim(' — /proc/buddyinfo: free blocks of 4 KiB << order, orders 0..10')}`,
+  );
   out(m.readFile('/proc/buddyinfo'));
   if (opts.verbose) out(m.readFile('/proc/pagetypeinfo'));
   m.kernel.drain_all_pages();
   const boot = fragmentationSummary(m.mm);
 
-  // Phase 2: memory fills with movable pages (page cache, anonymous memory) while the kernel
-  // keeps allocating for itself: slab (order 0-1, some reclaimable), network page pools (order 3).
-  const movable: number[] = [];
-  const kernelPages: Array<[number, number]> = [];
-  const total = m.mm.totalram_pages;
-  const target = Math.floor(total * 0.95);
-  let used = 0;
-  while (used < target) {
-    const cpu = rand.below(m.mm.nr_cpus);
-    const pfn = m.kernel.alloc_pages(GFP_HIGHUSER_MOVABLE, 0, { cpu });
-    if (pfn < 0) break;
-    movable.push(pfn);
-    used++;
-    if (rand.next() < 0.02) {
-      const r = rand.next();
-      const [gfp, order] =
-        r < 0.5
-          ? [GFP_KERNEL, 0]
-          : r < 0.8
-            ? [GFP_KERNEL | __GFP_RECLAIMABLE, 0]
-            : r < 0.95
-              ? [GFP_KERNEL, 1]
-              : [GFP_ATOMIC, 3];
-      const k = m.kernel.alloc_pages(gfp, order, { cpu });
-      if (k >= 0) {
-        kernelPages.push([k, order]);
-        used += 1 << order;
+  // A day in the life: each hour some processes start, grow, fork and exit, the kernel caches
+  // dentries and inodes for the files they touch, and NIC drivers refill their order-3 pools.
+  const procs: Process[] = [];
+  const netbufs: number[] = [];
+  const dentries: number[] = [];
+  const budget = Math.floor((m.mm.totalram_pages * PAGE_SIZE) / 6);
+  let oomKills = 0;
+  const act = (p: Process, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof FaultError)) throw e;
+      oomKills++;
+    }
+    void p;
+  };
+  for (let hour = 0; hour < HOURS; hour++) {
+    for (let i = 0; i < 3; i++) {
+      const p = m.spawn({ name: `worker${hour}.${i}`, cpu: rand.below(m.mm.nr_cpus) });
+      const size = Math.ceil((budget * (0.3 + rand.next())) / PAGE_SIZE) * PAGE_SIZE;
+      act(p, () => {
+        const a = p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        p.touch(a, size, { write: true });
+        // Like a malloc arena giving memory back: release most of it in small pieces, keeping
+        // every fourth 64 KiB chunk, which stays scattered across the range.
+        for (let off = 0; off + 65536 <= size; off += 65536) if (rand.next() < 0.75) p.munmap(a + off, 65536);
+        if (rand.next() < 0.3) procs.push(p.fork());
+      });
+      if (!p.exited) procs.push(p);
+    }
+    for (let i = 0; i < 2000; i++) {
+      const cpu = rand.below(m.mm.nr_cpus);
+      const d = m.kernel.d_alloc(GFP_KERNEL, { cpu });
+      if (d) dentries.push(d);
+      if (i % 20 === 0) {
+        const buf = m.kernel.alloc_pages(GFP_ATOMIC, 3, { cpu });
+        if (buf >= 0) netbufs.push(buf);
       }
     }
-  }
-  // Phase 3: most movable memory is freed again (a cache drop, processes exiting); a few kernel
-  // objects go too. What stays pins its pageblock.
-  for (let i = movable.length - 1; i > 0; i--) {
-    const j = rand.below(i + 1);
-    const t = movable[i];
-    movable[i] = movable[j];
-    movable[j] = t;
-  }
-  const keep = Math.floor(movable.length * 0.25);
-  for (let i = keep; i < movable.length; i++)
-    m.kernel.free_pages(movable[i], 0, { cpu: rand.below(m.mm.nr_cpus) });
-  let freedKernel = 0;
-  for (const [pfn, order] of kernelPages) {
-    if (rand.next() < 0.3) {
-      m.kernel.free_pages(pfn, order);
-      freedKernel++;
+    // Older processes exit; some dentries and network buffers are released.
+    for (let i = procs.length - 1; i >= 0; i--) {
+      if (procs[i].exited || rand.next() < 0.1) {
+        procs[i].exit();
+        procs.splice(i, 1);
+      }
     }
+    for (let i = dentries.length - 1; i >= 0; i--) {
+      if (rand.next() < 0.3) {
+        m.kernel.dput(dentries[i]);
+        dentries.splice(i, 1);
+      }
+    }
+    for (let i = netbufs.length - 1; i >= 0; i--) {
+      if (rand.next() < 0.4) {
+        m.kernel.free_pages(netbufs[i], 3);
+        netbufs.splice(i, 1);
+      }
+    }
+    m.advance('1h');
   }
   m.kernel.drain_all_pages();
   const after = fragmentationSummary(m.mm);
 
   out(
-    pc.bold('2. After a workload') +
-      pc.dim(
-        ` — ${movable.length} movable pages allocated, ${kernelPages.length} kernel allocations mixed in; 75% of the movable pages and ${freedKernel} kernel allocations freed`,
-      ),
+    `${pc.bold(`2. After ${HOURS} simulated hours`)}${pc.dim(` — ${procs.length} processes still running, ${dentries.length} dentries and ${netbufs.length} order-3 network buffers held`)}`,
   );
   out(m.readFile('/proc/buddyinfo'));
   if (opts.verbose) out(m.readFile('/proc/pagetypeinfo'));
@@ -107,13 +121,14 @@ export function runDemo(opts: DemoOptions): void {
   table(out, boot, after);
   out('');
   out(
-    `Fallbacks into other migratetypes: ${extfrag.claimed} pageblocks claimed, ${extfrag.stolen} pages stolen (each steal leaves a mixed pageblock).`,
+    `Fallbacks into other migratetypes: ${extfrag.claimed} pageblocks claimed, ${extfrag.stolen} blocks stolen ` +
+      `(a steal leaves a pageblock mixed). OOM kills: ${oomKills}.`,
   );
-  const freeMiB = MiB(after.freePages);
   out(
-    `${pc.bold(freeMiB)} is free, but the longest physically contiguous free run is ${pc.bold(MiB(after.largestFreeRun))}: ` +
-      `a device asking for one contiguous buffer larger than that fails, however much memory is free. ` +
-      `That is the question MAP_CONTIG raised in 2017.`,
+    `${pc.bold(MiB(after.freePages))} is free, but the longest physically contiguous free run is ` +
+      `${pc.bold(MiB(after.largestFreeRun))}. A device asking for one contiguous buffer larger than that ` +
+      'fails however much memory is free — unless something moves pages out of the way. That is the ' +
+      'question MAP_CONTIG raised in 2017.',
   );
   m.checkInvariants();
 }
@@ -132,5 +147,4 @@ function table(out: (l: string) => void, a: FragmentationSummary, b: Fragmentati
   const w0 = Math.max(...rows.map((r) => r[0].length));
   out(`  ${''.padEnd(w0)}  ${'booted'.padStart(12)}  ${'after'.padStart(12)}`);
   for (const [k, x, y] of rows) out(`  ${k.padEnd(w0)}  ${x.padStart(12)}  ${y.padStart(12)}`);
-  void pageblock_nr_pages;
 }

@@ -4,14 +4,18 @@
 import { ErrnoError } from '../lib/errno.ts';
 import type { MM } from '../mm/mm.ts';
 import { drop_caches } from '../mm/shrinker.ts';
+import type { Vm } from '../vm/vm.ts';
+import { proc_pid_dir, type TaskTable } from './proc/base.ts';
 import { buddyinfo } from './proc/buddyinfo.ts';
 import { meminfo } from './proc/meminfo.ts';
+import { get_max_dump_pfn, kpage_read } from './proc/page.ts';
 import { pagetypeinfo } from './proc/pagetypeinfo.ts';
 import { slabinfo } from './proc/slabinfo.ts';
 import { vmstat } from './proc/vmstat.ts';
 import { zoneinfo } from './proc/zoneinfo.ts';
 import { ctl_int, errno_code, proc_dointvec_minmax } from './sysctl/proc_dointvec.ts';
 import { register_vm_sysctls } from './sysctl/vm.ts';
+import { register_vm_tables } from './sysctl/vm_tables.ts';
 import type { Vfs } from './vfs.ts';
 
 /** Register the machine's /proc files and /proc/sys/vm sysctls, with the modes Linux gives them. */
@@ -26,6 +30,28 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/slabinfo', { mode: 0o400, read: () => slabinfo(mm) });
   register_vm_sysctls(vfs, mm);
   register_drop_caches(vfs, mm);
+}
+
+/**
+ * Register the files of the address-space side, once the machine has its Vm and process table:
+ * /proc/kpageflags and /proc/kpagecount (mode 0400, fs/proc/page.c), the /proc/<pid>/
+ * directories of live processes, the vm sysctls kept in Vm.sysctl (src/fs/sysctl/vm_tables.ts),
+ * and /proc/meminfo again, now with CommitLimit following vm.overcommit_ratio/_kbytes.
+ */
+export function registerVmFiles(vfs: Vfs, vm: Vm, tasks: TaskTable): void {
+  const mm = vm.mm;
+  const kpage = (path: string, op: 'flags' | 'count'): void => {
+    vfs.register(path, {
+      mode: 0o400,
+      size: () => get_max_dump_pfn(mm) * 8,
+      readBytes: (offset, length) => kpage_read(mm, path, offset, length, op),
+    });
+  };
+  kpage('/proc/kpageflags', 'flags');
+  kpage('/proc/kpagecount', 'count');
+  vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm, vm.sysctl) });
+  register_vm_tables(vfs, vm);
+  vfs.mount('/proc/', proc_pid_dir(vm, tasks));
 }
 
 /**

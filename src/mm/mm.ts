@@ -18,6 +18,7 @@ import {
 import { no_slowpath_hooks, type SlowpathHooks } from './page_alloc/context.ts';
 import { SlabAllocator } from './slab.ts';
 import { no_tracepoints, type Tracepoints } from './trace.ts';
+import { KswapdState } from './vmscan.ts';
 import { NR_VM_EVENT_ITEMS } from './vmstat_items.ts';
 
 /** Kernel build options that change behaviour or the format of /proc files. */
@@ -68,6 +69,13 @@ export class MM {
   readonly trace: Tracepoints = no_tracepoints();
   /** Reclaim, compaction and OOM as the slow path reaches them. */
   hooks: SlowpathHooks = no_slowpath_hooks();
+  /** Per-node kswapd state (vmscan.ts). */
+  readonly kswapd: KswapdState[];
+  /**
+   * Run kernel background work `delay` ns from now: the machine wires this to its clock;
+   * without one the work runs at once.
+   */
+  defer: (delay: number, fn: () => void) => void = (_delay, fn) => fn();
   /** The kernel log (printk), oldest first. */
   readonly klog: string[] = [];
   /** The slab allocator: caches, slabs, large kmallocs and shrinkers (slab.ts). */
@@ -88,6 +96,7 @@ export class MM {
   ) {
     this.nodes = nodes;
     this.zones = zones;
+    this.kswapd = nodes.map(() => new KswapdState());
     this.nr_cpus = nr_cpus;
     this.cpu_to_node = cpu_to_node;
     // List ids: each zone's free areas, then each zone's per-cpu lists.

@@ -35,6 +35,7 @@ import { PG_reserved, PGI_nopage } from './page-flags.ts';
 import { alloc_super, d_alloc, d_instantiate, dput, new_inode } from './shrinker.ts';
 import { type KmemCache, NULL, NUMA_NO_NODE, slab_alloc_node } from './slab.ts';
 import { __kmalloc_node, kfree, kmem_cache_by_name, kmem_cache_init } from './slab_common.ts';
+import { try_to_free_pages, wake_all_kswapds, wakeup_kswapd, zone_reclaimable_pages } from './vmscan.ts';
 import { NR_VM_NODE_STAT_ITEMS, node_stat_index } from './vmstat_items.ts';
 
 /** A half-open pfn range [start, end). */
@@ -437,5 +438,10 @@ export function mm_init(opts: BootOptions): MM {
   }
   update_mobility_grouping(mm);
   kernel_init_allocations(mm, opts.early, opts.rand);
+  // kswapd_init(): from here on the slow path wakes kswapd and reclaims directly.
+  mm.hooks.wakeup_kswapd = (zone, gfp, order, highest) => wakeup_kswapd(mm, zone, gfp, order, highest);
+  mm.hooks.wake_all_kswapds = (order, gfp, ac) => wake_all_kswapds(mm, order, gfp, ac);
+  mm.hooks.try_to_free_pages = (order, gfp, ac) => try_to_free_pages(mm, order, gfp, ac);
+  mm.hooks.zone_reclaimable_pages = zone_reclaimable_pages;
   return mm;
 }

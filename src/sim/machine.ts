@@ -3,7 +3,7 @@
  * the in-kernel API, and check the model's invariants.
  */
 
-import { registerFiles } from '../fs/files.ts';
+import { registerFiles, registerVmFiles } from '../fs/files.ts';
 import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
@@ -16,6 +16,7 @@ import { slab_check } from '../mm/slab.ts';
 import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
+import { out_of_memory } from '../vm/oom_kill.ts';
 import { Process, type SpawnOptions } from '../vm/process.ts';
 import { Vm } from '../vm/vm.ts';
 import { Clock } from './clock.ts';
@@ -48,6 +49,8 @@ export class Machine {
   readonly vm: Vm;
   private readonly vfs = new Vfs();
   private readonly processes = new Map<number, Process>();
+  /** Parent pid of each forked process (for /proc/<pid>/status). */
+  private readonly ppids = new Map<number, number>();
   private nextPid = 1;
 
   private constructor(config: MachineConfig) {
@@ -71,7 +74,15 @@ export class Machine {
     });
     this.kernel = new KernelApi(this.mm);
     this.vm = new Vm(this.mm);
+    this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
+    this.mm.defer = (delay, fn) => this.clock.after(delay, fn);
     registerFiles(this.vfs, this.mm);
+    // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
+    registerVmFiles(this.vfs, this.vm, {
+      process: (pid) => this.process(pid),
+      pids: () => [...this.processes.keys()].filter((pid) => this.process(pid)),
+      ppid: (pid) => this.ppids.get(pid) ?? 0,
+    });
     // The vmstat worker on every CPU (vmstat_update), once per stat_interval.
     for (let cpu = 0; cpu < this.mm.nr_cpus; cpu++) {
       this.clock.every(STAT_INTERVAL_NS, () => {
@@ -114,10 +125,16 @@ export class Machine {
     const mm = makeMm(cpu, nid);
     if (!mm) throw new ErrnoError('ENOMEM', 'fork', undefined, 'out of memory for page tables');
     const p = new Process(this.vm, this.nextPid++, mm, opts, (parent, make) =>
-      this.newProcess(parent.options, make),
+      this.forked(parent, this.newProcess(parent.options, make)),
     );
     this.processes.set(p.pid, p);
     return p;
+  }
+
+  /** Record a fork child's parent. */
+  private forked(parent: Process, child: Process): Process {
+    this.ppids.set(child.pid, parent.pid);
+    return child;
   }
 
   /** The live process with this pid, if any. */
@@ -139,6 +156,21 @@ export class Machine {
   /** Read a /proc or /sys file as the given user (root by default). */
   readFile(path: string, cred: Cred = ROOT): string {
     return this.vfs.read(path, cred);
+  }
+
+  /**
+   * Read bytes of a /proc file, as pread(2) would: `length` bytes (default: to the end of the
+   * file) at `offset`. Binary files (/proc/kpageflags, /proc/kpagecount, /proc/<pid>/pagemap)
+   * are only readable this way; Linux's errors apply (EINVAL for a read of a u64 file that is
+   * not 8-byte aligned, EACCES). Pass a Process as `cred` to read with its ids and capabilities
+   * (pagemap shows PFNs only to CAP_SYS_ADMIN).
+   */
+  readFileBytes(
+    path: string,
+    opts: { offset?: number; length?: number } = {},
+    cred: Cred = ROOT,
+  ): Uint8Array {
+    return this.vfs.readBytes(path, opts.offset ?? 0, opts.length, cred);
   }
 
   /** Write a /proc or /sys file; bad values throw the ErrnoError Linux gives (EINVAL, …). */

@@ -1,14 +1,33 @@
 /**
  * The VM half of the invariant checker: page tables, reverse map, LRU lists and counters must
  * agree. Walks every address space's page tables.
+ *
+ * Besides, per address space: locked_vm and data_vm equal the pages of its VM_LOCKED and data
+ * VMAs, VM_LOCKONFAULT comes only with VM_LOCKED, the heap end is not below its start. Per PTE:
+ * PROT_NONE entries exactly in PROT_NONE VMAs, writable entries only in writable VMAs and only
+ * for pages mapped once (never the zero page) — copy-on-write holds. Per page: PG_mlocked exactly
+ * when some VM_LOCKED VMA maps it, PG_mlocked with PG_unevictable and the other way round, no
+ * unevictable or lazyfree (anonymous, not swap-backed) page on an active list, and NR_MLOCK per
+ * zone equal to its PG_mlocked pages.
  */
 import { LRU_INACTIVE_ANON, NR_LRU_LISTS } from '../mm/lru.ts';
-import { PG_anon, PG_lru, PG_table, PGI_alloc } from '../mm/page-flags.ts';
-import { NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
+import {
+  PG_active,
+  PG_anon,
+  PG_lru,
+  PG_mlocked,
+  PG_swapbacked,
+  PG_table,
+  PG_unevictable,
+  PGI_alloc,
+} from '../mm/page-flags.ts';
+import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
-import { MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
+import { is_data_mapping } from './mmap.ts';
+import { _PAGE_PROTNONE, _PAGE_RW, MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
 import type { Vm } from './vm.ts';
+import { VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_WRITE } from './vma.ts';
 
 const MAX_REPORTS = 50;
 const NR_PAGETABLE = node_stat_index('nr_page_table_pages');
@@ -22,6 +41,8 @@ export function vm_check(vm: Vm): string[] {
   const mm = vm.mm;
   const f = mm.frames;
   const refs = new Int32Array(f.nr_frames);
+  /** Per frame: PTEs of VM_LOCKED VMAs that map it. */
+  const lockedRefs = new Int32Array(f.nr_frames);
   let tables = 0;
 
   for (const as of vm.mms) {
@@ -29,9 +50,15 @@ export function vm_check(vm: Vm): string[] {
     for (const v of as.mt.check()) report(`mm ${as.id} maple tree: ${v}`);
     let vmas = 0;
     let total = 0;
+    let locked = 0;
+    let data = 0;
     as.mt.iterate(0, Number.POSITIVE_INFINITY, (start, end, id) => {
       vmas++;
       total += (end - start) / 4096;
+      const flags = vm.vmas.vm_flags[id];
+      if (flags & VM_LOCKED) locked += (end - start) / 4096;
+      else if (flags & VM_LOCKONFAULT) report(`mm ${as.id}: VMA ${id} has VM_LOCKONFAULT without VM_LOCKED`);
+      if (is_data_mapping(flags)) data += (end - start) / 4096;
       if (vm.vmas.vm_start[id] !== start || vm.vmas.vm_end[id] !== end || vm.vmas.vm_mm[id] !== as.id) {
         report(
           `mm ${as.id}: VMA ${id} fields disagree with the tree [0x${start.toString(16)}, 0x${end.toString(16)})`,
@@ -40,14 +67,19 @@ export function vm_check(vm: Vm): string[] {
     });
     if (vmas !== as.map_count) report(`mm ${as.id}: map_count ${as.map_count} but ${vmas} VMAs`);
     if (total !== as.total_vm) report(`mm ${as.id}: total_vm ${as.total_vm} but VMAs span ${total} pages`);
+    if (locked !== as.locked_vm)
+      report(`mm ${as.id}: locked_vm ${as.locked_vm} but VM_LOCKED VMAs span ${locked}`);
+    if (data !== as.data_vm) report(`mm ${as.id}: data_vm ${as.data_vm} but data VMAs span ${data}`);
+    if (as.brk < as.start_brk) report(`mm ${as.id}: brk 0x${as.brk.toString(16)} below start_brk`);
     const anon = { ptes: 0 };
-    tables += walk(vm, as, as.pgd, 0, 0, refs, anon, report);
+    tables += walk(vm, as, as.pgd, 0, 0, refs, lockedRefs, anon, report);
     if (anon.ptes !== as.rss[MM_ANONPAGES])
       report(`mm ${as.id}: MM_ANONPAGES ${as.rss[MM_ANONPAGES]} but ${anon.ptes} anonymous PTEs`);
   }
   if (tables !== vm.pt.count) report(`${vm.pt.count} page tables allocated but ${tables} reachable`);
 
   // Every frame: mapcount equals the PTEs found; page-table frames are accounted.
+  const mlocked = new Float64Array(mm.zones.length);
   let pagetables = 0;
   let anonMapped = 0;
   for (let pfn = 0; pfn < f.nr_frames; pfn++) {
@@ -59,7 +91,19 @@ export function vm_check(vm: Vm): string[] {
       anonMapped++;
       if (!(fl & PGI_alloc) || !(fl & PG_lru))
         report(`pfn ${pfn}: anonymous page not allocated or not on an LRU list`);
+      if (((fl & PG_mlocked) !== 0) !== lockedRefs[pfn] > 0)
+        report(`pfn ${pfn}: PG_mlocked ${(fl & PG_mlocked) !== 0} but ${lockedRefs[pfn]} VM_LOCKED mappings`);
+      if (((fl & PG_mlocked) !== 0) !== ((fl & PG_unevictable) !== 0))
+        report(`pfn ${pfn}: PG_mlocked and PG_unevictable disagree`);
+      if (fl & PG_active && (fl & PG_unevictable || !(fl & PG_swapbacked)))
+        report(`pfn ${pfn}: unevictable or lazyfree page marked active`);
     }
+    if (fl & PG_mlocked) mlocked[mm.page_zone(pfn)!.id]++;
+  }
+  for (const zone of mm.zones) {
+    const n = mlocked[zone.id];
+    if (zone.vm_stat[NR_MLOCK] !== n)
+      report(`zone ${zone.name}: nr_mlock ${zone.vm_stat[NR_MLOCK]} but ${n} PG_mlocked pages`);
   }
   let nodeTables = 0;
   let nodeAnon = 0;
@@ -106,6 +150,7 @@ function walk(
   level: number,
   base: number,
   refs: Int32Array,
+  lockedRefs: Int32Array,
   anon: { ptes: number },
   report: (m: string) => void,
 ): number {
@@ -128,7 +173,7 @@ function walk(
     used++;
     const vpn = base + i * span;
     if (level < 3) {
-      tables += walk(vm, as, f.index[pt.pfn[e]], level + 1, vpn, refs, anon, report);
+      tables += walk(vm, as, f.index[pt.pfn[e]], level + 1, vpn, refs, lockedRefs, anon, report);
       continue;
     }
     const addr = vpn * 4096;
@@ -138,10 +183,17 @@ function walk(
       report(`mm ${as.id}: PTE at 0x${addr.toString(16)} outside every VMA`);
       continue;
     }
+    const v = vm.vmas;
+    const vflags = v.vm_flags[vma];
+    const bits = pt.bits[e];
+    if (((bits & _PAGE_PROTNONE) !== 0) !== !(vflags & VM_ACCESS_FLAGS))
+      report(`mm ${as.id}: PTE at 0x${addr.toString(16)} is${bits & _PAGE_PROTNONE ? '' : ' not'} PROT_NONE`);
+    if (bits & _PAGE_RW && (!(vflags & VM_WRITE) || pfn === vm.mm.zero_pfn || f.mapcount[pfn] !== 1))
+      report(`mm ${as.id}: writable PTE at 0x${addr.toString(16)} (read-only VMA, zero page or shared page)`);
     if (pfn === vm.mm.zero_pfn) continue;
     refs[pfn]++;
+    if (vflags & VM_LOCKED) lockedRefs[pfn]++;
     anon.ptes++;
-    const v = vm.vmas;
     if (
       f.mapping[pfn] !== anon_mapping(v.anon_vma[vma]) &&
       !vm.anon.linked(f.mapping[pfn] >> 2).includes(vma)

@@ -2,17 +2,19 @@
  * kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): a child address space with a copy
  * of every VMA but those marked VM_DONTCOPY (MADV_DONTFORK), sharing the parent's anonymous
  * pages copy-on-write: both sides' PTEs lose write permission, each page's mapcount counts both,
- * and the first write on either side copies (do_wp_page). Memory locks are not inherited.
+ * and the first write on either side copies (do_wp_page). VM_WIPEONFORK VMAs (MADV_WIPEONFORK)
+ * come over empty. Memory locks are not inherited, nor is mlockall(MCL_FUTURE) (mm->def_flags
+ * keeps only VM_INIT_DEF_MASK); the heap bounds are.
  *
  * Simplification: the child's VMA joins the parent's anon_vma instead of getting its own child
  * anon_vma; the reverse map finds the same PTEs either way.
  */
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
-import { exit_mmap } from './mmap.ts';
+import { exit_mmap, vm_stat_account } from './mmap.ts';
 import { _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_WRITE } from './vma.ts';
+import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_WIPEONFORK, VM_WRITE } from './vma.ts';
 
 const PMD_PAGES = PTRS_PER_TABLE;
 
@@ -22,6 +24,8 @@ export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): Mm
   if (!child) return null;
   child.mmap_base = parent.mmap_base;
   child.task_size = parent.task_size;
+  child.start_brk = parent.start_brk;
+  child.brk = parent.brk;
   const v = vm.vmas;
   const vmas: number[] = [];
   parent.mt.iterate(0, Number.POSITIVE_INFINITY, (_s, _e, id) => {
@@ -32,11 +36,14 @@ export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): Mm
     if (v.vm_flags[vma] & VM_DONTCOPY) continue;
     const copy = v.dup(vma, child.id);
     v.vm_flags[copy] &= ~(VM_LOCKED | VM_LOCKONFAULT);
-    if (v.anon_vma[copy] >= 0) vm.anon.link(v.anon_vma[copy], copy);
+    const wipe = (v.vm_flags[copy] & VM_WIPEONFORK) !== 0;
+    // VM_WIPEONFORK gets a clean slate: no anon_vma until its first fault, no pages copied.
+    if (wipe) v.anon_vma[copy] = -1;
+    else if (v.anon_vma[copy] >= 0) vm.anon.link(v.anon_vma[copy], copy);
     child.mt.store(v.vm_start[copy], v.vm_end[copy], copy);
     child.map_count++;
-    child.total_vm += len;
-    if (!copy_page_range(vm, child, parent, vma)) {
+    vm_stat_account(child, v.vm_flags[copy], len);
+    if (!wipe && !copy_page_range(vm, child, parent, vma)) {
       exit_mmap(vm, child);
       return null;
     }

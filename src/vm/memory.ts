@@ -6,10 +6,19 @@
  * page tables of a range that no VMA covers any more are freed afterwards (free_pgtables).
  */
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
-import { lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
+import { lruvec_add_folio, lruvec_del_folio, mlock_new_folio, munlock_folio } from '../mm/lru.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
-import { PG_anon, PG_lru, PG_mlocked, PG_swapbacked, PG_unevictable } from '../mm/page-flags.ts';
-import { NR_MLOCK, node_stat_index } from '../mm/vmstat_items.ts';
+import {
+  PG_active,
+  PG_anon,
+  PG_dirty,
+  PG_lru,
+  PG_mlocked,
+  PG_referenced,
+  PG_swapbacked,
+  PG_unevictable,
+} from '../mm/page-flags.ts';
+import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
 import {
@@ -26,9 +35,10 @@ import {
   pud_index,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_LOCKED, VM_WRITE } from './vma.ts';
+import { VM_LOCKED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
+const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
 
 /** vm_fault_t results the model distinguishes. */
 export const VM_FAULT_OK = 0;
@@ -72,7 +82,7 @@ export function walk_pte_table(vm: Vm, mm: MmStruct, vpn: number): number {
 /**
  * folio_add_new_anon_rmap() + folio_add_lru_vma(): a new anonymous page joins the VMA's
  * anon_vma at its linear index, mapped once, on the inactive anon list, or on the unevictable
- * list (PG_mlocked) in a VM_LOCKED VMA.
+ * list (PG_mlocked, mlock_new_folio) in a VM_LOCKED VMA.
  */
 function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn: number): void {
   const f = vm.mm.frames;
@@ -82,11 +92,8 @@ function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn:
   f.mapcount[pfn] = 1;
   f.flags[pfn] |= PG_anon | PG_swapbacked;
   const zone = vm.mm.page_zone(pfn)!;
-  if (vmas.vm_flags[vma] & VM_LOCKED) {
-    f.flags[pfn] |= PG_mlocked | PG_unevictable;
-    zone.vm_stat[NR_MLOCK]++;
-  }
-  lruvec_add_folio(vm.mm, pfn);
+  if ((vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) mlock_new_folio(vm.mm, pfn);
+  else lruvec_add_folio(vm.mm, pfn);
   vm.mm.nodes[zone.nid].vm_stat[NR_ANON_MAPPED]++;
   mm.rss[MM_ANONPAGES]++;
 }
@@ -127,9 +134,10 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
     }
     const pfn = alloc_anon_page(vm, mm, vma, addr);
     if (pfn < 0) return VM_FAULT_OOM;
-    if (old !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, old);
+    // wp_page_copy(): the new PTE is set before the old page loses this mapping.
     pt.pfn[e] = pfn;
     pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
+    if (old !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, old, vma);
     return VM_FAULT_OK;
   }
   // do_anonymous_page()
@@ -158,28 +166,74 @@ function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number): numbe
 }
 
 /**
- * folio_remove_rmap_pte() and, at the last unmap, freeing: off the LRU, out of the anon_vma,
- * back to the page allocator (through this CPU's pcp list).
+ * folio_remove_rmap_pte() (with munlock_vma_folio() for a VM_LOCKED VMA) and, at the last unmap,
+ * freeing: off the LRU, out of the anon_vma, back to the page allocator (through this CPU's pcp
+ * list). The PTE is already cleared.
  */
-function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number): void {
+export function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number): void {
   const f = vm.mm.frames;
   mm.rss[MM_ANONPAGES]--;
-  if (--f.mapcount[pfn] > 0) return;
+  --f.mapcount[pfn];
+  if (vm.vmas.vm_flags[vma] & VM_LOCKED) munlock_vma_folio(vm, pfn);
+  if (f.mapcount[pfn] > 0) return;
   const zone = vm.mm.page_zone(pfn)!;
   vm.mm.nodes[zone.nid].vm_stat[NR_ANON_MAPPED]--;
   if (f.flags[pfn] & PG_lru) lruvec_del_folio(vm.mm, pfn);
-  if (f.flags[pfn] & PG_mlocked) zone.vm_stat[NR_MLOCK]--;
-  f.flags[pfn] &= ~(PG_anon | PG_swapbacked | PG_mlocked | PG_unevictable);
+  if (f.flags[pfn] & PG_mlocked) {
+    // free_pages_prepare(): a page freed still mlocked.
+    zone.vm_stat[NR_MLOCK]--;
+    vm.mm.vm_events[UNEVICTABLE_PGCLEARED]++;
+  }
+  f.flags[pfn] &= ~(
+    PG_anon |
+    PG_swapbacked |
+    PG_mlocked |
+    PG_unevictable |
+    PG_active |
+    PG_referenced |
+    PG_dirty
+  );
   f.mapping[pfn] = 0;
   f.index[pfn] = 0;
   __free_pages(vm.mm, pfn, 0, mm.cpu);
 }
 
 /**
- * kernel: mm/memory.c unmap_page_range() / zap_pte_range()
- * Clear every PTE in [start, end) (page-aligned), dropping the pages' mappings.
+ * kernel: mm/mlock.c munlock_vma_folio()
+ * A mapping of `pfn` in a VM_LOCKED VMA went away (or its VMA was munlocked): the page stays
+ * mlocked only while another VM_LOCKED VMA still maps it. The kernel keeps that count in
+ * folio->mlock_count; the model asks the reverse map instead, which gives the same answer without
+ * the kernel's occasional undercount.
  */
-export function zap_page_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
+export function munlock_vma_folio(vm: Vm, pfn: number): void {
+  if (!(vm.mm.frames.flags[pfn] & PG_mlocked)) return;
+  if (vm.mm.frames.mapcount[pfn] > 0 && page_mapped_in_locked_vma(vm, pfn)) return;
+  munlock_folio(vm.mm, pfn);
+}
+
+/** Some PTE of a VM_LOCKED VMA maps the anonymous page `pfn` (an rmap walk). */
+export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
+  const f = vm.mm.frames;
+  const index = f.index[pfn];
+  const vmas = vm.vmas;
+  for (const vma of vm.anon.linked(f.mapping[pfn] >> 2)) {
+    if (!(vmas.vm_flags[vma] & VM_LOCKED)) continue;
+    const addr = vmas.vm_start[vma] + (index - vmas.vm_pgoff[vma]) * 4096;
+    if (addr < vmas.vm_start[vma] || addr >= vmas.vm_end[vma]) continue;
+    const vpn = addr / 4096;
+    const table = walk_pte_table(vm, vm.mms[vmas.vm_mm[vma]]!, vpn);
+    if (table < 0) continue;
+    const e = table * PTRS_PER_TABLE + pte_index(vpn);
+    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn) return true;
+  }
+  return false;
+}
+
+/**
+ * kernel: mm/memory.c unmap_page_range() / zap_pte_range()
+ * Clear every PTE of `vma` in [start, end) (page-aligned), dropping the pages' mappings.
+ */
+export function zap_page_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
   const pt = vm.pt;
   const zero = vm.mm.zero_pfn;
   let vpn = start / 4096;
@@ -194,10 +248,37 @@ export function zap_page_range(vm: Vm, mm: MmStruct, start: number, end: number)
         if (pt.bits[e] === 0) continue;
         const pfn = pt.pfn[e];
         pt.clear(table, i);
-        if (pfn !== zero) page_remove_rmap(vm, mm, pfn);
+        if (pfn !== zero) page_remove_rmap(vm, mm, pfn, vma);
       }
     }
     vpn = next;
+  }
+}
+
+/**
+ * kernel: mm/madvise.c madvise_dontneed_single_vma() -> zap_page_range_single_batched() with
+ * details.reclaim_pt (CONFIG_PT_RECLAIM, mm/pt_reclaim.c)
+ * Zap [start, end) of `vma`, then free every PTE table whose whole 2 MiB lies inside the range:
+ * zap_pte_range() clears the PMD entry of a table it emptied completely. PMD and PUD tables stay
+ * (measured on 6.18: MADV_DONTNEED of 64 MiB frees its 32 PTE tables; a range one page short at
+ * either end keeps the two tables at its ends).
+ */
+export function zap_page_range_single(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
+  zap_page_range(vm, mm, vma, start, end);
+  const pt = vm.pt;
+  for (
+    let vpn = Math.ceil(start / 4096 / PMD_PAGES) * PMD_PAGES;
+    vpn + PMD_PAGES <= end / 4096;
+    vpn += PMD_PAGES
+  ) {
+    const pud = pt.child(mm.pgd, pgd_index(vpn));
+    if (pud < 0) continue;
+    const pmd = pt.child(pud, pud_index(vpn));
+    if (pmd < 0) continue;
+    const table = pt.child(pmd, pmd_index(vpn));
+    if (table < 0) continue;
+    pt.clear(pmd, pmd_index(vpn));
+    pt.release(table, mm.cpu);
   }
 }
 

@@ -17,6 +17,13 @@ export const TASK_SIZE = 2 ** 47 - 4096;
  * rlimit plus the guard gap, raised to the 128 MiB minimum, below TASK_SIZE.
  */
 export const DEFAULT_MMAP_BASE = TASK_SIZE - 128 * 2 ** 20;
+/**
+ * Where a new process's heap starts (mm->start_brk): right after the image of a small PIE loaded
+ * at ELF_ET_DYN_BASE (0x555555554000) without randomisation, as `setarch -R cat /proc/self/maps`
+ * shows on our 6.18 machines ([heap] at 0x555555560000). The model maps no executable there;
+ * brk() cannot go below this address.
+ */
+export const DEFAULT_START_BRK = 0x555555560000;
 
 export class MmStruct {
   readonly mt = new MapleTree();
@@ -27,10 +34,15 @@ export class MmStruct {
   total_vm = 0;
   locked_vm = 0;
   pinned_vm = 0;
+  /** Pages of private writable mappings (is_data_mapping), counted against RLIMIT_DATA. */
+  data_vm = 0;
+  /** The heap: brk() moves `brk` (exact, not page aligned) up from `start_brk`. */
+  start_brk = DEFAULT_START_BRK;
+  brk = DEFAULT_START_BRK;
   readonly rss = new Float64Array(4);
   mmap_base = DEFAULT_MMAP_BASE;
   task_size = TASK_SIZE;
-  /** mm->def_flags: VM_LOCKED after mlockall(MCL_FUTURE). */
+  /** mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE), for new mappings. */
   def_flags = 0;
 
   constructor(

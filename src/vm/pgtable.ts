@@ -24,6 +24,11 @@ export const _PAGE_USER = 0x004;
 export const _PAGE_ACCESSED = 0x020;
 export const _PAGE_DIRTY = 0x040;
 export const _PAGE_PSE = 0x080;
+/**
+ * _PAGE_PROTNONE (the global bit reused): a page mapped in a PROT_NONE VMA. The entry is not
+ * present to the MMU but pte_present() is true, and it keeps its pfn; entries are never 0.
+ */
+export const _PAGE_PROTNONE = 0x100;
 export const _PAGE_SOFT_DIRTY = 0x800;
 /** What a table entry pointing at a lower table carries (_PAGE_TABLE). */
 export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
@@ -43,8 +48,15 @@ export class PageTables {
   frame = new Int32Array(64);
   private free: number[] = [];
   private slots = 0;
+  /** Tables per owning address space (mm_pgtables_bytes / PAGE_SIZE). */
+  private readonly perOwner: number[] = [];
 
   constructor(private readonly mm: MM) {}
+
+  /** Page-table pages of address space `owner`. */
+  owned(owner: number): number {
+    return this.perOwner[owner] ?? 0;
+  }
 
   /** Tables in use across all address spaces. */
   get count(): number {
@@ -69,6 +81,7 @@ export class PageTables {
     f.index[pfn] = slot;
     this.frame[slot] = pfn;
     this.used[slot] = 0;
+    this.perOwner[owner] = (this.perOwner[owner] ?? 0) + 1;
     this.mm.nodes[this.mm.page_zone(pfn)!.nid].vm_stat[NR_PAGETABLE]++;
     return slot;
   }
@@ -79,6 +92,7 @@ export class PageTables {
       throw new Error(`freeing page table slot ${slot} with ${this.used[slot]} entries`);
     const pfn = this.frame[slot];
     const f = this.mm.frames;
+    this.perOwner[f.mapping[pfn] >> 2]--;
     f.flags[pfn] &= ~PG_table;
     f.mapping[pfn] = 0;
     f.index[pfn] = 0;

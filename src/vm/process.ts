@@ -4,20 +4,30 @@
  * ErrnoError carrying the errno the syscall would return; touching memory runs page faults and
  * throws a FaultError where the process would get SIGSEGV or be killed for lack of memory.
  */
-import { ErrnoError, type errnos } from '../lib/errno.ts';
+import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
 import { vm_event_index } from '../mm/vmstat_items.ts';
 import { dup_mmap } from './fork.ts';
+import { sys_madvise } from './madvise.ts';
 import { handle_mm_fault, VM_FAULT_OK, walk_pte_table } from './memory.ts';
+import { can_do_mlock, do_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
+  count_vma_pages_range,
   do_munmap,
   exit_mmap,
   get_unmapped_area,
+  may_expand_vm,
+  mlock_future_ok,
   mmap_region,
   populate_vma_page_range,
   range_is_free,
+  sys_brk,
+  type TaskContext,
 } from './mmap.ts';
-import { _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { sys_mprotect } from './mprotect.ts';
+import { sys_mremap } from './mremap.ts';
+import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from './oom_kill.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -36,6 +46,10 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  RLIM_NLIMITS,
+  RLIMIT_AS,
+  RLIMIT_DATA,
+  RLIMIT_MEMLOCK,
 } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import {
@@ -56,20 +70,36 @@ export const RLIM_INFINITY = Number.POSITIVE_INFINITY;
 export const CAP_IPC_LOCK = 14;
 export const CAP_SYS_ADMIN = 21;
 export const CAP_SYS_RAWIO = 17;
+/** Raise a hard resource limit (setrlimit). */
+export const CAP_SYS_RESOURCE = 24;
 
+/**
+ * Resource limits in bytes (RLIM_INFINITY = Infinity), one set of soft limits (rlim_cur, what the
+ * kernel enforces) and one of hard limits (rlim_max, the ceiling an unprivileged process may raise
+ * its soft limit to). Defaults are the kernel's INIT_RLIMITS.
+ */
 export interface Rlimits {
   /** RLIMIT_AS, bytes. */
   as: number;
   /** RLIMIT_MEMLOCK, bytes (MLOCK_LIMIT: 8 MiB by default). */
   memlock: number;
+  /** RLIMIT_DATA, bytes: private writable mappings and the heap. */
+  data: number;
 }
 
 export interface SpawnOptions {
+  /** The command name (comm) shown in kernel log lines; 'proc' by default. */
+  name?: string;
+  /** /proc/<pid>/oom_score_adj: -1000 (never killed) .. 1000. */
+  oom_score_adj?: number;
   uid?: number;
   gid?: number;
   /** Capability numbers held (CAP_IPC_LOCK, …); root (uid 0) holds all by default. */
   caps?: number[];
+  /** Limits set both soft and hard (as a shell's `ulimit -l N` does). */
   rlimits?: Partial<Rlimits>;
+  /** Hard limits, where they should differ from `rlimits` (at least the soft limit). */
+  rlimits_max?: Partial<Rlimits>;
   cpu?: number;
   nid?: number;
 }
@@ -87,14 +117,20 @@ export class FaultError extends Error {
   }
 }
 
-export class Process {
+export class Process implements TaskContext {
   readonly uid: number;
   readonly gid: number;
   readonly caps: ReadonlySet<number>;
+  /** Soft limits (rlim_cur); setrlimit() changes them. */
   readonly rlimits: Rlimits;
+  /** Hard limits (rlim_max). */
+  readonly rlimits_max: Rlimits;
   readonly cpu: number;
   readonly nid: number;
   exited = false;
+  /** SIGKILLed by the OOM killer while its own fault was running; dies when that fault unwinds. */
+  private killed = false;
+  readonly name: string;
   /** What a fork() child inherits. */
   readonly options: SpawnOptions;
 
@@ -108,13 +144,42 @@ export class Process {
   ) {
     this.uid = opts.uid ?? 0;
     this.gid = opts.gid ?? 0;
-    this.caps = new Set(opts.caps ?? (this.uid === 0 ? [CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO] : []));
-    this.rlimits = { as: RLIM_INFINITY, memlock: 8 * 2 ** 20, ...opts.rlimits };
+    this.caps = new Set(
+      opts.caps ?? (this.uid === 0 ? [CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO, CAP_SYS_RESOURCE] : []),
+    );
+    this.rlimits = { as: RLIM_INFINITY, memlock: 8 * 2 ** 20, data: RLIM_INFINITY, ...opts.rlimits };
+    this.rlimits_max = { ...this.rlimits, ...opts.rlimits_max };
+    for (const k of Object.keys(this.rlimits) as Array<keyof Rlimits>) {
+      if (!(this.rlimits[k] <= this.rlimits_max[k]))
+        throw new ErrnoError('EINVAL', 'setrlimit', undefined, `soft ${k} limit above the hard limit`);
+    }
+    this.name = opts.name ?? 'proc';
+    const oom_score_adj = opts.oom_score_adj ?? 0;
+    if (
+      !Number.isInteger(oom_score_adj) ||
+      oom_score_adj < OOM_SCORE_ADJ_MIN ||
+      oom_score_adj > OOM_SCORE_ADJ_MAX
+    ) {
+      throw new ErrnoError('EINVAL', 'oom_score_adj', undefined, `${oom_score_adj} is outside -1000..1000`);
+    }
+    vm.tasks[mm.id] = {
+      pid,
+      comm: this.name,
+      uid: this.uid,
+      oom_score_adj,
+      kill: () => {
+        if (vm.current === mm.id) this.killed = true;
+        else this.exit();
+      },
+    };
     this.options = {
+      name: this.name,
+      oom_score_adj,
       uid: this.uid,
       gid: this.gid,
       caps: [...this.caps],
       rlimits: { ...this.rlimits },
+      rlimits_max: { ...this.rlimits_max },
       cpu: mm.cpu,
       nid: mm.nid,
     };
@@ -168,16 +233,12 @@ export class Process {
     if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
     if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
     else if (vm_flags & VM_WRITE) vm_flags |= VM_ACCOUNT;
-    if (
-      vm_flags & VM_LOCKED &&
-      !this.capable(CAP_IPC_LOCK) &&
-      mm.locked_vm * PAGE + len > this.rlimits.memlock
-    ) {
-      fail('EAGAIN', 'RLIMIT_MEMLOCK exceeded');
-    }
-    // may_expand_vm(): RLIMIT_AS, counting what a MAP_FIXED mapping replaces as freed.
-    if (mm.total_vm * PAGE + len > this.rlimits.as && !(flags & MAP_FIXED))
-      fail('ENOMEM', 'RLIMIT_AS exceeded');
+    if (flags & MAP_LOCKED && !can_do_mlock(this)) fail('EPERM', 'MAP_LOCKED with RLIMIT_MEMLOCK 0');
+    if (!mlock_future_ok(mm, vm_flags, len, this)) fail('EAGAIN', 'RLIMIT_MEMLOCK exceeded');
+    // may_expand_vm(): RLIMIT_AS and RLIMIT_DATA, counting what a MAP_FIXED mapping replaces as freed.
+    const replaced = flags & MAP_FIXED ? count_vma_pages_range(mm, addr, addr + len) : 0;
+    if (!may_expand_vm(mm, vm_flags, len / PAGE - replaced, this))
+      fail('ENOMEM', 'RLIMIT_AS or RLIMIT_DATA exceeded');
     if (mm.map_count >= vm.sysctl.max_map_count) fail('ENOMEM', 'vm.max_map_count reached');
     let start: number;
     if (flags & MAP_FIXED) {
@@ -191,7 +252,7 @@ export class Process {
     const vma = mmap_region(vm, mm, start, len, vm_flags, start / PAGE);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
-      populate_vma_page_range(vm, mm, vma, start, start + len);
+      this.asCurrent(() => populate_vma_page_range(vm, mm, vma, start, start + len));
     }
     return start;
   }
@@ -209,6 +270,167 @@ export class Process {
       throw new ErrnoError('ENOMEM', 'munmap', undefined, 'vm.max_map_count reached');
   }
 
+  // The memory syscalls of mm/mprotect.c, mm/mlock.c, mm/madvise.c, mm/mremap.c and brk(), and
+  // the resource limits they obey. Arguments are unsigned longs: non-negative integers below
+  // 2^64, else EINVAL. The work and the errnos are the kernel functions'; see those files.
+
+  /** mprotect(2): set the protection of [addr, addr + length) (addr page aligned) to `prot`. */
+  mprotect(addr: number, length: number, prot: number): void {
+    this.ulongs('mprotect', addr, length, prot);
+    const r = this.syscall(() => sys_mprotect(this.vm, this.mm, this, addr, length, prot));
+    if (r < 0)
+      throw syscall_error('mprotect', r, {
+        EINVAL: 'unaligned address, bad prot bits, or PROT_GROWSDOWN/PROT_GROWSUP',
+        ENOMEM: 'range not fully mapped, vm.max_map_count reached, or RLIMIT_DATA exceeded',
+      });
+  }
+
+  /** mlock(2): lock [addr, addr + length) (rounded out to pages) in memory, faulting it in. */
+  mlock(addr: number, length: number): void {
+    this.ulongs('mlock', addr, length);
+    const r = this.syscall(() => do_mlock(this.vm, this.mm, this, addr, length, VM_LOCKED));
+    if (r < 0) throw syscall_error('mlock', r, MLOCK_ERRORS);
+  }
+
+  /** mlock2(2): mlock(), or with MLOCK_ONFAULT only the pages present and faulted in later. */
+  mlock2(addr: number, length: number, flags = 0): void {
+    this.ulongs('mlock2', addr, length, flags);
+    const r = this.syscall(() => sys_mlock2(this.vm, this.mm, this, addr, length, flags));
+    if (r < 0) throw syscall_error('mlock2', r, { ...MLOCK_ERRORS, EINVAL: 'unknown flags or range wraps' });
+  }
+
+  /** munlock(2): unlock [addr, addr + length) (rounded out to pages). */
+  munlock(addr: number, length: number): void {
+    this.ulongs('munlock', addr, length);
+    const r = this.syscall(() => sys_munlock(this.vm, this.mm, addr, length));
+    if (r < 0) throw syscall_error('munlock', r, MLOCK_ERRORS);
+  }
+
+  /** mlockall(2): MCL_CURRENT locks every mapping, MCL_FUTURE every later one (MCL_ONFAULT: on fault). */
+  mlockall(flags: number): void {
+    this.ulongs('mlockall', flags);
+    const r = this.syscall(() => sys_mlockall(this.vm, this.mm, this, flags));
+    if (r < 0)
+      throw syscall_error('mlockall', r, {
+        EINVAL: 'no flags, unknown flags, or MCL_ONFAULT alone',
+        ENOMEM: 'MCL_CURRENT with the address space larger than RLIMIT_MEMLOCK',
+        EPERM: 'RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK',
+      });
+  }
+
+  /** munlockall(2): unlock every mapping and cancel MCL_FUTURE. */
+  munlockall(): void {
+    this.alive('munlockall');
+    this.syscall(() => sys_munlockall(this.vm, this.mm));
+  }
+
+  /** madvise(2): give `advice` (MADV_*) for [addr, addr + length) (addr page aligned). */
+  madvise(addr: number, length: number, advice: number): void {
+    this.ulongs('madvise', addr, length, advice);
+    const r = this.syscall(() => sys_madvise(this.vm, this.mm, this, addr, length, advice));
+    if (r < 0)
+      throw syscall_error('madvise', r, {
+        EINVAL: 'unknown advice, unaligned address, or advice not allowed on the mapping (VM_LOCKED, …)',
+        ENOMEM: 'range not fully mapped, or out of memory',
+        EAGAIN: 'vm.max_map_count reached',
+        EPERM: 'needs CAP_SYS_ADMIN',
+        ENOSYS: 'advice not modelled (KSM, MADV_COLLAPSE, guard regions, memory-failure injection)',
+      });
+  }
+
+  /**
+   * mremap(2): resize the mapping at oldAddress to newSize, moving it if MREMAP_MAYMOVE allows
+   * (to newAddress with MREMAP_FIXED; leaving the old range mapped with MREMAP_DONTUNMAP).
+   * Returns the (new) address.
+   */
+  mremap(oldAddress: number, oldSize: number, newSize: number, flags = 0, newAddress = 0): number {
+    this.ulongs('mremap', oldAddress, oldSize, newSize, flags, newAddress);
+    const r = this.syscall(() =>
+      sys_mremap(this.vm, this.mm, this, oldAddress, oldSize, newSize, flags, newAddress),
+    );
+    if (r < 0)
+      throw syscall_error('mremap', r, {
+        EINVAL: 'bad flags, sizes or alignment, overlapping ranges, or old size 0',
+        EFAULT: 'old range not mapped by one VMA, or the mapping may not grow',
+        ENOMEM: 'cannot grow in place without MREMAP_MAYMOVE, no room, or a limit reached',
+        EAGAIN: 'RLIMIT_MEMLOCK exceeded',
+        EPERM: 'MREMAP_FIXED below vm.mmap_min_addr',
+      });
+    return r;
+  }
+
+  /**
+   * brk(2) as the system call: move the end of the heap to `addr` and return the new end, or the
+   * current end when the request is refused (brk(0) asks for it). The heap starts at
+   * mm.start_brk (DEFAULT_START_BRK).
+   */
+  brk(addr: number): number {
+    this.ulongs('brk', addr);
+    return this.syscall(() => sys_brk(this.vm, this.mm, addr, this));
+  }
+
+  /** getrlimit(2) for RLIMIT_AS, RLIMIT_DATA and RLIMIT_MEMLOCK (bytes; Infinity = RLIM_INFINITY). */
+  getrlimit(resource: number): { rlim_cur: number; rlim_max: number } {
+    this.alive('getrlimit');
+    const key = rlimit_key('getrlimit', resource);
+    return { rlim_cur: this.rlimits[key], rlim_max: this.rlimits_max[key] };
+  }
+
+  /**
+   * setrlimit(2): EINVAL for an unknown resource or a soft limit above the hard one; EPERM for
+   * raising the hard limit without CAP_SYS_RESOURCE. A fork() child inherits the new limits.
+   */
+  setrlimit(resource: number, rlim: { rlim_cur: number; rlim_max: number }): void {
+    this.alive('setrlimit');
+    const key = rlimit_key('setrlimit', resource);
+    const { rlim_cur, rlim_max } = rlim;
+    if (!isRlim(rlim_cur) || !isRlim(rlim_max))
+      throw new ErrnoError(
+        'EINVAL',
+        'setrlimit',
+        undefined,
+        'limits must be non-negative integers or RLIM_INFINITY',
+      );
+    if (rlim_cur > rlim_max)
+      throw new ErrnoError('EINVAL', 'setrlimit', undefined, 'soft limit above the hard limit');
+    if (rlim_max > this.rlimits_max[key] && !this.capable(CAP_SYS_RESOURCE))
+      throw new ErrnoError('EPERM', 'setrlimit', undefined, 'raising the hard limit needs CAP_SYS_RESOURCE');
+    this.rlimits[key] = rlim_cur;
+    this.rlimits_max[key] = rlim_max;
+    this.options.rlimits = { ...this.rlimits };
+    this.options.rlimits_max = { ...this.rlimits_max };
+  }
+
+  /** rlimit(): the soft limit of an RLIMIT_* resource, bytes (Infinity for those not modelled). */
+  rlimit(resource: number): number {
+    const key = RLIMIT_KEYS[resource];
+    return key ? this.rlimits[key] : RLIM_INFINITY;
+  }
+
+  /** rlimit_max(): the hard limit of an RLIMIT_* resource. */
+  rlimit_max(resource: number): number {
+    const key = RLIMIT_KEYS[resource];
+    return key ? this.rlimits_max[key] : RLIM_INFINITY;
+  }
+
+  /** Run a memory syscall as this task (see asCurrent) and return its result. */
+  private syscall(fn: () => number): number {
+    let r = 0;
+    this.asCurrent(() => {
+      r = fn();
+    });
+    return r;
+  }
+
+  /** The process is alive and every argument is an unsigned long. */
+  private ulongs(syscall: string, ...args: number[]): void {
+    this.alive(syscall);
+    for (const x of args) {
+      if (!Number.isInteger(x) || x < 0 || x >= 2 ** 64)
+        throw new ErrnoError('EINVAL', syscall, undefined, 'arguments must be integers in 0 .. 2^64 - 1');
+    }
+  }
+
   /**
    * Access [addr, addr + length) page by page, as loads (or stores with `write`) would, taking a
    * page fault wherever the PTE does not already allow the access. Returns the faults taken.
@@ -221,18 +443,20 @@ export class Process {
     const v = vm.vmas;
     let faults = 0;
     const end = addr + length;
-    for (let page = addr - (addr % PAGE); page < end; page += PAGE) {
-      const vma = mm.mt.walk(page);
-      if (vma < 0) throw new FaultError('SIGSEGV', 'SEGV_MAPERR', Math.max(page, addr));
-      const f = v.vm_flags[vma];
-      if (write ? !(f & VM_WRITE) : !(f & (VM_READ | VM_WRITE | VM_EXEC)))
-        throw new FaultError('SIGSEGV', 'SEGV_ACCERR', Math.max(page, addr));
-      if (pte_allows(vm, mm, page, write)) continue;
-      vm.mm.vm_events[PGFAULT]++;
-      faults++;
-      if (handle_mm_fault(vm, mm, vma, page, write) !== VM_FAULT_OK)
-        throw new FaultError('SIGKILL', 'oom', page);
-    }
+    this.asCurrent(() => {
+      for (let page = addr - (addr % PAGE); page < end; page += PAGE) {
+        const vma = mm.mt.walk(page);
+        if (vma < 0) throw new FaultError('SIGSEGV', 'SEGV_MAPERR', Math.max(page, addr));
+        const f = v.vm_flags[vma];
+        if (write ? !(f & VM_WRITE) : !(f & (VM_READ | VM_WRITE | VM_EXEC)))
+          throw new FaultError('SIGSEGV', 'SEGV_ACCERR', Math.max(page, addr));
+        if (pte_allows(vm, mm, page, write)) continue;
+        vm.mm.vm_events[PGFAULT]++;
+        faults++;
+        if (handle_mm_fault(vm, mm, vma, page, write) !== VM_FAULT_OK || this.killed)
+          throw new FaultError('SIGKILL', 'oom', page);
+      }
+    });
     return faults;
   }
 
@@ -248,8 +472,31 @@ export class Process {
   /** exit(2): the address space goes away and every page it alone mapped is freed. */
   exit(): void {
     if (this.exited) return;
+    this.vm.tasks[this.mm.id] = undefined;
     exit_mmap(this.vm, this.mm);
     this.exited = true;
+  }
+
+  /**
+   * Run `fn` as this task (current->mm is ours, so the OOM killer knows who is asking). If the
+   * OOM killer chose this task meanwhile, it dies when `fn` unwinds: its memory is reaped and a
+   * FaultError (SIGKILL) is thrown.
+   */
+  private asCurrent(fn: () => void): void {
+    const vm = this.vm;
+    const previous = vm.current;
+    vm.current = this.mm.id;
+    try {
+      fn();
+    } catch (e) {
+      if (!this.killed) throw e;
+    } finally {
+      vm.current = previous;
+    }
+    if (this.killed) {
+      this.exit();
+      throw new FaultError('SIGKILL', 'oom', 0);
+    }
   }
 
   private alive(syscall: string): void {
@@ -259,15 +506,57 @@ export class Process {
 
 const PGFAULT = vm_event_index('pgfault');
 
-/** The PTE of `addr` is present and permits the access: no fault is taken. */
+/**
+ * The PTE of `addr` is present and permits the access: no fault is taken, and the MMU sets the
+ * entry's accessed bit (and dirty bit for a store), as reclaim and MADV_FREE later see them.
+ */
 function pte_allows(vm: Vm, mm: MmStruct, addr: number, write: boolean): boolean {
   const vpn = addr / PAGE;
   const table = walk_pte_table(vm, mm, vpn);
   if (table < 0) return false;
-  const bits = vm.pt.bits[table * PTRS_PER_TABLE + pte_index(vpn)];
-  return bits !== 0 && (!write || (bits & _PAGE_RW) !== 0);
+  const e = table * PTRS_PER_TABLE + pte_index(vpn);
+  const bits = vm.pt.bits[e];
+  if (bits === 0 || (write && !(bits & _PAGE_RW))) return false;
+  vm.pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+  return true;
 }
 
 function isWhole(x: number): boolean {
   return Number.isInteger(x) && x >= 0;
+}
+
+const MLOCK_ERRORS: Partial<Record<ErrnoCode, string>> = {
+  EPERM: 'RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK',
+  ENOMEM: 'range not fully mapped, RLIMIT_MEMLOCK exceeded, or a PROT_NONE mapping',
+  EINVAL: 'range wraps',
+  EAGAIN: 'out of memory while faulting the range in',
+};
+
+/** The modelled RLIMIT_* resources and their Rlimits fields. */
+const RLIMIT_KEYS: Partial<Record<number, keyof Rlimits>> = {
+  [RLIMIT_AS]: 'as',
+  [RLIMIT_DATA]: 'data',
+  [RLIMIT_MEMLOCK]: 'memlock',
+};
+
+function rlimit_key(syscall: string, resource: number): keyof Rlimits {
+  if (!Number.isInteger(resource) || resource < 0 || resource >= RLIM_NLIMITS)
+    throw new ErrnoError('EINVAL', syscall, undefined, `no resource ${resource}`);
+  const key = RLIMIT_KEYS[resource];
+  if (!key) throw new ErrnoError('ENOSYS', syscall, undefined, `resource ${resource} is not modelled`);
+  return key;
+}
+
+function isRlim(x: number): boolean {
+  return x === RLIM_INFINITY || isWhole(x);
+}
+
+const ERRNO_CODES = new Map<number, ErrnoCode>(
+  (Object.entries(errnos) as Array<[ErrnoCode, number]>).map(([code, n]) => [-n, code]),
+);
+
+/** The ErrnoError for a kernel function's -errno result, with the usual causes for that errno. */
+function syscall_error(syscall: string, r: number, why: Partial<Record<ErrnoCode, string>>): ErrnoError {
+  const code = ERRNO_CODES.get(r) ?? 'EINVAL';
+  return new ErrnoError(code, syscall, undefined, why[code]);
 }

@@ -6,6 +6,8 @@ export const PROT_NONE = 0x0;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const PROT_EXEC = 0x4;
+/** Accepted by mprotect() (arch_validate_prot) and ignored: no VMA flag corresponds to it. */
+export const PROT_SEM = 0x8;
 export const PROT_GROWSDOWN = 0x01000000;
 export const PROT_GROWSUP = 0x02000000;
 
@@ -51,3 +53,63 @@ export const MAP_KNOWN_FLAGS =
   MAP_FIXED_NOREPLACE |
   MAP_UNINITIALIZED |
   (MAP_HUGE_MASK << MAP_HUGE_SHIFT);
+
+// madvise() advice (include/uapi/asm-generic/mman-common.h)
+export const MADV_NORMAL = 0;
+export const MADV_RANDOM = 1;
+export const MADV_SEQUENTIAL = 2;
+export const MADV_WILLNEED = 3;
+export const MADV_DONTNEED = 4;
+export const MADV_FREE = 8;
+export const MADV_REMOVE = 9;
+export const MADV_DONTFORK = 10;
+export const MADV_DOFORK = 11;
+export const MADV_MERGEABLE = 12;
+export const MADV_UNMERGEABLE = 13;
+export const MADV_HUGEPAGE = 14;
+export const MADV_NOHUGEPAGE = 15;
+export const MADV_DONTDUMP = 16;
+export const MADV_DODUMP = 17;
+export const MADV_WIPEONFORK = 18;
+export const MADV_KEEPONFORK = 19;
+export const MADV_COLD = 20;
+export const MADV_PAGEOUT = 21;
+export const MADV_POPULATE_READ = 22;
+export const MADV_POPULATE_WRITE = 23;
+export const MADV_DONTNEED_LOCKED = 24;
+export const MADV_COLLAPSE = 25;
+export const MADV_HWPOISON = 100;
+export const MADV_SOFT_OFFLINE = 101;
+export const MADV_GUARD_INSTALL = 102;
+export const MADV_GUARD_REMOVE = 103;
+
+// mlock2() and mlockall() flags (include/uapi/asm-generic/mman-common.h, mman.h)
+export const MLOCK_ONFAULT = 0x01;
+export const MCL_CURRENT = 1;
+export const MCL_FUTURE = 2;
+export const MCL_ONFAULT = 4;
+
+// mremap() flags (include/uapi/linux/mman.h)
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
+// getrlimit()/setrlimit() resources (include/uapi/asm-generic/resource.h)
+export const RLIMIT_CPU = 0;
+export const RLIMIT_FSIZE = 1;
+export const RLIMIT_DATA = 2;
+export const RLIMIT_STACK = 3;
+export const RLIMIT_CORE = 4;
+export const RLIMIT_RSS = 5;
+export const RLIMIT_NPROC = 6;
+export const RLIMIT_NOFILE = 7;
+export const RLIMIT_MEMLOCK = 8;
+export const RLIMIT_AS = 9;
+export const RLIMIT_LOCKS = 10;
+export const RLIMIT_SIGPENDING = 11;
+export const RLIMIT_MSGQUEUE = 12;
+export const RLIMIT_NICE = 13;
+export const RLIMIT_RTPRIO = 14;
+export const RLIMIT_RTTIME = 15;
+/** Resources are 0 .. RLIM_NLIMITS - 1; anything else is EINVAL. */
+export const RLIM_NLIMITS = 16;

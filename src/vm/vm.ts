@@ -4,15 +4,36 @@
  */
 import type { MM } from '../mm/mm.ts';
 import { AnonVmas } from './anon_vma.ts';
-import { MmStruct } from './mm_struct.ts';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct.ts';
+import type { OomTask } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
 import { VmaTable } from './vma.ts';
 
 export interface VmSysctls {
   /** vm.max_map_count: DEFAULT_MAX_MAP_COUNT = 65530. */
   max_map_count: number;
-  /** vm.mmap_min_addr: 65536 on x86-64 distributions (CONFIG_DEFAULT_MMAP_MIN_ADDR). */
+  /**
+   * The effective mmap_min_addr: the larger of dac_mmap_min_addr and CONFIG_LSM_MMAP_MIN_ADDR
+   * (65536 on our machines and x86-64 distributions), as security/min_addr.c computes it.
+   */
   mmap_min_addr: number;
+  /** vm.mmap_min_addr as read and written: dac_mmap_min_addr (CONFIG_DEFAULT_MMAP_MIN_ADDR = 4096). */
+  dac_mmap_min_addr: number;
+  /**
+   * vm.overcommit_memory (0 heuristic, 1 always, 2 never), overcommit_ratio (percent of RAM,
+   * 50), overcommit_kbytes (0: use the ratio), user_reserve_kbytes and admin_reserve_kbytes
+   * (mm/util.c). CommitLimit in /proc/meminfo follows them; mmap does not enforce them yet
+   * (no __vm_enough_memory, and Committed_AS is not counted).
+   */
+  overcommit_memory: number;
+  overcommit_ratio: number;
+  overcommit_kbytes: number;
+  user_reserve_kbytes: number;
+  admin_reserve_kbytes: number;
+  /** vm.swappiness (0..200, default 60), for reclaim's anon/file balance. */
+  swappiness: number;
+  /** vm.min_unmapped_ratio (CONFIG_NUMA; 0..100, default 1): see Vm.min_unmapped_pages. */
+  min_unmapped_ratio: number;
 }
 
 export class Vm {
@@ -20,7 +41,29 @@ export class Vm {
   readonly anon = new AnonVmas();
   readonly pt: PageTables;
   readonly mms: Array<MmStruct | undefined> = [];
-  readonly sysctl: VmSysctls = { max_map_count: 65530, mmap_min_addr: 65536 };
+  readonly sysctl: VmSysctls = {
+    max_map_count: 65530,
+    mmap_min_addr: 65536,
+    dac_mmap_min_addr: 4096,
+    overcommit_memory: 0,
+    overcommit_ratio: 50,
+    overcommit_kbytes: 0,
+    user_reserve_kbytes: 131072,
+    admin_reserve_kbytes: 8192,
+    swappiness: 60,
+    min_unmapped_ratio: 1,
+  };
+  /**
+   * Per node, pgdat->min_unmapped_pages: min_unmapped_ratio percent of the node's managed pages,
+   * the unmapped page cache node reclaim leaves alone (set by the sysctl handler).
+   */
+  readonly min_unmapped_pages: number[] = [];
+  /** Per mm id, mm->hiwater_rss and mm->hiwater_vm (see update_hiwater_rss()). */
+  readonly hiwater: Array<{ rss: number; vm: number } | undefined> = [];
+  /** The task owning each address space, by mm id, for the OOM killer. */
+  readonly tasks: Array<OomTask | undefined> = [];
+  /** The address space whose fault or syscall is running (the kernel's current->mm), or -1. */
+  current = -1;
 
   constructor(readonly mm: MM) {
     this.pt = new PageTables(mm);
@@ -35,4 +78,42 @@ export class Vm {
     this.mms.push(mm);
     return mm;
   }
+}
+
+/** get_mm_rss(): resident pages of an address space. */
+function get_mm_rss(mm: MmStruct): number {
+  return mm.rss[MM_FILEPAGES] + mm.rss[MM_ANONPAGES] + mm.rss[MM_SHMEMPAGES];
+}
+
+/** vm.hiwater[mm.id], created at first use. */
+function hiwater_of(vm: Vm, mm: MmStruct): { rss: number; vm: number } {
+  const h = vm.hiwater[mm.id] ?? { rss: 0, vm: 0 };
+  vm.hiwater[mm.id] = h;
+  return h;
+}
+
+/**
+ * kernel: include/linux/mm.h update_hiwater_rss()
+ * Remember the RSS peak before it drops. The kernel calls this (and update_hiwater_vm) right
+ * before unmapping; /proc/<pid>/status shows max(current, hiwater).
+ */
+export function update_hiwater_rss(vm: Vm, mm: MmStruct): void {
+  const h = hiwater_of(vm, mm);
+  h.rss = Math.max(h.rss, get_mm_rss(mm));
+}
+
+/** kernel: include/linux/mm.h update_hiwater_vm(): remember the total_vm peak before it drops. */
+export function update_hiwater_vm(vm: Vm, mm: MmStruct): void {
+  const h = hiwater_of(vm, mm);
+  h.vm = Math.max(h.vm, mm.total_vm);
+}
+
+/** mm->hiwater_rss in pages (0 until update_hiwater_rss() runs). */
+export function hiwater_rss(vm: Vm, mm: MmStruct): number {
+  return vm.hiwater[mm.id]?.rss ?? 0;
+}
+
+/** mm->hiwater_vm in pages. */
+export function hiwater_vm(vm: Vm, mm: MmStruct): number {
+  return vm.hiwater[mm.id]?.vm ?? 0;
 }

@@ -15,18 +15,38 @@ export const VM_MAYWRITE = 0x20;
 export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
 export const VM_GROWSDOWN = 0x100;
+export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
+/** MADV_SEQUENTIAL and MADV_RANDOM read-ahead hints. */
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
+/** MADV_WIPEONFORK: the child of a fork gets this range empty. */
+export const VM_WIPEONFORK = 0x2000000;
+/** MADV_DONTDUMP: left out of core dumps. */
+export const VM_DONTDUMP = 0x4000000;
+export const VM_SOFTDIRTY = 0x8000000;
+export const VM_MIXEDMAP = 0x10000000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
-/** Flags that keep two otherwise mergeable VMAs apart when they differ (everything here). */
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+/** VM_STACK on x86-64 (no CONFIG_STACK_GROWSUP). */
+export const VM_STACK = VM_GROWSDOWN;
+/** VM_LOCKED_MASK: what mlock() sets and munlock() clears. */
+export const VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
+/** VM_SPECIAL: mappings that are never merged, never mlocked and never expanded by mremap(). */
+export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+/**
+ * VM_DATA_DEFAULT_FLAGS on x86-64 (VM_DATA_FLAGS_TSK_EXEC without READ_IMPLIES_EXEC): what a brk
+ * heap gets.
+ */
+export const VM_DATA_DEFAULT_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
 export class VmaTable {
   vm_start = new Float64Array(64);

@@ -1,19 +1,38 @@
 /**
- * Random syscall sequences over several processes (fork included) keep the page tables, reverse map, LRU lists
- * and counters consistent, and when every process has exited the machine's free memory is back
- * where it started.
+ * Random syscall sequences over several processes (fork, mprotect, mlock, madvise, mremap and brk
+ * included) keep the page tables, reverse map, LRU lists and counters consistent, and when every
+ * process has exited the machine's free memory is back where it started.
  */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { ErrnoError } from '../../src/lib/errno.ts';
 import { Machine } from '../../src/sim/machine.ts';
+import { DEFAULT_START_BRK } from '../../src/vm/mm_struct.ts';
 import { FaultError, type Process } from '../../src/vm/process.ts';
 import {
+  MADV_COLD,
+  MADV_DOFORK,
+  MADV_DONTFORK,
+  MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_PAGEOUT,
+  MADV_POPULATE_WRITE,
+  MADV_WIPEONFORK,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_LOCKED,
   MAP_POPULATE,
   MAP_PRIVATE,
+  MCL_CURRENT,
+  MCL_FUTURE,
+  MCL_ONFAULT,
+  MLOCK_ONFAULT,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -38,7 +57,21 @@ type Op =
   | { kind: 'munmap'; proc: number; page: number; pages: number }
   | { kind: 'touch'; proc: number; page: number; pages: number; write: boolean }
   | { kind: 'fork'; proc: number }
-  | { kind: 'exit'; proc: number };
+  | { kind: 'exit'; proc: number }
+  | { kind: 'mprotect'; proc: number; page: number; pages: number; prot: number }
+  | { kind: 'mlock'; proc: number; page: number; pages: number; onfault: boolean; unlock: boolean }
+  | { kind: 'mlockall'; proc: number; flags: number }
+  | { kind: 'madvise'; proc: number; page: number; pages: number; advice: number }
+  | {
+      kind: 'mremap';
+      proc: number;
+      page: number;
+      pages: number;
+      newPages: number;
+      flags: number;
+      target: number;
+    }
+  | { kind: 'brk'; proc: number; pages: number };
 
 const proc = fc.nat(7);
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -76,6 +109,82 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), proc }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('exit' as const), proc }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('mprotect' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 2048 }),
+      prot: fc.constantFrom(PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('mlock' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 1024 }),
+      onfault: fc.boolean(),
+      unlock: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('mlockall' as const),
+      proc,
+      flags: fc.constantFrom(0, MCL_CURRENT, MCL_FUTURE, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('madvise' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 2048 }),
+      advice: fc.constantFrom(
+        MADV_DONTNEED,
+        MADV_DONTNEED_LOCKED,
+        MADV_FREE,
+        MADV_COLD,
+        MADV_PAGEOUT,
+        MADV_DONTFORK,
+        MADV_DOFORK,
+        MADV_WIPEONFORK,
+        MADV_HUGEPAGE,
+        MADV_NOHUGEPAGE,
+        MADV_POPULATE_WRITE,
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('mremap' as const),
+      proc,
+      page: fc.nat(WINDOW_PAGES - 1),
+      pages: fc.integer({ min: 1, max: 1024 }),
+      newPages: fc.integer({ min: 1, max: 1024 }),
+      flags: fc.constantFrom(
+        0,
+        MREMAP_MAYMOVE,
+        MREMAP_MAYMOVE | MREMAP_FIXED,
+        MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+      ),
+      target: fc.nat(WINDOW_PAGES - 1),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('brk' as const),
+      proc,
+      pages: fc.integer({ min: 0, max: 512 }),
+    }),
+  },
 );
 
 /** Run a syscall, accepting the failures Linux allows (errno or a fault signal). */
@@ -95,6 +204,13 @@ describe('random syscall sequences', () => {
       m.kernel.drain_all_pages();
       const boot = m.readFile('/proc/buddyinfo');
       const procs: Process[] = [m.spawn()];
+      // A mapped window, so that the range syscalls find whole VMAs more often than holes.
+      procs[0].mmap(
+        WINDOW,
+        WINDOW_PAGES * PAGE,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+      );
       const pick = (i: number): Process | undefined => {
         const live = procs.filter((p) => !p.exited);
         return live.length ? live[i % live.length] : undefined;
@@ -117,7 +233,30 @@ describe('random syscall sequences', () => {
               (o.locked ? MAP_LOCKED : 0);
             tolerate(() => p.mmap(o.fixed >= 0 ? WINDOW + o.fixed * PAGE : 0, o.pages * PAGE, o.prot, flags));
           } else if (o.kind === 'munmap') tolerate(() => p.munmap(WINDOW + o.page * PAGE, o.pages * PAGE));
-          else tolerate(() => p.touch(WINDOW + o.page * PAGE, o.pages * PAGE, { write: o.write }));
+          else if (o.kind === 'touch')
+            tolerate(() => p.touch(WINDOW + o.page * PAGE, o.pages * PAGE, { write: o.write }));
+          else if (o.kind === 'mprotect')
+            tolerate(() => p.mprotect(WINDOW + o.page * PAGE, o.pages * PAGE, o.prot));
+          else if (o.kind === 'mlock') {
+            const addr = WINDOW + o.page * PAGE;
+            if (o.unlock) tolerate(() => p.munlock(addr, o.pages * PAGE));
+            else tolerate(() => p.mlock2(addr, o.pages * PAGE, o.onfault ? MLOCK_ONFAULT : 0));
+          } else if (o.kind === 'mlockall') tolerate(() => (o.flags ? p.mlockall(o.flags) : p.munlockall()));
+          else if (o.kind === 'madvise')
+            tolerate(() => p.madvise(WINDOW + o.page * PAGE, o.pages * PAGE, o.advice));
+          else if (o.kind === 'mremap') {
+            // MREMAP_DONTUNMAP moves without resizing.
+            const newPages = o.flags & MREMAP_DONTUNMAP ? o.pages : o.newPages;
+            tolerate(() =>
+              p.mremap(
+                WINDOW + o.page * PAGE,
+                o.pages * PAGE,
+                newPages * PAGE,
+                o.flags,
+                WINDOW + o.target * PAGE,
+              ),
+            );
+          } else tolerate(() => p.brk(DEFAULT_START_BRK + o.pages * PAGE));
         }
         if ((i + 1) % 40 === 0) expect(m.invariantViolations()).toEqual([]);
       });

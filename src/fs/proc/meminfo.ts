@@ -12,8 +12,18 @@ import { lu_w } from '../seq_file.ts';
 import { direct_pages_count } from './direct_map.ts';
 import { global_node_page_state, global_zone_page_state } from './vmstat.ts';
 
-/** vm.overcommit_ratio default (mm/util.c); the overcommit sysctls are not modelled yet. */
+/** vm.overcommit_ratio default (mm/util.c). */
 export const SYSCTL_OVERCOMMIT_RATIO = 50;
+
+/** The overcommit sysctls CommitLimit depends on (Vm.sysctl holds the machine's). */
+export interface OvercommitSysctls {
+  overcommit_ratio: number;
+  overcommit_kbytes: number;
+}
+const DEFAULT_OVERCOMMIT: OvercommitSysctls = {
+  overcommit_ratio: SYSCTL_OVERCOMMIT_RATIO,
+  overcommit_kbytes: 0,
+};
 /** VMALLOC_END - VMALLOC_START with 4-level paging: 32 TiB less one byte, in KiB (rounded down). */
 const VMALLOC_TOTAL_KB = (32 * 2 ** 40 - 1) / 1024;
 /** The default hstate: 2 MiB pages. */
@@ -72,15 +82,16 @@ function hugetlb_total_pages(mm: MM): number {
 
 /**
  * kernel: mm/util.c vm_commit_limit()
- * (totalram - hugetlb) * overcommit_ratio / 100 + swap: 6171021 pages on the real machine give
- * 3085510 pages, printed as 12342040 kB.
+ * overcommit_kbytes in pages if set, else (totalram - hugetlb) * overcommit_ratio / 100; plus
+ * swap. 6171021 pages on the real machine with the default ratio 50 give 3085510 pages,
+ * printed as 12342040 kB.
  */
-export function vm_commit_limit(mm: MM): number {
+export function vm_commit_limit(mm: MM, sysctl: OvercommitSysctls = DEFAULT_OVERCOMMIT): number {
   const total_swap_pages = 0;
-  return (
-    Math.floor(((mm.totalram_pages - hugetlb_total_pages(mm)) * SYSCTL_OVERCOMMIT_RATIO) / 100) +
-    total_swap_pages
-  );
+  const allowed = sysctl.overcommit_kbytes
+    ? Math.floor(sysctl.overcommit_kbytes / 4)
+    : Math.floor(((mm.totalram_pages - hugetlb_total_pages(mm)) * sysctl.overcommit_ratio) / 100);
+  return allowed + total_swap_pages;
 }
 
 // kernel: fs/proc/meminfo.c show_val_kb(): a 16-column label, pages in KiB in 8 columns.
@@ -89,8 +100,11 @@ function show_val_kb(label: string, pages: number): string {
 }
 
 // kernel: fs/proc/meminfo.c meminfo_proc_show()
-/** The text of /proc/meminfo. */
-export function meminfo(mm: MM): string {
+/**
+ * The text of /proc/meminfo. Committed_AS is 0: the model does not count committed address
+ * space (vm_committed_as) yet.
+ */
+export function meminfo(mm: MM, overcommit: OvercommitSysctls = DEFAULT_OVERCOMMIT): string {
   const node = (item: number): number => global_node_page_state(mm, item);
   const totalram = mm.totalram_pages;
   const freeram = global_zone_page_state(mm, NR_FREE_PAGES);
@@ -139,7 +153,7 @@ export function meminfo(mm: MM): string {
   out += show_val_kb('NFS_Unstable:   ', 0);
   out += show_val_kb('Bounce:         ', 0);
   out += show_val_kb('WritebackTmp:   ', 0);
-  out += show_val_kb('CommitLimit:    ', vm_commit_limit(mm));
+  out += show_val_kb('CommitLimit:    ', vm_commit_limit(mm, overcommit));
   out += show_val_kb('Committed_AS:   ', 0);
   out += `VmallocTotal:   ${lu_w(Math.floor(VMALLOC_TOTAL_KB), 8)} kB\n`;
   out += show_val_kb('VmallocUsed:    ', 0);

@@ -262,3 +262,79 @@ export function proc_dointvec(table: CtlTable, write: boolean, buffer = ''): Pro
 export function proc_dointvec_minmax(table: CtlTable, write: boolean, buffer = ''): ProcIo {
   return __do_proc_dointvec(table, write, buffer, do_proc_dointvec_minmax_conv);
 }
+
+/** A vector of unsigned longs and optional bounds, for proc_doulongvec_minmax(). */
+export interface CtlULongTable {
+  procname: string;
+  /** maxlen / sizeof(unsigned long). */
+  maxlen: number;
+  get(i: number): bigint;
+  set(i: number, v: bigint): void;
+  extra1?: bigint;
+  extra2?: bigint;
+}
+
+/** The exact values last written through ctl_ulong() tables, per object and field. */
+const ulong_exact = new WeakMap<object, Map<string, bigint>>();
+
+/**
+ * A CtlULongTable over one numeric field of an object. The field holds a JavaScript number; the
+ * value as written is kept too (shared by every table over the field), so values beyond 2^53
+ * read back exactly while the field still holds them.
+ */
+export function ctl_ulong<K extends string>(procname: string, obj: Record<K, number>, key: K): CtlULongTable {
+  return {
+    procname,
+    maxlen: 1,
+    get: () => {
+      const exact = ulong_exact.get(obj)?.get(key);
+      return exact !== undefined && Number(exact) === obj[key] ? exact : BigInt(obj[key]);
+    },
+    set: (_i, v) => {
+      const m = ulong_exact.get(obj) ?? new Map<string, bigint>();
+      ulong_exact.set(obj, m);
+      m.set(key, v);
+      obj[key] = Number(v);
+    },
+  };
+}
+
+/**
+ * kernel: kernel/sysctl.c __do_proc_doulongvec_minmax() (convmul = convdiv = 1)
+ * Like the int handlers (same tokenizer), but a value is an unsigned long: any '-' (even "-0")
+ * is -EINVAL, the range is 0..ULONG_MAX, and extra1/extra2 bound it.
+ */
+export function proc_doulongvec_minmax(table: CtlULongTable, write: boolean, buffer = ''): ProcIo {
+  if (!write) {
+    const vals: string[] = [];
+    for (let i = 0; i < table.maxlen; i++) vals.push(table.get(i).toString());
+    const out = `${vals.join('\t')}\n`;
+    return { err: 0, len: out.length, out };
+  }
+  const bytes = new TextEncoder().encode(buffer);
+  if (table.maxlen === 0 || bytes.length === 0) return { err: 0, len: 0, out: '' };
+  const c: Cursor = { buf: bytes, p: 0, left: Math.min(bytes.length, MAX_WRITE) };
+  let vleft = table.maxlen;
+  let first = true;
+  let err = 0;
+  for (let i = 0; c.left && vleft-- > 0; i++, first = false) {
+    proc_skip_spaces(c);
+    if (!c.left) break;
+    const got = proc_get_long(c, proc_wspace_sep);
+    if (got.err || got.neg) {
+      err = EINVAL;
+      break;
+    }
+    if (
+      (table.extra1 !== undefined && got.val < table.extra1) ||
+      (table.extra2 !== undefined && got.val > table.extra2)
+    ) {
+      err = EINVAL;
+      break;
+    }
+    table.set(i, got.val);
+  }
+  if (!err && c.left) proc_skip_spaces(c);
+  if (first) return { err: err || EINVAL, len: bytes.length, out: '' };
+  return { err, len: bytes.length - c.left, out: '' };
+}

@@ -1,0 +1,387 @@
+/**
+ * mm/madvise.c: madvise() on anonymous private memory.
+ *
+ * - MADV_DONTNEED (and MADV_DONTNEED_LOCKED, which also works on VM_LOCKED VMAs): zap the pages;
+ *   later accesses fault in zero-fill memory. With CONFIG_PT_RECLAIM (our kernel has it) every
+ *   PTE table whose 2 MiB the range covers within one VMA is freed too.
+ * - MADV_FREE: clean every exclusive page (PTE dirty and accessed bits, PG_dirty) and make it
+ *   lazily freeable: off the anonymous LRU onto the inactive file list with PG_swapbacked
+ *   cleared (pglazyfree). Reclaim would discard such pages while they stay clean; the model's
+ *   kswapd and direct reclaim do not scan LRU pages yet, so they stay until MADV_PAGEOUT, unmap
+ *   or exit. A page written again is dirty in its PTE and is not discarded.
+ * - MADV_COLD: deactivate exclusive pages (active to inactive list, pgdeactivate) and clear their
+ *   accessed bits. MADV_PAGEOUT: reclaim exclusive pages now (reclaim_pages()). Without swap,
+ *   which our machines lack, an anonymous page cannot be written out: shrink_folio_list()
+ *   activates it instead (pgactivate; measured on 6.18). Clean lazyfree pages are discarded
+ *   (pglazyfreed); lazyfree pages written again become swap-backed and are activated.
+ * - Flags only: MADV_DONTFORK / MADV_DOFORK (VM_DONTCOPY), MADV_WIPEONFORK / MADV_KEEPONFORK,
+ *   MADV_HUGEPAGE / MADV_NOHUGEPAGE (VM_HUGEPAGE / VM_NOHUGEPAGE; khugepaged is not modelled),
+ *   MADV_NORMAL / MADV_RANDOM / MADV_SEQUENTIAL, MADV_DONTDUMP / MADV_DODUMP. These split and
+ *   merge VMAs; running out of vm.max_map_count gives EAGAIN, as in the kernel.
+ * - MADV_WILLNEED does nothing for anonymous memory without swap. MADV_POPULATE_READ / WRITE
+ *   fault the range in (EINVAL where the access is not allowed, ENOMEM at a hole or when memory
+ *   runs out).
+ * - Not modelled (ENOSYS): KSM (MADV_MERGEABLE / UNMERGEABLE), MADV_COLLAPSE, guard regions
+ *   (MADV_GUARD_INSTALL / REMOVE), and the memory-failure injections MADV_HWPOISON /
+ *   MADV_SOFT_OFFLINE (EPERM first without CAP_SYS_ADMIN, as in the kernel).
+ *
+ * Errnos (6.18, measured): EINVAL for unknown advice, an unaligned start or a wrapping range
+ * (checked in that order, before anything else); length 0 does nothing; holes in the range give
+ * ENOMEM after the advice was applied to every mapped part; EINVAL for MADV_DONTNEED, MADV_FREE,
+ * MADV_COLD and MADV_PAGEOUT on a VM_LOCKED VMA (stopping there) and for MADV_REMOVE (needs a
+ * shared file mapping).
+ */
+import { errnos } from '../lib/errno.ts';
+import { lru_deactivate, lru_lazyfree, lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
+import {
+  PG_active,
+  PG_dirty,
+  PG_lru,
+  PG_referenced,
+  PG_swapbacked,
+  PG_unevictable,
+} from '../mm/page-flags.ts';
+import { vm_event_index } from '../mm/vmstat_items.ts';
+import {
+  handle_mm_fault,
+  page_remove_rmap,
+  VM_FAULT_OK,
+  walk_pte_table,
+  zap_page_range_single,
+} from './memory.ts';
+import type { MmStruct } from './mm_struct.ts';
+import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import {
+  MADV_COLD,
+  MADV_COLLAPSE,
+  MADV_DODUMP,
+  MADV_DOFORK,
+  MADV_DONTDUMP,
+  MADV_DONTFORK,
+  MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
+  MADV_FREE,
+  MADV_GUARD_INSTALL,
+  MADV_GUARD_REMOVE,
+  MADV_HUGEPAGE,
+  MADV_HWPOISON,
+  MADV_KEEPONFORK,
+  MADV_MERGEABLE,
+  MADV_NOHUGEPAGE,
+  MADV_NORMAL,
+  MADV_PAGEOUT,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
+  MADV_RANDOM,
+  MADV_REMOVE,
+  MADV_SEQUENTIAL,
+  MADV_SOFT_OFFLINE,
+  MADV_UNMERGEABLE,
+  MADV_WILLNEED,
+  MADV_WIPEONFORK,
+} from './uapi.ts';
+import type { Vm } from './vm.ts';
+import {
+  VM_DONTCOPY,
+  VM_DONTDUMP,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_IO,
+  VM_LOCKED,
+  VM_NOHUGEPAGE,
+  VM_PFNMAP,
+  VM_RAND_READ,
+  VM_READ,
+  VM_SEQ_READ,
+  VM_SHARED,
+  VM_SPECIAL,
+  VM_WIPEONFORK,
+  VM_WRITE,
+} from './vma.ts';
+
+const PAGE = 4096;
+const PMD_PAGES = PTRS_PER_TABLE;
+const U64 = 2 ** 64;
+const ENOMEM = -errnos.ENOMEM;
+const EINVAL = -errnos.EINVAL;
+const EAGAIN = -errnos.EAGAIN;
+const EPERM = -errnos.EPERM;
+const ENOSYS = -errnos.ENOSYS;
+const CAP_SYS_ADMIN = 21;
+const PGACTIVATE = vm_event_index('pgactivate');
+const PGLAZYFREED = vm_event_index('pglazyfreed');
+
+/** kernel: mm/madvise.c madvise_behavior_valid() (CONFIG_KSM, CONFIG_TRANSPARENT_HUGEPAGE, CONFIG_MEMORY_FAILURE) */
+export function madvise_behavior_valid(behavior: number): boolean {
+  return (
+    (behavior >= MADV_NORMAL && behavior <= MADV_DONTNEED) ||
+    (behavior >= MADV_FREE && behavior <= MADV_COLLAPSE) ||
+    (behavior >= MADV_HWPOISON && behavior <= MADV_GUARD_REMOVE)
+  );
+}
+
+/** Valid advice the model does not implement (ENOSYS). */
+function madvise_unmodelled(behavior: number): boolean {
+  return (
+    behavior === MADV_MERGEABLE ||
+    behavior === MADV_UNMERGEABLE ||
+    behavior === MADV_COLLAPSE ||
+    behavior === MADV_GUARD_INSTALL ||
+    behavior === MADV_GUARD_REMOVE
+  );
+}
+
+/**
+ * kernel: mm/madvise.c madvise_free_pte_range()
+ * MADV_FREE for the pages of [start, end): skip the zero page and dirty pages another process
+ * maps too; clean the rest and queue them as lazyfree.
+ */
+function madvise_free_pte_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
+  const pt = vm.pt;
+  const f = vm.mm.frames;
+  const zero = vm.mm.zero_pfn;
+  let vpn = start / PAGE;
+  const last = end / PAGE;
+  while (vpn < last) {
+    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table >= 0 && pt.used[table] > 0) {
+      for (; vpn < next; vpn++) {
+        const e = table * PTRS_PER_TABLE + pte_index(vpn);
+        const pfn = pt.pfn[e];
+        if (pt.bits[e] === 0 || pfn === zero) continue;
+        if (f.flags[pfn] & PG_dirty) {
+          if (f.mapcount[pfn] > 1) continue;
+          f.flags[pfn] &= ~PG_dirty;
+        }
+        pt.bits[e] &= ~(_PAGE_ACCESSED | _PAGE_DIRTY);
+        lru_lazyfree(vm.mm, pfn);
+      }
+    }
+    vpn = next;
+  }
+}
+
+/**
+ * kernel: mm/vmscan.c reclaim_pages() -> shrink_folio_list(), for one isolated exclusive
+ * anonymous page of MADV_PAGEOUT, with no swap device: a clean lazyfree page is unmapped and
+ * freed (pglazyfreed); a lazyfree page written since MADV_FREE gets PG_dirty and PG_swapbacked
+ * back (try_to_unmap_one() refuses to discard it); a swap-backed page cannot be added to swap.
+ * Those two are activated (activate_locked: the active anon list, pgactivate).
+ */
+function reclaim_anon_page(vm: Vm, mm: MmStruct, vma: number, table: number, i: number): void {
+  const pt = vm.pt;
+  const f = vm.mm.frames;
+  const e = table * PTRS_PER_TABLE + i;
+  const pfn = pt.pfn[e];
+  const lazyfree = !(f.flags[pfn] & PG_swapbacked);
+  if (lazyfree && !(f.flags[pfn] & PG_dirty) && !(pt.bits[e] & _PAGE_DIRTY)) {
+    pt.clear(table, i);
+    page_remove_rmap(vm, mm, pfn, vma);
+    vm.mm.vm_events[PGLAZYFREED]++;
+    return;
+  }
+  lruvec_del_folio(vm.mm, pfn);
+  // A redirtied lazyfree page: try_to_unmap_one() moved the PTE's dirty bit to the folio.
+  f.flags[pfn] |= PG_active | (lazyfree ? PG_swapbacked | PG_dirty : 0);
+  lruvec_add_folio(vm.mm, pfn);
+  vm.mm.vm_events[PGACTIVATE]++;
+}
+
+/**
+ * kernel: mm/madvise.c madvise_cold_or_pageout_pte_range()
+ * MADV_COLD / MADV_PAGEOUT for the pages of [start, end) that only this mapping maps and that sit
+ * on an LRU list: clear their accessed bit and PG_referenced, then deactivate (cold) or reclaim
+ * (pageout) them.
+ */
+function madvise_cold_or_pageout_pte_range(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  start: number,
+  end: number,
+  pageout: boolean,
+): void {
+  const pt = vm.pt;
+  const f = vm.mm.frames;
+  const zero = vm.mm.zero_pfn;
+  let vpn = start / PAGE;
+  const last = end / PAGE;
+  while (vpn < last) {
+    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table >= 0 && pt.used[table] > 0) {
+      for (; vpn < next; vpn++) {
+        const i = pte_index(vpn);
+        const e = table * PTRS_PER_TABLE + i;
+        const pfn = pt.pfn[e];
+        if (pt.bits[e] === 0 || pfn === zero) continue;
+        if (!(f.flags[pfn] & PG_lru) || f.mapcount[pfn] !== 1) continue;
+        pt.bits[e] &= ~_PAGE_ACCESSED;
+        f.flags[pfn] &= ~PG_referenced;
+        if (!pageout) lru_deactivate(vm.mm, pfn);
+        else if (!(f.flags[pfn] & PG_unevictable)) reclaim_anon_page(vm, mm, vma, table, i);
+      }
+    }
+    vpn = next;
+  }
+}
+
+/**
+ * kernel: mm/madvise.c madvise_vma_behavior()
+ * Apply `behavior` to [start, end) of `vma`. Returns the VMA now covering the range (after a flag
+ * change that split or merged), or -errno.
+ */
+function madvise_vma_behavior(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  start: number,
+  end: number,
+  behavior: number,
+): number {
+  const flags = vm.vmas.vm_flags[vma];
+  let new_flags = flags;
+  switch (behavior) {
+    case MADV_REMOVE:
+      // madvise_remove(): a locked VMA, or one without a shared file behind it.
+      return EINVAL;
+    case MADV_WILLNEED:
+      // madvise_willneed(): anonymous memory only has swap entries to read ahead; there is no swap.
+      return vma;
+    case MADV_COLD:
+    case MADV_PAGEOUT:
+      // can_madv_lru_vma()
+      if (flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return EINVAL;
+      madvise_cold_or_pageout_pte_range(vm, mm, vma, start, end, behavior === MADV_PAGEOUT);
+      return vma;
+    case MADV_FREE:
+    case MADV_DONTNEED:
+    case MADV_DONTNEED_LOCKED:
+      // madvise_dontneed_free_valid_vma()
+      if (flags & (VM_PFNMAP | (behavior === MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) return EINVAL;
+      if (behavior === MADV_FREE) madvise_free_pte_range(vm, mm, start, end);
+      else zap_page_range_single(vm, mm, vma, start, end);
+      return vma;
+    case MADV_NORMAL:
+      new_flags &= ~(VM_RAND_READ | VM_SEQ_READ);
+      break;
+    case MADV_SEQUENTIAL:
+      new_flags = (new_flags & ~VM_RAND_READ) | VM_SEQ_READ;
+      break;
+    case MADV_RANDOM:
+      new_flags = (new_flags & ~VM_SEQ_READ) | VM_RAND_READ;
+      break;
+    case MADV_DONTFORK:
+      new_flags |= VM_DONTCOPY;
+      break;
+    case MADV_DOFORK:
+      if (new_flags & VM_IO) return EINVAL;
+      new_flags &= ~VM_DONTCOPY;
+      break;
+    case MADV_WIPEONFORK:
+      // Anonymous private memory only.
+      if (new_flags & VM_SHARED) return EINVAL;
+      new_flags |= VM_WIPEONFORK;
+      break;
+    case MADV_KEEPONFORK:
+      new_flags &= ~VM_WIPEONFORK;
+      break;
+    case MADV_DONTDUMP:
+      new_flags |= VM_DONTDUMP;
+      break;
+    case MADV_DODUMP:
+      if (new_flags & VM_SPECIAL) return EINVAL;
+      new_flags &= ~VM_DONTDUMP;
+      break;
+    case MADV_HUGEPAGE:
+      // hugepage_madvise()
+      new_flags = (new_flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+      break;
+    case MADV_NOHUGEPAGE:
+      new_flags = (new_flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+      break;
+    default:
+      return EINVAL;
+  }
+  // madvise_update_vma(); ENOMEM from it becomes EAGAIN.
+  if (new_flags === flags) return vma;
+  const r = vma_modify_flags(vm, mm, vma, start, end, new_flags);
+  return r === ENOMEM ? EAGAIN : r;
+}
+
+/**
+ * kernel: mm/madvise.c madvise_walk_vmas()
+ * Visit the VMAs of [start, end), skipping holes but returning -ENOMEM at the end if there were
+ * any; the first error from a VMA stops the walk.
+ */
+function madvise_walk_vmas(vm: Vm, mm: MmStruct, start: number, end: number, behavior: number): number {
+  const v = vm.vmas;
+  let unmapped_error = 0;
+  let vma = mm.mt.find(start);
+  for (;;) {
+    if (vma < 0) return ENOMEM;
+    if (start < v.vm_start[vma]) {
+      unmapped_error = ENOMEM;
+      start = v.vm_start[vma];
+      if (start >= end) break;
+    }
+    const tmp = Math.min(v.vm_end[vma], end);
+    const r = madvise_vma_behavior(vm, mm, vma, start, tmp, behavior);
+    if (r < 0) return r;
+    start = Math.max(tmp, v.vm_end[r]);
+    if (start >= end) break;
+    vma = mm.mt.find(v.vm_end[r]);
+  }
+  return unmapped_error;
+}
+
+/**
+ * kernel: mm/madvise.c madvise_populate() / mm/gup.c faultin_page_range()
+ * Fault in [start, end) for reading or writing. -ENOMEM at the first hole or when memory runs
+ * out, -EINVAL at a VMA that does not allow the access (or VM_IO/VM_PFNMAP); pages populated
+ * before stay.
+ */
+function madvise_populate(vm: Vm, mm: MmStruct, start: number, end: number, write: boolean): number {
+  const v = vm.vmas;
+  for (let addr = start; addr < end; ) {
+    const vma = mm.mt.walk(addr);
+    if (vma < 0) return ENOMEM;
+    const flags = v.vm_flags[vma];
+    if (flags & (VM_IO | VM_PFNMAP) || !(flags & (write ? VM_WRITE : VM_READ))) return EINVAL;
+    const vend = Math.min(end, v.vm_end[vma]);
+    for (; addr < vend; addr += PAGE) {
+      if (handle_mm_fault(vm, mm, vma, addr, write) !== VM_FAULT_OK) return ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/**
+ * kernel: mm/madvise.c do_madvise() (SYSCALL_DEFINE3(madvise))
+ * Apply `behavior` to [start, start + len_in). Returns 0 or -errno (see the file comment).
+ */
+export function sys_madvise(
+  vm: Vm,
+  mm: MmStruct,
+  task: TaskContext,
+  start: number,
+  len_in: number,
+  behavior: number,
+): number {
+  // is_valid_madvise()
+  if (!madvise_behavior_valid(behavior)) return EINVAL;
+  if (start % PAGE) return EINVAL;
+  const len = page_align(len_in) % U64;
+  if (len_in && !len) return EINVAL;
+  const end = start + len;
+  if (end >= U64) return EINVAL;
+  if (end === start) return 0;
+  if (behavior === MADV_HWPOISON || behavior === MADV_SOFT_OFFLINE)
+    return task.capable(CAP_SYS_ADMIN) ? ENOSYS : EPERM;
+  if (madvise_unmodelled(behavior)) return ENOSYS;
+  if (behavior === MADV_POPULATE_READ || behavior === MADV_POPULATE_WRITE)
+    return madvise_populate(vm, mm, start, end, behavior === MADV_POPULATE_WRITE);
+  return madvise_walk_vmas(vm, mm, start, end, behavior);
+}
