@@ -339,8 +339,11 @@ int main(int argc, char **argv) {
   /* The FrameTable buffer, with the offsets src/mm/frames.ts computes. */
   uint8_t *frames = take(buf, size, &off, frame_bytes);
   size_t slots = (size_t)mm.nr_frames + (size_t)mm.nr_lists;
-  size_t flags_off = FRAMES_HEADER_BYTES;
-  size_t next_off = flags_off + (size_t)mm.nr_frames * 4;
+  /* index (f64), flags, mapping, mapcount (the owner fields the C loop does not use), then the
+     list links, the list counts and the orders. */
+  size_t index_off = FRAMES_HEADER_BYTES;
+  size_t flags_off = index_off + (size_t)mm.nr_frames * 8;
+  size_t next_off = flags_off + (size_t)mm.nr_frames * 12;
   size_t prev_off = next_off + slots * 4;
   size_t count_off = prev_off + slots * 4;
   size_t order_off = count_off + (size_t)mm.nr_lists * 4;

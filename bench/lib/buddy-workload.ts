@@ -123,7 +123,7 @@ export class BuddyWorkload {
    * LIVE_SLOTS, OPS_PER_PASS, page_group_by_mobility_disabled, frame buffer bytes, 0...);
    * 15 x float64 zone counters (nr_free[0..10], NR_FREE_PAGES, NR_FREE_CMA_PAGES,
    * NR_FREE_PAGES_BLOCKS, nr_free_highatomic); the FrameTable buffer as is (its own 16-byte header,
-   * then flags, next, prev, list_count, order); pb_flags; pb_zone; live; liveOrder; tapeSlot;
+   * then index, flags, mapping, mapcount, next, prev, list_count, order); pb_flags; pb_zone; live; liveOrder; tapeSlot;
    * tapeOrder.
    */
   dump(path: string): void {
