@@ -27,10 +27,6 @@ export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';
 export {
-  CAP_IPC_LOCK,
-  CAP_SYS_ADMIN,
-  CAP_SYS_RAWIO,
-  CAP_SYS_RESOURCE,
   FaultError,
   Process,
   RLIM_INFINITY,

@@ -53,6 +53,7 @@ import type { MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import {
+  CAP_SYS_ADMIN,
   MADV_COLD,
   MADV_COLLAPSE,
   MADV_DODUMP,
@@ -108,7 +109,6 @@ const EINVAL = -errnos.EINVAL;
 const EAGAIN = -errnos.EAGAIN;
 const EPERM = -errnos.EPERM;
 const ENOSYS = -errnos.ENOSYS;
-const CAP_SYS_ADMIN = 21;
 const PGACTIVATE = vm_event_index('pgactivate');
 const PGLAZYFREED = vm_event_index('pglazyfreed');
 

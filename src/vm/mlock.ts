@@ -21,7 +21,7 @@ import { munlock_vma_folio, walk_pte_table } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { __mm_populate, page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { PTRS_PER_TABLE, pte_index } from './pgtable.ts';
-import { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, RLIMIT_MEMLOCK } from './uapi.ts';
+import { CAP_IPC_LOCK, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, RLIMIT_MEMLOCK } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import { VM_HUGETLB, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_SPECIAL } from './vma.ts';
 
@@ -34,7 +34,6 @@ const EINVAL = -errnos.EINVAL;
 const EPERM = -errnos.EPERM;
 const EAGAIN = -errnos.EAGAIN;
 const EFAULT = -errnos.EFAULT;
-const CAP_IPC_LOCK = 14;
 
 // kernel: mm/mlock.c can_do_mlock()
 export function can_do_mlock(task: TaskContext): boolean {

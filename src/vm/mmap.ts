@@ -7,7 +7,7 @@
 import { errnos } from '../lib/errno.ts';
 import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
-import { RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
+import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
@@ -25,7 +25,6 @@ const PAGE = 4096;
 const ENOMEM = -errnos.ENOMEM;
 const EFAULT = -errnos.EFAULT;
 /** CAP_IPC_LOCK (include/uapi/linux/capability.h): lock memory beyond RLIMIT_MEMLOCK. */
-const CAP_IPC_LOCK = 14;
 
 /**
  * What the memory syscalls read of the calling task (the kernel's `current`): its capabilities

@@ -49,7 +49,7 @@ import {
   vma_merge_new_range,
 } from './mmap.ts';
 import { _PAGE_TABLE, PTRS_PER_TABLE, pgd_index, pmd_index, pte_index, pud_index } from './pgtable.ts';
-import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './uapi.ts';
+import { CAP_SYS_RAWIO, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import { VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP, VM_SHARED } from './vma.ts';
 
@@ -62,7 +62,6 @@ const EINVAL = -errnos.EINVAL;
 const EFAULT = -errnos.EFAULT;
 const EAGAIN = -errnos.EAGAIN;
 const EPERM = -errnos.EPERM;
-const CAP_SYS_RAWIO = 17;
 
 const MREMAP_NO_RESIZE = 0;
 const MREMAP_SHRINK = 1;

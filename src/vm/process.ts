@@ -29,6 +29,10 @@ import { sys_mremap } from './mremap.ts';
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from './oom_kill.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import {
+  CAP_IPC_LOCK,
+  CAP_SYS_ADMIN,
+  CAP_SYS_RAWIO,
+  CAP_SYS_RESOURCE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -66,12 +70,6 @@ import {
 
 const PAGE = 4096;
 export const RLIM_INFINITY = Number.POSITIVE_INFINITY;
-/** Capabilities the memory syscalls consult. */
-export const CAP_IPC_LOCK = 14;
-export const CAP_SYS_ADMIN = 21;
-export const CAP_SYS_RAWIO = 17;
-/** Raise a hard resource limit (setrlimit). */
-export const CAP_SYS_RESOURCE = 24;
 
 /**
  * Resource limits in bytes (RLIM_INFINITY = Infinity), one set of soft limits (rlim_cur, what the

@@ -113,3 +113,10 @@ export const RLIMIT_RTPRIO = 14;
 export const RLIMIT_RTTIME = 15;
 /** Resources are 0 .. RLIM_NLIMITS - 1; anything else is EINVAL. */
 export const RLIM_NLIMITS = 16;
+
+/** Capability numbers (include/uapi/linux/capability.h) the memory code consults. */
+export const CAP_IPC_LOCK = 14;
+export const CAP_SYS_RAWIO = 17;
+export const CAP_SYS_PTRACE = 19;
+export const CAP_SYS_ADMIN = 21;
+export const CAP_SYS_RESOURCE = 24;

@@ -21,7 +21,7 @@
  */
 import type { MM } from '../../mm/mm.ts';
 import type { MmStruct } from '../../vm/mm_struct.ts';
-import { CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO } from '../../vm/process.ts';
+import { CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO } from '../../vm/uapi.ts';
 import type { Vm } from '../../vm/vm.ts';
 import { task_mem } from './task_mmu.ts';
 

@@ -17,15 +17,13 @@
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import type { Process } from '../../vm/process.ts';
+import { CAP_SYS_ADMIN, CAP_SYS_PTRACE } from '../../vm/uapi.ts';
 import { update_hiwater_rss, update_hiwater_vm, type Vm } from '../../vm/vm.ts';
 import { type Cred, capable, type DynamicDir, type FileOps } from '../vfs.ts';
 import { proc_pid_status } from './array.ts';
 import { pagemap_read, proc_pid_maps, proc_pid_statm } from './task_mmu.ts';
 
-/** CAP_SYS_PTRACE: read another user's maps and pagemap. */
-export const CAP_SYS_PTRACE = 19;
 /** CAP_SYS_ADMIN: see PFNs in pagemap. */
-const CAP_SYS_ADMIN = 21;
 
 /** The machine's process table, as the /proc/<pid>/ files see it. */
 export interface TaskTable {

@@ -23,6 +23,7 @@
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import { NR_FREE_PAGES } from '../../mm/vmstat_items.ts';
+import { CAP_SYS_RAWIO } from '../../vm/uapi.ts';
 import type { Vm } from '../../vm/vm.ts';
 import { global_zone_page_state } from '../proc/vmstat.ts';
 import { type Cred, capable, type Vfs } from '../vfs.ts';
@@ -39,7 +40,6 @@ import {
 } from './proc_dointvec.ts';
 
 /** CAP_SYS_RAWIO: needed to write vm.mmap_min_addr. */
-const CAP_SYS_RAWIO = 17;
 /** CONFIG_LSM_MMAP_MIN_ADDR on our machines (and x86-64 distributions). */
 export const CONFIG_LSM_MMAP_MIN_ADDR = 65536;
 const EPERM = -1;
