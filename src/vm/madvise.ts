@@ -31,6 +31,7 @@
  * MADV_COLD and MADV_PAGEOUT on a VM_LOCKED VMA (stopping there) and for MADV_REMOVE (needs a
  * shared file mapping).
  */
+
 import { errnos } from '../lib/errno.ts';
 import { lru_deactivate, lru_lazyfree, lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
 import {
@@ -46,12 +47,12 @@ import {
   handle_mm_fault,
   page_remove_rmap,
   VM_FAULT_OK,
-  walk_pte_table,
+  walk_pte_range,
   zap_page_range_single,
 } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE } from './pgtable.ts';
 import {
   CAP_SYS_ADMIN,
   MADV_COLD,
@@ -102,7 +103,6 @@ import {
 } from './vma.ts';
 
 const PAGE = 4096;
-const PMD_PAGES = PTRS_PER_TABLE;
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;
@@ -138,29 +138,21 @@ function madvise_unmodelled(behavior: number): boolean {
  * maps too; clean the rest and queue them as lazyfree.
  */
 function madvise_free_pte_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
+  walk_pte_range(vm, mm, start, end, madvise_free_pte, null);
+}
+
+function madvise_free_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
   const pt = vm.pt;
   const f = vm.mm.frames;
-  const zero = vm.mm.zero_pfn;
-  let vpn = start / PAGE;
-  const last = end / PAGE;
-  while (vpn < last) {
-    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table >= 0 && pt.used[table] > 0) {
-      for (; vpn < next; vpn++) {
-        const e = table * PTRS_PER_TABLE + pte_index(vpn);
-        const pfn = pt.pfn[e];
-        if (pt.bits[e] === 0 || pfn === zero) continue;
-        if (f.flags[pfn] & PG_dirty) {
-          if (f.mapcount[pfn] > 1) continue;
-          f.flags[pfn] &= ~PG_dirty;
-        }
-        pt.bits[e] &= ~(_PAGE_ACCESSED | _PAGE_DIRTY);
-        lru_lazyfree(vm.mm, pfn);
-      }
-    }
-    vpn = next;
+  const e = table * PTRS_PER_TABLE + i;
+  const pfn = pt.pfn[e];
+  if (pfn === vm.mm.zero_pfn) return;
+  if (f.flags[pfn] & PG_dirty) {
+    if (f.mapcount[pfn] > 1) return;
+    f.flags[pfn] &= ~PG_dirty;
   }
+  pt.bits[e] &= ~(_PAGE_ACCESSED | _PAGE_DIRTY);
+  lru_lazyfree(vm.mm, pfn);
 }
 
 /**
@@ -203,29 +195,29 @@ function madvise_cold_or_pageout_pte_range(
   end: number,
   pageout: boolean,
 ): void {
+  walk_pte_range(vm, mm, start, end, pageout ? madvise_pageout_pte : madvise_cold_pte, vma);
+}
+
+function madvise_cold_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
+  const pfn = isolate_exclusive_lru_pte(vm, table, i);
+  if (pfn >= 0) lru_deactivate(vm.mm, pfn);
+}
+
+function madvise_pageout_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
+  const pfn = isolate_exclusive_lru_pte(vm, table, i);
+  if (pfn >= 0 && !(vm.mm.frames.flags[pfn] & PG_unevictable)) reclaim_anon_page(vm, mm, vma, table, i);
+}
+
+/** The page an entry maps if it is an LRU page only this PTE maps, after clearing its referenced bits; else -1. */
+function isolate_exclusive_lru_pte(vm: Vm, table: number, i: number): number {
   const pt = vm.pt;
   const f = vm.mm.frames;
-  const zero = vm.mm.zero_pfn;
-  let vpn = start / PAGE;
-  const last = end / PAGE;
-  while (vpn < last) {
-    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table >= 0 && pt.used[table] > 0) {
-      for (; vpn < next; vpn++) {
-        const i = pte_index(vpn);
-        const e = table * PTRS_PER_TABLE + i;
-        const pfn = pt.pfn[e];
-        if (pt.bits[e] === 0 || pfn === zero) continue;
-        if (!(f.flags[pfn] & PG_lru) || f.mapcount[pfn] !== 1) continue;
-        pt.bits[e] &= ~_PAGE_ACCESSED;
-        f.flags[pfn] &= ~PG_referenced;
-        if (!pageout) lru_deactivate(vm.mm, pfn);
-        else if (!(f.flags[pfn] & PG_unevictable)) reclaim_anon_page(vm, mm, vma, table, i);
-      }
-    }
-    vpn = next;
-  }
+  const e = table * PTRS_PER_TABLE + i;
+  const pfn = pt.pfn[e];
+  if (pfn === vm.mm.zero_pfn || !(f.flags[pfn] & PG_lru) || f.mapcount[pfn] !== 1) return -1;
+  pt.bits[e] &= ~_PAGE_ACCESSED;
+  f.flags[pfn] &= ~PG_referenced;
+  return pfn;
 }
 
 /**

@@ -79,6 +79,38 @@ export function walk_pte_table(vm: Vm, mm: MmStruct, vpn: number): number {
   return pt.child(pmd, pmd_index(vpn));
 }
 
+/** A visitor of present PTEs: plain functions with their state in `arg`, so a walk allocates nothing. */
+export type PteEntry<A> = (vm: Vm, mm: MmStruct, table: number, i: number, arg: A) => void;
+
+/**
+ * kernel: mm/pagewalk.c walk_page_range() at the PTE level (ops->pte_entry)
+ * Call `pte_entry` for every present PTE in [start, end), a PTE table at a time, skipping
+ * missing and empty tables. The visitor may clear the entry it is given.
+ */
+export function walk_pte_range<A>(
+  vm: Vm,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  pte_entry: PteEntry<A>,
+  arg: A,
+): void {
+  const pt = vm.pt;
+  let vpn = start / 4096;
+  const last = end / 4096;
+  while (vpn < last) {
+    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table >= 0 && pt.used[table] > 0) {
+      for (; vpn < next; vpn++) {
+        const i = pte_index(vpn);
+        if (pt.bits[table * PTRS_PER_TABLE + i] !== 0) pte_entry(vm, mm, table, i, arg);
+      }
+    }
+    vpn = next;
+  }
+}
+
 /**
  * folio_add_new_anon_rmap() + folio_add_lru_vma(): a new anonymous page joins the VMA's
  * anon_vma at its linear index, mapped once, on the inactive anon list, or on the unevictable
@@ -234,35 +266,15 @@ export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
  * Clear every PTE of `vma` in [start, end) (page-aligned), dropping the pages' mappings.
  */
 export function zap_page_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
-  const pt = vm.pt;
-  const zero = vm.mm.zero_pfn;
-  let vpn = start / 4096;
-  const last = end / 4096;
-  while (vpn < last) {
-    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table >= 0 && pt.used[table] > 0) {
-      for (; vpn < next; vpn++) {
-        const i = pte_index(vpn);
-        const e = table * PTRS_PER_TABLE + i;
-        if (pt.bits[e] === 0) continue;
-        const pfn = pt.pfn[e];
-        pt.clear(table, i);
-        if (pfn !== zero) page_remove_rmap(vm, mm, pfn, vma);
-      }
-    }
-    vpn = next;
-  }
+  walk_pte_range(vm, mm, start, end, zap_pte, vma);
 }
 
-/**
- * kernel: mm/madvise.c madvise_dontneed_single_vma() -> zap_page_range_single_batched() with
- * details.reclaim_pt (CONFIG_PT_RECLAIM, mm/pt_reclaim.c)
- * Zap [start, end) of `vma`, then free every PTE table whose whole 2 MiB lies inside the range:
- * zap_pte_range() clears the PMD entry of a table it emptied completely. PMD and PUD tables stay
- * (measured on 6.18: MADV_DONTNEED of 64 MiB frees its 32 PTE tables; a range one page short at
- * either end keeps the two tables at its ends).
- */
+// kernel: mm/memory.c zap_pte_range(), one entry
+function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
+  const pfn = vm.pt.pfn[table * PTRS_PER_TABLE + i];
+  vm.pt.clear(table, i);
+  if (pfn !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, pfn, vma);
+}
 export function zap_page_range_single(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
   zap_page_range(vm, mm, vma, start, end);
   const pt = vm.pt;

@@ -15,18 +15,18 @@
  * and ENOMEM (a PROT_NONE VMA: the range is locked, but cannot be faulted in) from populating.
  * mlock() rounds the start down and the end up to pages; no alignment is required.
  */
+
 import { errnos } from '../lib/errno.ts';
 import { mlock_folio } from '../mm/lru.ts';
-import { munlock_vma_folio, walk_pte_table } from './memory.ts';
+import { munlock_vma_folio, walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { __mm_populate, page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
-import { PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { PTRS_PER_TABLE } from './pgtable.ts';
 import { CAP_IPC_LOCK, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, RLIMIT_MEMLOCK } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import { VM_HUGETLB, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_SPECIAL } from './vma.ts';
 
 const PAGE = 4096;
-const PMD_PAGES = PTRS_PER_TABLE;
 /** Addresses and lengths are unsigned longs: a range reaching 2^64 wraps. */
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
@@ -47,23 +47,17 @@ export function can_do_mlock(task: TaskContext): boolean {
  */
 export function mlock_vma_pages_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
   const locked = (vm.vmas.vm_flags[vma] & VM_LOCKED) !== 0;
-  const pt = vm.pt;
-  const zero = vm.mm.zero_pfn;
-  let vpn = start / PAGE;
-  const last = end / PAGE;
-  while (vpn < last) {
-    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table >= 0 && pt.used[table] > 0) {
-      for (; vpn < next; vpn++) {
-        const e = table * PTRS_PER_TABLE + pte_index(vpn);
-        if (pt.bits[e] === 0 || pt.pfn[e] === zero) continue;
-        if (locked) mlock_folio(vm.mm, pt.pfn[e]);
-        else munlock_vma_folio(vm, pt.pfn[e]);
-      }
-    }
-    vpn = next;
-  }
+  walk_pte_range(vm, mm, start, end, locked ? mlock_pte : munlock_pte, null);
+}
+
+function mlock_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
+  const pfn = vm.pt.pfn[table * PTRS_PER_TABLE + i];
+  if (pfn !== vm.mm.zero_pfn) mlock_folio(vm.mm, pfn);
+}
+
+function munlock_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
+  const pfn = vm.pt.pfn[table * PTRS_PER_TABLE + i];
+  if (pfn !== vm.mm.zero_pfn) munlock_vma_folio(vm, pfn);
 }
 
 /**

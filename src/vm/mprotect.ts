@@ -18,8 +18,9 @@
  * all, so this needs file mappings or memory-deny-write-execute, neither modelled). Length 0 does
  * nothing.
  */
+
 import { errnos } from '../lib/errno.ts';
-import { walk_pte_table } from './memory.ts';
+import { walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
   may_expand_vm,
@@ -38,7 +39,6 @@ import {
   _PAGE_SOFT_DIRTY,
   _PAGE_USER,
   PTRS_PER_TABLE,
-  pte_index,
 } from './pgtable.ts';
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from './uapi.ts';
 import type { Vm } from './vm.ts';
@@ -56,7 +56,6 @@ import {
 } from './vma.ts';
 
 const PAGE = 4096;
-const PMD_PAGES = PTRS_PER_TABLE;
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;
@@ -78,38 +77,37 @@ export function calc_vm_prot_bits(prot: number): number {
  */
 export function change_protection(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): number {
   const flags = vm.vmas.vm_flags[vma];
-  const none = !(flags & VM_ACCESS_FLAGS);
-  const try_writable = (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+  const cp = {
+    none: !(flags & VM_ACCESS_FLAGS),
+    try_writable: (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE,
+    pages: 0,
+  };
+  walk_pte_range(vm, mm, start, end, change_pte, cp);
+  return cp.pages;
+}
+
+// kernel: mm/mprotect.c change_pte_range(), one entry
+function change_pte(
+  vm: Vm,
+  _mm: MmStruct,
+  table: number,
+  i: number,
+  cp: { none: boolean; try_writable: boolean; pages: number },
+): void {
   const pt = vm.pt;
-  const zero = vm.mm.zero_pfn;
-  const mapcount = vm.mm.frames.mapcount;
-  let pages = 0;
-  let vpn = start / PAGE;
-  const last = end / PAGE;
-  while (vpn < last) {
-    const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table >= 0 && pt.used[table] > 0) {
-      for (; vpn < next; vpn++) {
-        const e = table * PTRS_PER_TABLE + pte_index(vpn);
-        const bits = pt.bits[e];
-        if (bits === 0) continue;
-        let nb = bits & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
-        if (none) nb |= _PAGE_PROTNONE;
-        else {
-          nb |= _PAGE_PRESENT | _PAGE_USER;
-          const pfn = pt.pfn[e];
-          if (try_writable && pfn !== zero && mapcount[pfn] === 1) nb |= _PAGE_RW;
-        }
-        if (nb !== bits) {
-          pt.bits[e] = nb;
-          pages++;
-        }
-      }
-    }
-    vpn = next;
+  const e = table * PTRS_PER_TABLE + i;
+  const bits = pt.bits[e];
+  let nb = bits & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+  if (cp.none) nb |= _PAGE_PROTNONE;
+  else {
+    nb |= _PAGE_PRESENT | _PAGE_USER;
+    const pfn = pt.pfn[e];
+    if (cp.try_writable && pfn !== vm.mm.zero_pfn && vm.mm.frames.mapcount[pfn] === 1) nb |= _PAGE_RW;
   }
-  return pages;
+  if (nb !== bits) {
+    pt.bits[e] = nb;
+    cp.pages++;
+  }
 }
 
 /**
