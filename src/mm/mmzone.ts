@@ -201,6 +201,8 @@ export class PglistData {
   readonly cpus: number[] = [];
   /** kswapd is awake and reclaiming (not waiting on kswapd_wait). */
   kswapd_running = false;
+  /** Consecutive kswapd runs that reclaimed nothing (pgdat->kswapd_failures). */
+  kswapd_failures = 0;
   /** List id of this node's first LRU list (lruvec->lists[0]); see lru.ts. */
   lru_base = 0;
 

@@ -25,11 +25,10 @@ const PAGEOUTRUN = vm_event_index('pageoutrun');
 const KSWAPD_LOW_WMARK_HIT_QUICKLY = vm_event_index('kswapd_low_wmark_hit_quickly');
 const KSWAPD_HIGH_WMARK_HIT_QUICKLY = vm_event_index('kswapd_high_wmark_hit_quickly');
 
-/** Per-node kswapd state (pgdat->kswapd_order, kswapd_highest_zoneidx, kswapd_failures). */
+/** Per-node kswapd state (pgdat->kswapd_order, kswapd_highest_zoneidx). */
 export class KswapdState {
   order = 0;
   highest_zoneidx = MAX_NR_ZONES;
-  failures = 0;
   /** A run is queued on the clock. */
   queued = false;
 }
@@ -53,7 +52,10 @@ export function zone_reclaimable_pages(zone: Zone): number {
 export function shrink_node(mm: MM, nid: number, gfp: number, priority: number): number {
   const before = mm.slab.reclaimed_pages;
   shrink_slab(mm, gfp, nid, priority);
-  return mm.slab.reclaimed_pages - before;
+  const reclaimed = mm.slab.reclaimed_pages - before;
+  // Any reclaim that frees something, direct or kswapd's own, revives a kswapd that gave up.
+  if (reclaimed) mm.nodes[nid].kswapd_failures = 0;
+  return reclaimed;
 }
 
 /**
@@ -110,7 +112,7 @@ export function wakeup_kswapd(
   if (k.highest_zoneidx === MAX_NR_ZONES || k.highest_zoneidx < highest_zoneidx)
     k.highest_zoneidx = highest_zoneidx;
   if (k.order < order) k.order = order;
-  if (k.failures >= MAX_RECLAIM_RETRIES) return;
+  if (mm.nodes[zone.nid].kswapd_failures >= MAX_RECLAIM_RETRIES) return;
   // Balanced and unboosted: nothing for kswapd (the kernel then wakes kcompactd for callers
   // that cannot reclaim directly; compaction comes later).
   if (pgdat_balanced(mm, node, order, highest_zoneidx) && !node_boosted(node)) return;
@@ -161,7 +163,6 @@ export function kswapd(mm: MM, nid: number): void {
   if (balanced && reclaimed === 0 && !boosted) mm.vm_events[KSWAPD_HIGH_WMARK_HIT_QUICKLY]++;
   // The boost has been reclaimed for (or cannot be): clear it.
   for (const zone of node.node_zones) zone.watermark_boost = 0;
-  if (!balanced && reclaimed === 0) k.failures++;
-  else if (reclaimed) k.failures = 0;
+  if (!balanced && reclaimed === 0) node.kswapd_failures++;
   node.kswapd_running = false;
 }

@@ -319,13 +319,18 @@ function remove_vma(vm: Vm, mm: MmStruct, vma: number): void {
   v.release(vma);
 }
 
+/** kernel: mm/vma.c split_vma(): __split_vma() unless the address space is at max_map_count (-ENOMEM). */
+export function split_vma(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
+  if (mm.map_count >= vm.sysctl.max_map_count) return ENOMEM;
+  return __split_vma(vm, mm, vma, addr);
+}
+
 /**
  * kernel: mm/vma.c __split_vma()
  * Cut `vma` at `addr`: it keeps [start, addr) and a new VMA takes [addr, end) with its page
- * offset and anon_vma. -ENOMEM past max_map_count.
+ * offset and anon_vma. No max_map_count check: munmap checks once, up front.
  */
-export function split_vma(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
-  if (mm.map_count >= vm.sysctl.max_map_count) return ENOMEM;
+export function __split_vma(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
   const v = vm.vmas;
   const end = v.vm_end[vma];
   const tail = v.dup(vma);
@@ -353,13 +358,13 @@ export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): num
   if (v.vm_start[first] < start && v.vm_end[first] > end && mm.map_count >= vm.sysctl.max_map_count)
     return ENOMEM;
   if (v.vm_start[first] < start) {
-    const r = split_vma(vm, mm, first, start);
+    const r = __split_vma(vm, mm, first, start);
     if (r < 0) return r;
     first = r;
   }
   const lastId = mt.walk(end - 1);
   if (lastId >= 0 && v.vm_end[lastId] > end) {
-    const r = split_vma(vm, mm, lastId, end);
+    const r = __split_vma(vm, mm, lastId, end);
     if (r < 0) return r;
   }
   const doomed: number[] = [];

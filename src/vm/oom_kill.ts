@@ -31,7 +31,8 @@ export function oom_badness(vm: Vm, mm: MmStruct, task: OomTask, totalpages: num
   if (task.oom_score_adj === OOM_SCORE_ADJ_MIN) return Number.NEGATIVE_INFINITY;
   const rss = mm.rss[MM_FILEPAGES] + mm.rss[MM_ANONPAGES] + mm.rss[MM_SHMEMPAGES];
   const points = rss + mm.rss[MM_SWAPENTS] + vm.pt.owned(mm.id);
-  return points + Math.trunc((task.oom_score_adj * totalpages) / 1000);
+  // adj *= totalpages / 1000, in the kernel's integer order.
+  return points + task.oom_score_adj * Math.floor(totalpages / 1000);
 }
 
 /**

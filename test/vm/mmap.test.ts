@@ -120,6 +120,17 @@ describe('placement and VMAs', () => {
     expect(errno(() => p.mmap(hint, 4096, RW, ANON | MAP_FIXED_NOREPLACE))).toBe('EEXIST');
   });
 
+  it('munmap at vm.max_map_count trims an end but refuses to punch a hole (6.18)', () => {
+    const { m, p } = setup();
+    const a = p.mmap(0, 16 * 4096, RW, ANON);
+    m.vm.sysctl.max_map_count = p.mm.map_count;
+    p.munmap(a, 4096); // trims the head: no new VMA
+    p.munmap(a + 15 * 4096, 4096); // trims the tail
+    expect(errno(() => p.munmap(a + 4 * 4096, 4096))).toBe('ENOMEM');
+    expect(p.mm.map_count).toBe(1);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
   it('munmap splits a VMA and frees the pages and page tables of the hole', () => {
     const { m, p } = setup();
     const a = p.mmap(0x40000000, 64 * MiB, RW, ANON | MAP_POPULATE | MAP_FIXED);

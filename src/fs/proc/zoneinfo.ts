@@ -76,11 +76,6 @@ function is_zone_first_populated(node: PglistData, zone: Zone): boolean {
   return false;
 }
 
-/** pgdat->kswapd_failures; the model has no reclaim failures yet unless the node records them. */
-function kswapd_failures(node: PglistData): number {
-  return (node as Partial<{ kswapd_failures: number }>).kswapd_failures ?? 0;
-}
-
 // kernel: mm/vmstat.c zoneinfo_show_print()
 function zoneinfo_show_print(mm: MM, node: PglistData, zone: Zone): string {
   let out = `Node ${node.node_id}, zone ${s_w(zone.name, 8)}`;
@@ -132,7 +127,7 @@ function zoneinfo_show_print(mm: MM, node: PglistData, zone: Zone): string {
       `\n  vm stats threshold: ${threshold}`;
   }
   out +=
-    `\n  node_unreclaimable:  ${kswapd_failures(node) >= MAX_RECLAIM_RETRIES ? 1 : 0}` +
+    `\n  node_unreclaimable:  ${node.kswapd_failures >= MAX_RECLAIM_RETRIES ? 1 : 0}` +
     `\n  start_pfn:           ${lu(zone.zone_start_pfn)}`;
   return `${out}\n`;
 }

@@ -74,12 +74,12 @@ export function calculate_min_free_kbytes(mm: MM): void {
 export function set_recommended_min_free_kbytes(mm: MM): void {
   let nr_zones = 0;
   for (const zone of mm.zones) {
-    if (!zone.managed_pages || zone.zone_idx > ZONE_NORMAL) continue;
+    if (!zone.populated_zone() || zone.zone_idx > ZONE_NORMAL) continue;
     nr_zones++;
   }
   let recommended = pageblock_nr_pages * nr_zones * 2;
   recommended += pageblock_nr_pages * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
-  recommended = Math.min(recommended, Math.floor(mm.totalram_pages / 20));
+  recommended = Math.min(recommended, Math.floor(nr_free_zone_pages(mm, ZONE_NORMAL) / 20));
   recommended *= 4;
   if (recommended > mm.sysctl.min_free_kbytes) mm.sysctl.min_free_kbytes = recommended;
 }
@@ -159,7 +159,9 @@ export function calculate_totalreserve_pages(mm: MM): void {
  */
 export function update_mobility_grouping(mm: MM): void {
   const vm_total_pages = nr_free_zone_pages(mm, ZONE_MOVABLE);
-  mm.page_group_by_mobility_disabled = vm_total_pages < pageblock_nr_pages * MIGRATE_TYPES;
+  // MIGRATE_TYPES is one fewer in a kernel without CONFIG_CMA.
+  mm.page_group_by_mobility_disabled =
+    vm_total_pages < pageblock_nr_pages * (mm.config.CMA ? MIGRATE_TYPES : MIGRATE_TYPES - 1);
 }
 
 /** kernel: mm/page_alloc.c __zone_watermark_unusable_free() */
