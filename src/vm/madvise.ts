@@ -34,6 +34,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { lru_deactivate, lru_lazyfree, lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import {
   PG_active,
   PG_dirty,
@@ -102,7 +103,6 @@ import {
   VM_WRITE,
 } from './vma.ts';
 
-const PAGE = 4096;
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;

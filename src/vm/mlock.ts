@@ -18,6 +18,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { mlock_folio } from '../mm/lru.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { munlock_vma_folio, walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { __mm_populate, page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
@@ -26,7 +27,6 @@ import { CAP_IPC_LOCK, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, RLIM
 import type { Vm } from './vm.ts';
 import { VM_HUGETLB, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_SPECIAL } from './vma.ts';
 
-const PAGE = 4096;
 /** Addresses and lengths are unsigned longs: a range reaching 2^64 wraps. */
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;

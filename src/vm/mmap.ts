@@ -4,7 +4,9 @@
  * (mm/gup.c), brk(), and tearing an address space down. Callers (the syscalls in process.ts)
  * validate user arguments first; these functions return -errno as the kernel does.
  */
+
 import { errnos } from '../lib/errno.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
@@ -21,7 +23,6 @@ import {
   VM_WRITE,
 } from './vma.ts';
 
-const PAGE = 4096;
 const ENOMEM = -errnos.ENOMEM;
 const EFAULT = -errnos.EFAULT;
 /** CAP_IPC_LOCK (include/uapi/linux/capability.h): lock memory beyond RLIMIT_MEMLOCK. */

@@ -20,6 +20,7 @@
  */
 
 import { errnos } from '../lib/errno.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -55,7 +56,6 @@ import {
   VM_WRITE,
 } from './vma.ts';
 
-const PAGE = 4096;
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;

@@ -34,7 +34,9 @@
  * drops back (measured: VmLck stays raised after both VMAs are unmapped). The model clears the
  * flags too but munlocks those pages and uncounts them, so locked_vm keeps matching the VMAs.
  */
+
 import { errnos } from '../lib/errno.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { mlock_vma_pages_range } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -53,7 +55,6 @@ import { CAP_SYS_RAWIO, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from '.
 import type { Vm } from './vm.ts';
 import { VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP, VM_SHARED } from './vma.ts';
 
-const PAGE = 4096;
 const PMD_SIZE = PAGE * PTRS_PER_TABLE; // 2 MiB
 const PUD_SIZE = PMD_SIZE * PTRS_PER_TABLE; // 1 GiB
 const U64 = 2 ** 64;

@@ -4,7 +4,9 @@
  * ErrnoError carrying the errno the syscall would return; touching memory runs page faults and
  * throws a FaultError where the process would get SIGSEGV or be killed for lack of memory.
  */
+
 import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
+import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { vm_event_index } from '../mm/vmstat_items.ts';
 import { dup_mmap } from './fork.ts';
 import { sys_madvise } from './madvise.ts';
@@ -68,7 +70,6 @@ import {
   VM_WRITE,
 } from './vma.ts';
 
-const PAGE = 4096;
 export const RLIM_INFINITY = Number.POSITIVE_INFINITY;
 
 /**

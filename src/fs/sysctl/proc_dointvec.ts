@@ -218,18 +218,21 @@ export const do_proc_dointvec_minmax_conv: IntConv = (table, i, neg, lval) => {
 
 const proc_wspace_sep = [32, 9, 10]; // ' ', '\t', '\n'
 
+/** A read of a vector sysctl: the values separated by tabs, then a newline. */
+function proc_read_vector(maxlen: number, get: (i: number) => number | bigint): ProcIo {
+  const vals: string[] = [];
+  for (let i = 0; i < maxlen; i++) vals.push(get(i).toString());
+  const out = `${vals.join('\t')}\n`;
+  return { err: 0, len: out.length, out };
+}
+
 /**
  * kernel: kernel/sysctl.c __do_proc_dointvec()
  * Reads print the ints separated by tabs, then a newline. Writes fill slots in order from the
  * text (see the file comment for the rules).
  */
 export function __do_proc_dointvec(table: CtlTable, write: boolean, buffer: string, conv: IntConv): ProcIo {
-  if (!write) {
-    const vals: string[] = [];
-    for (let i = 0; i < table.maxlen; i++) vals.push(String(table.get(i)));
-    const out = `${vals.join('\t')}\n`;
-    return { err: 0, len: out.length, out };
-  }
+  if (!write) return proc_read_vector(table.maxlen, (i) => table.get(i));
   const bytes = new TextEncoder().encode(buffer);
   if (table.maxlen === 0 || bytes.length === 0) return { err: 0, len: 0, out: '' };
   const c: Cursor = { buf: bytes, p: 0, left: Math.min(bytes.length, MAX_WRITE) };
@@ -305,12 +308,7 @@ export function ctl_ulong<K extends string>(procname: string, obj: Record<K, num
  * is -EINVAL, the range is 0..ULONG_MAX, and extra1/extra2 bound it.
  */
 export function proc_doulongvec_minmax(table: CtlULongTable, write: boolean, buffer = ''): ProcIo {
-  if (!write) {
-    const vals: string[] = [];
-    for (let i = 0; i < table.maxlen; i++) vals.push(table.get(i).toString());
-    const out = `${vals.join('\t')}\n`;
-    return { err: 0, len: out.length, out };
-  }
+  if (!write) return proc_read_vector(table.maxlen, (i) => table.get(i));
   const bytes = new TextEncoder().encode(buffer);
   if (table.maxlen === 0 || bytes.length === 0) return { err: 0, len: 0, out: '' };
   const c: Cursor = { buf: bytes, p: 0, left: Math.min(bytes.length, MAX_WRITE) };
