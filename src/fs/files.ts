@@ -11,6 +11,7 @@ import { meminfo } from './proc/meminfo.ts';
 import { get_max_dump_pfn, kpage_read } from './proc/page.ts';
 import { pagetypeinfo } from './proc/pagetypeinfo.ts';
 import { slabinfo } from './proc/slabinfo.ts';
+import { vmallocinfo } from './proc/vmallocinfo.ts';
 import { vmstat } from './proc/vmstat.ts';
 import { zoneinfo } from './proc/zoneinfo.ts';
 import { ctl_int, errno_code, proc_dointvec_minmax } from './sysctl/proc_dointvec.ts';
@@ -28,6 +29,8 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm) });
   // Root only: SLUB's slabinfo has no write method (mm/slab_common.c SLABINFO_RIGHTS).
   vfs.register('/proc/slabinfo', { mode: 0o400, read: () => slabinfo(mm) });
+  // Root only (mm/vmalloc.c proc_vmalloc_init): it shows kernel addresses.
+  vfs.register('/proc/vmallocinfo', { mode: 0o400, read: () => vmallocinfo(mm) });
   register_vm_sysctls(vfs, mm);
   register_drop_caches(vfs, mm);
 }

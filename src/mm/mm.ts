@@ -3,6 +3,7 @@
  * bitmap, the nodes and zones, the page-allocator sysctls and the vm event counters. Every
  * mechanism in src/mm takes this as its first argument.
  */
+import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
 import { NR_LRU_LISTS } from './lru.ts';
 import {
@@ -16,8 +17,11 @@ import {
   type Zone,
 } from './mmzone.ts';
 import { no_slowpath_hooks, type SlowpathHooks } from './page_alloc/context.ts';
+import { type DirtySysctls, default_dirty_sysctls, Writeback } from './page-writeback.ts';
+import { no_rmap, type RmapOps } from './rmap.ts';
 import { SlabAllocator } from './slab.ts';
 import { no_tracepoints, type Tracepoints } from './trace.ts';
+import { VmallocState } from './vmalloc.ts';
 import { KswapdState } from './vmscan.ts';
 import { NR_VM_EVENT_ITEMS } from './vmstat_items.ts';
 
@@ -69,6 +73,8 @@ export class MM {
   readonly trace: Tracepoints = no_tracepoints();
   /** Reclaim, compaction and OOM as the slow path reaches them. */
   hooks: SlowpathHooks = no_slowpath_hooks();
+  /** From a page to the PTEs that map it: installed by the address-space layer. */
+  rmap: RmapOps = no_rmap();
   /** Per-node kswapd state (vmscan.ts). */
   readonly kswapd: KswapdState[];
   /**
@@ -76,10 +82,19 @@ export class MM {
    * without one the work runs at once.
    */
   defer: (delay: number, fn: () => void) => void = (_delay, fn) => fn();
+  /** Simulated ns since boot: the machine wires this to its clock. */
+  now: () => number = () => 0;
+  /** Every file's cached pages (filemap.ts). */
+  readonly page_cache = new PageCache();
+  /** The flusher (page-writeback.ts) and the writeback sysctls. */
+  readonly writeback = new Writeback();
+  readonly dirty: DirtySysctls = default_dirty_sysctls();
   /** The kernel log (printk), oldest first. */
   readonly klog: string[] = [];
   /** The slab allocator: caches, slabs, large kmallocs and shrinkers (slab.ts). */
   readonly slab: SlabAllocator;
+  /** vmalloc's busy areas and nr_vmalloc_pages (vmalloc.ts). */
+  readonly vmalloc = new VmallocState();
   page_group_by_mobility_disabled = false;
   totalreserve_pages = 0;
   /** Pages never given to the buddy allocator (memblock reservations and holes inside zones). */

@@ -25,6 +25,10 @@ export const PG_hugetlb = 1 << 17;
 export const PG_reclaim = 1 << 18;
 export const PG_isolated = 1 << 19;
 export const PG_movable_ops = 1 << 20;
+/** Evicted recently and faulted back, or deactivated while in use (workingset detection). */
+export const PG_workingset = 1 << 21;
+/** PG_readahead shares its bit with PG_reclaim in the kernel: the async readahead mark. */
+export const PG_readahead = PG_reclaim;
 
 /** No struct page: a hole between RAM ranges (KPF_NOPAGE). */
 export const PGI_nopage = 1 << 24;

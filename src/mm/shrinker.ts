@@ -36,6 +36,7 @@ import { __GFP_FS, GFP_KERNEL } from './gfp.ts';
 import type { MM } from './mm.ts';
 import { type KmemCache, kmem_cache_free, NULL, NUMA_NO_NODE, object_of, slab_alloc_oid } from './slab.ts';
 import { kmem_cache_by_name } from './slab_common.ts';
+import { drop_pagecache } from './truncate.ts';
 import { vm_event_index } from './vmstat_items.ts';
 
 /** scan_objects() found nothing it can do now (kernel: SHRINK_STOP, ~0UL). */
@@ -190,11 +191,14 @@ export function drop_slab(mm: MM): void {
 
 /**
  * kernel: fs/drop_caches.c drop_caches_sysctl_handler() (after a write of 1..4 was parsed)
- * Bit 1 drops the page cache (not modelled yet: only the drop_pagecache event is counted), bit 2
- * drops reclaimable slab objects (drop_slab), bit 4 silences the kernel log line from then on.
+ * Bit 1 drops the clean, unmapped page cache (drop_pagecache_sb), bit 2 drops reclaimable slab
+ * objects (drop_slab), bit 4 silences the kernel log line from then on.
  */
 export function drop_caches(mm: MM, value: number): void {
-  if (value & 1) mm.vm_events[DROP_PAGECACHE]++;
+  if (value & 1) {
+    drop_pagecache(mm);
+    mm.vm_events[DROP_PAGECACHE]++;
+  }
   if (value & 2) {
     drop_slab(mm);
     mm.vm_events[DROP_SLAB]++;

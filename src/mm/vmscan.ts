@@ -1,29 +1,82 @@
 /**
- * Reclaim (mm/vmscan.c): direct reclaim from the allocation slow path and kswapd, one per node,
- * woken when a zone falls below its low watermark (or its watermark is boosted) and reclaiming
- * until every eligible zone is above its high watermark plus boost.
+ * Reclaim (mm/vmscan.c, Linux 6.18 without MGLRU, as on our machines): direct reclaim from the
+ * allocation slow path and kswapd, one per node, woken when a zone falls below its low watermark
+ * (or its watermark is boosted) and reclaiming until the node's eligible zones are balanced.
  *
- * What there is to reclaim so far: reclaimable slab objects (shrink_slab). Anonymous pages need
- * swap, which the model's machines do not have (get_scan_count() then scans no anon pages), and
- * the file LRU stays empty until the page cache exists, so shrink_lruvec() finds nothing there.
+ * Each pass over a node (shrink_node) scans its LRU lists from the tail, a share of each list
+ * set by the priority (get_scan_count), ages the active lists when the inactive ones run low
+ * (shrink_active_list), and frees what shrink_folio_list allows: clean unmapped page cache,
+ * mapped pages after unmapping them through the rmap, clean lazyfree anonymous pages. Dirty
+ * file pages are left to the flusher (6.18 no longer writes file pages from reclaim), pages
+ * under writeback are marked for reclaim when their write ends, referenced pages get another
+ * trip. Then the slab shrinkers. Anonymous pages need swap, which the model's machines do not
+ * have (total_swap_pages is 0), so get_scan_count() scans the file lists only.
+ *
+ * Not modelled: workingset shadow entries and refault detection (workingset_* stay 0), memcg,
+ * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
  */
 
-import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE } from './lru.ts';
+import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
+import { __GFP_FS, GFP_KERNEL } from './gfp.ts';
+import {
+  LRU_ACTIVE_ANON,
+  LRU_ACTIVE_FILE,
+  LRU_INACTIVE_ANON,
+  LRU_INACTIVE_FILE,
+  lruvec_add_folio,
+  lruvec_del_folio,
+} from './lru.ts';
 import type { MM } from './mm.ts';
-import { MAX_NR_ZONES, type PglistData, type Zone } from './mmzone.ts';
+import { MAX_NR_ZONES, type PglistData, ZONE_RECLAIM_ACTIVE, type Zone } from './mmzone.ts';
+import { __free_pages } from './page_alloc/alloc_pages.ts';
 import type { AllocContext } from './page_alloc/context.ts';
 import { zone_watermark_ok } from './page_alloc/watermark.ts';
+import {
+  PG_active,
+  PG_anon,
+  PG_dirty,
+  PG_mlocked,
+  PG_reclaim,
+  PG_referenced,
+  PG_swapbacked,
+  PG_unevictable,
+  PG_workingset,
+  PG_writeback,
+} from './page-flags.ts';
+import { wb_wakeup } from './page-writeback.ts';
+import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from './rmap.ts';
 import { DEF_PRIORITY, shrink_slab } from './shrinker.ts';
-import { NR_ZONE_INACTIVE_ANON, vm_event_index } from './vmstat_items.ts';
+import { NR_ZONE_INACTIVE_ANON, node_stat_index, vm_event_index } from './vmstat_items.ts';
 
 export const SWAP_CLUSTER_MAX = 32;
 /** kswapd gives a node up after this many runs that reclaimed nothing (MAX_RECLAIM_RETRIES). */
 export const MAX_RECLAIM_RETRIES = 16;
+/** Pages of swap space: the model's machines have none (no swap device, no zswap). */
+export const total_swap_pages = 0;
 
 const ALLOCSTALL_DMA = vm_event_index('allocstall_dma');
+const PGSKIP_DMA = vm_event_index('pgskip_dma');
 const PAGEOUTRUN = vm_event_index('pageoutrun');
+const PGREFILL = vm_event_index('pgrefill');
+const PGSCAN_KSWAPD = vm_event_index('pgscan_kswapd');
+const PGSCAN_DIRECT = vm_event_index('pgscan_direct');
+const PGSTEAL_KSWAPD = vm_event_index('pgsteal_kswapd');
+const PGSTEAL_DIRECT = vm_event_index('pgsteal_direct');
+const PGSCAN_ANON = vm_event_index('pgscan_anon');
+const PGSTEAL_ANON = vm_event_index('pgsteal_anon');
+const PGACTIVATE = vm_event_index('pgactivate');
+const PGDEACTIVATE = vm_event_index('pgdeactivate');
+const PGLAZYFREED = vm_event_index('pglazyfreed');
+const UNEVICTABLE_PGCULLED = vm_event_index('unevictable_pgs_culled');
 const KSWAPD_LOW_WMARK_HIT_QUICKLY = vm_event_index('kswapd_low_wmark_hit_quickly');
 const KSWAPD_HIGH_WMARK_HIT_QUICKLY = vm_event_index('kswapd_high_wmark_hit_quickly');
+const NR_ISOLATED_ANON = node_stat_index('nr_isolated_anon');
+const NR_VMSCAN_IMMEDIATE = node_stat_index('nr_vmscan_immediate_reclaim');
+const NR_LRU_BASE = node_stat_index('nr_inactive_anon');
+
+/** pgdat->flags bits set by kswapd (enum pgdat_flags). */
+export const PGDAT_DIRTY = 1 << 0;
+export const PGDAT_WRITEBACK = 1 << 1;
 
 /** Per-node kswapd state (pgdat->kswapd_order, kswapd_highest_zoneidx). */
 export class KswapdState {
@@ -31,7 +84,63 @@ export class KswapdState {
   highest_zoneidx = MAX_NR_ZONES;
   /** A run is queued on the clock. */
   queued = false;
+  /** enum pgdat_flags */
+  pgdat_flags = 0;
+  /** kswapd naps until then after balancing a node (kswapd_try_to_sleep). */
+  nap_until = -1;
 }
+
+const DEACTIVATE_ANON = 1;
+const DEACTIVATE_FILE = 2;
+
+/** struct scan_control: one reclaim invocation's parameters and running totals. */
+export class ScanControl {
+  nr_to_reclaim = SWAP_CLUSTER_MAX;
+  gfp_mask = GFP_KERNEL;
+  order = 0;
+  priority = DEF_PRIORITY;
+  reclaim_idx = MAX_NR_ZONES - 1;
+  may_writepage = true;
+  may_unmap = true;
+  may_swap = true;
+  /** current_is_kswapd() */
+  kswapd = false;
+  may_deactivate = 0;
+  force_deactivate = false;
+  skipped_deactivate = false;
+  cache_trim_mode = false;
+  cache_trim_mode_failed = false;
+  no_cache_trim_mode = false;
+  nr_scanned = 0;
+  nr_reclaimed = 0;
+  /** sc->nr: this shrink_node pass's writeback picture. */
+  nr_dirty = 0;
+  nr_unqueued_dirty = 0;
+  nr_congested = 0;
+  nr_writeback = 0;
+  nr_immediate = 0;
+  nr_taken = 0;
+  nr_file_taken = 0;
+}
+
+/** Per-call tallies of shrink_folio_list (struct reclaim_stat). */
+class ReclaimStat {
+  nr_dirty = 0;
+  nr_unqueued_dirty = 0;
+  nr_congested = 0;
+  nr_writeback = 0;
+  nr_immediate = 0;
+  nr_activate = 0;
+  reset(): void {
+    this.nr_dirty = this.nr_unqueued_dirty = this.nr_congested = 0;
+    this.nr_writeback = this.nr_immediate = this.nr_activate = 0;
+  }
+}
+
+// Scratch state reused by every pass: reclaim allocates nothing per page.
+const isolated = new Int32Array(SWAP_CLUSTER_MAX);
+const stat = new ReclaimStat();
+const refs = { vm_flags: 0 };
 
 /**
  * kernel: mm/vmscan.c zone_reclaimable_pages()
@@ -44,43 +153,439 @@ export function zone_reclaimable_pages(zone: Zone): number {
   );
 }
 
+/** kernel: mm/vmscan.c lruvec_lru_size(): pages of `lru` in the node's zones up to zone_idx. */
+function lruvec_lru_size(node: PglistData, lru: number, zone_idx: number): number {
+  let size = 0;
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > zone_idx) break;
+    size += zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru];
+  }
+  return size;
+}
+
+/** kernel: mm/vmscan.c inactive_is_low(): the inactive list is small against the active one. */
+function inactive_is_low(node: PglistData, inactive_lru: number): boolean {
+  const inactive = node.vm_stat[NR_LRU_BASE + inactive_lru];
+  const active = node.vm_stat[NR_LRU_BASE + inactive_lru + 1];
+  const gb = Math.floor((inactive + active) / 262144);
+  const inactive_ratio = gb ? Math.floor(Math.sqrt(10 * gb)) : 1;
+  return inactive * inactive_ratio < active;
+}
+
+/** folio_evictable(): not mlocked and not in an unevictable mapping. */
+function folio_evictable(mm: MM, pfn: number): boolean {
+  if (mm.frames.flags[pfn] & PG_mlocked) return false;
+  return !(is_file_page(mm, pfn) && mapping_of(mm, pfn).unevictable);
+}
+
+function mapping_of(mm: MM, pfn: number): AddressSpace {
+  return mm.page_cache.of(mm.frames.mapping[pfn]);
+}
+
+/**
+ * kernel: mm/vmscan.c isolate_lru_folios()
+ * Take up to `nr_to_scan` pages from the tail of `lru` into `isolated` (off the LRU, PG_lru
+ * cleared). Pages of zones above sc.reclaim_idx are skipped to the head (pgskip_*). Returns
+ * [taken, scanned] packed as taken * 2^16 + scanned.
+ */
+function isolate_lru_folios(
+  mm: MM,
+  node: PglistData,
+  nr_to_scan: number,
+  sc: ScanControl,
+  lru: number,
+): number {
+  const f = mm.frames;
+  const list = node.lru_base + lru;
+  let taken = 0;
+  let scan = 0;
+  let skipped = 0;
+  let pfn = f.list_last(list);
+  while (scan < nr_to_scan && pfn >= 0 && skipped < SWAP_CLUSTER_MAX_SKIPPED) {
+    const prev = f.prev[pfn] >= f.nr_frames ? -1 : f.prev[pfn];
+    const zone = mm.page_zone(pfn)!;
+    if (zone.zone_idx > sc.reclaim_idx) {
+      // Moved to the head so the scan goes on past it (folios_skipped, spliced back).
+      f.list_del(pfn, list);
+      f.list_add(pfn, list);
+      mm.vm_events[PGSKIP_DMA + zone.zone_idx]++;
+      skipped++;
+    } else {
+      scan++;
+      if (!sc.may_unmap && f.mapcount[pfn] > 0) {
+        f.list_del(pfn, list);
+        f.list_add(pfn, list);
+      } else {
+        lruvec_del_folio(mm, pfn);
+        isolated[taken++] = pfn;
+      }
+    }
+    pfn = prev;
+  }
+  return taken * 65536 + scan;
+}
+
+// kernel: SWAP_CLUSTER_MAX_SKIPPED (SWAP_CLUSTER_MAX << 10)
+const SWAP_CLUSTER_MAX_SKIPPED = SWAP_CLUSTER_MAX << 10;
+
+/** move_folios_to_lru() for one page: back on its list (unevictable if it became so). */
+function putback_lru(mm: MM, pfn: number): void {
+  const f = mm.frames;
+  if (!folio_evictable(mm, pfn)) {
+    f.flags[pfn] = (f.flags[pfn] & ~PG_active) | PG_unevictable;
+    mm.vm_events[UNEVICTABLE_PGCULLED]++;
+  }
+  lruvec_add_folio(mm, pfn);
+}
+
+const FOLIOREF_RECLAIM = 0;
+const FOLIOREF_RECLAIM_CLEAN = 1;
+const FOLIOREF_KEEP = 2;
+const FOLIOREF_ACTIVATE = 3;
+
+/** kernel: mm/vmscan.c folio_check_references() */
+function folio_check_references(mm: MM, pfn: number): number {
+  const f = mm.frames;
+  const referenced_ptes = f.mapcount[pfn] > 0 ? mm.rmap.folio_referenced(pfn, refs) : 0;
+  if (f.mapcount[pfn] === 0) refs.vm_flags = 0;
+  if (refs.vm_flags & RMAP_VM_LOCKED) return FOLIOREF_ACTIVATE;
+  const referenced_folio = (f.flags[pfn] & PG_referenced) !== 0;
+  f.flags[pfn] &= ~PG_referenced;
+  const file = !(f.flags[pfn] & PG_swapbacked);
+  if (referenced_ptes) {
+    f.flags[pfn] |= PG_referenced;
+    if (referenced_folio || referenced_ptes > 1) return FOLIOREF_ACTIVATE;
+    if (refs.vm_flags & RMAP_VM_EXEC && file) return FOLIOREF_ACTIVATE;
+    return FOLIOREF_KEEP;
+  }
+  if (referenced_folio && file) return FOLIOREF_RECLAIM_CLEAN;
+  return FOLIOREF_RECLAIM;
+}
+
+const KEEP = 0;
+const ACTIVATE = 1;
+const FREED = 2;
+
+/**
+ * kernel: mm/vmscan.c shrink_folio_list() for one isolated order-0 page: free it, or say whether
+ * it goes back active or as it was.
+ */
+function shrink_folio(mm: MM, node: PglistData, pfn: number, sc: ScanControl, cpu: number): number {
+  const f = mm.frames;
+  sc.nr_scanned++;
+  if (!folio_evictable(mm, pfn)) return ACTIVATE;
+  if (!sc.may_unmap && f.mapcount[pfn] > 0) return KEEP;
+  const fl = f.flags[pfn];
+  const file_lru = !(fl & PG_swapbacked);
+  const dirty = (fl & PG_dirty) !== 0;
+  const writeback = (fl & PG_writeback) !== 0;
+  if (dirty || writeback) stat.nr_dirty++;
+  if (dirty && !writeback) stat.nr_unqueued_dirty++;
+  if (writeback && fl & PG_reclaim) stat.nr_congested++;
+  if (writeback) {
+    // Case 1 (kswapd sees pages it marked come round again while the node is flagged as in
+    // writeback): count them immediate. Case 2: mark for reclaim when the write ends.
+    const k = mm.kswapd[node.node_id];
+    if (sc.kswapd && fl & PG_reclaim && k.pgdat_flags & PGDAT_WRITEBACK) stat.nr_immediate++;
+    else {
+      f.flags[pfn] |= PG_reclaim;
+      stat.nr_writeback++;
+    }
+    return ACTIVATE;
+  }
+  const references = folio_check_references(mm, pfn);
+  if (references === FOLIOREF_ACTIVATE) return ACTIVATE;
+  if (references === FOLIOREF_KEEP) return KEEP;
+  // Swap-backed anonymous pages (and tmpfs) need a swap slot: there is no swap device.
+  if (fl & PG_anon && fl & PG_swapbacked) return ACTIVATE;
+  if (f.mapcount[pfn] > 0) {
+    if (!mm.rmap.try_to_unmap(pfn) || f.mapcount[pfn] > 0) return ACTIVATE;
+  }
+  if (f.flags[pfn] & PG_dirty) {
+    if (
+      file_lru &&
+      (!sc.kswapd || !(f.flags[pfn] & PG_reclaim) || !(mm.kswapd[node.node_id].pgdat_flags & PGDAT_DIRTY))
+    ) {
+      node.vm_stat[NR_VMSCAN_IMMEDIATE]++;
+      f.flags[pfn] |= PG_reclaim;
+      return ACTIVATE;
+    }
+    if (references === FOLIOREF_RECLAIM_CLEAN) return KEEP;
+    if (!(sc.gfp_mask & __GFP_FS) || !sc.may_writepage) return KEEP;
+    // pageout(): 6.18 writes only shmem and swap-cache pages from reclaim, both of which need
+    // swap; a dirty file page goes back to the flusher (PAGE_ACTIVATE).
+    return ACTIVATE;
+  }
+  if (f.flags[pfn] & PG_anon) {
+    // A clean lazyfree page (MADV_FREE, not written since): discard it.
+    mm.vm_events[PGLAZYFREED]++;
+    f.flags[pfn] &= ~(PG_anon | PG_referenced | PG_workingset | PG_reclaim);
+    f.mapping[pfn] = 0;
+    f.index[pfn] = 0;
+    __free_pages(mm, pfn, 0, cpu);
+    return FREED;
+  }
+  if (!is_file_page(mm, pfn)) return KEEP;
+  // __remove_mapping(): out of the page cache, then freed.
+  f.flags[pfn] &= ~PG_reclaim;
+  filemap_remove_folio(mm, mapping_of(mm, pfn), pfn, cpu);
+  return FREED;
+}
+
+/**
+ * kernel: mm/vmscan.c shrink_inactive_list()
+ * Isolate up to `nr_to_scan` pages from the tail of an inactive list and reclaim what can be.
+ */
+function shrink_inactive_list(
+  mm: MM,
+  node: PglistData,
+  nr_to_scan: number,
+  sc: ScanControl,
+  lru: number,
+): number {
+  const file = lru === LRU_INACTIVE_FILE ? 1 : 0;
+  const packed = isolate_lru_folios(mm, node, nr_to_scan, sc, lru);
+  const nr_taken = Math.floor(packed / 65536);
+  const nr_scanned = packed % 65536;
+  node.vm_stat[NR_ISOLATED_ANON + file] += nr_taken;
+  mm.vm_events[sc.kswapd ? PGSCAN_KSWAPD : PGSCAN_DIRECT] += nr_scanned;
+  mm.vm_events[PGSCAN_ANON + file] += nr_scanned;
+  if (nr_taken === 0) return 0;
+  stat.reset();
+  const f = mm.frames;
+  const cpu = 0;
+  let nr_reclaimed = 0;
+  for (let i = 0; i < nr_taken; i++) {
+    const pfn = isolated[i];
+    const r = shrink_folio(mm, node, pfn, sc, cpu);
+    if (r === FREED) {
+      nr_reclaimed++;
+      continue;
+    }
+    if (r === ACTIVATE && !(f.flags[pfn] & PG_mlocked)) {
+      f.flags[pfn] |= PG_active;
+      stat.nr_activate++;
+    }
+    putback_lru(mm, pfn);
+  }
+  mm.vm_events[PGACTIVATE] += stat.nr_activate;
+  node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
+  mm.vm_events[sc.kswapd ? PGSTEAL_KSWAPD : PGSTEAL_DIRECT] += nr_reclaimed;
+  mm.vm_events[PGSTEAL_ANON + file] += nr_reclaimed;
+  // Every isolated page was dirty and not queued: the flusher is behind; kick it.
+  if (stat.nr_unqueued_dirty === nr_taken) wb_wakeup(mm);
+  sc.nr_dirty += stat.nr_dirty;
+  sc.nr_congested += stat.nr_congested;
+  sc.nr_unqueued_dirty += stat.nr_unqueued_dirty;
+  sc.nr_writeback += stat.nr_writeback;
+  sc.nr_immediate += stat.nr_immediate;
+  sc.nr_taken += nr_taken;
+  if (file) sc.nr_file_taken += nr_taken;
+  return nr_reclaimed;
+}
+
+/**
+ * kernel: mm/vmscan.c shrink_active_list()
+ * Age an active list: move pages from its tail to the inactive list (PG_workingset), except
+ * referenced pages of executable file mappings, which get another trip round the active list.
+ */
+function shrink_active_list(
+  mm: MM,
+  node: PglistData,
+  nr_to_scan: number,
+  sc: ScanControl,
+  lru: number,
+): void {
+  const file = lru === LRU_ACTIVE_FILE ? 1 : 0;
+  const packed = isolate_lru_folios(mm, node, nr_to_scan, sc, lru);
+  const nr_taken = Math.floor(packed / 65536);
+  const nr_scanned = packed % 65536;
+  node.vm_stat[NR_ISOLATED_ANON + file] += nr_taken;
+  mm.vm_events[PGREFILL] += nr_scanned;
+  const f = mm.frames;
+  let nr_deactivate = 0;
+  for (let i = 0; i < nr_taken; i++) {
+    const pfn = isolated[i];
+    if (!folio_evictable(mm, pfn)) {
+      putback_lru(mm, pfn);
+      continue;
+    }
+    if (f.mapcount[pfn] > 0 && mm.rmap.folio_referenced(pfn, refs) !== 0) {
+      if (refs.vm_flags & RMAP_VM_EXEC && !(f.flags[pfn] & PG_swapbacked)) {
+        putback_lru(mm, pfn);
+        continue;
+      }
+    }
+    f.flags[pfn] = (f.flags[pfn] & ~PG_active) | PG_workingset;
+    putback_lru(mm, pfn);
+    nr_deactivate++;
+  }
+  mm.vm_events[PGDEACTIVATE] += nr_deactivate;
+  node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
+}
+
+/** kernel: mm/vmscan.c shrink_list() */
+function shrink_list(mm: MM, node: PglistData, lru: number, nr_to_scan: number, sc: ScanControl): number {
+  if (lru === LRU_ACTIVE_ANON || lru === LRU_ACTIVE_FILE) {
+    if (sc.may_deactivate & (lru === LRU_ACTIVE_FILE ? DEACTIVATE_FILE : DEACTIVATE_ANON))
+      shrink_active_list(mm, node, nr_to_scan, sc, lru);
+    else sc.skipped_deactivate = true;
+    return 0;
+  }
+  return shrink_inactive_list(mm, node, nr_to_scan, sc, lru);
+}
+
+/**
+ * kernel: mm/vmscan.c prepare_scan_control()
+ * Deactivate a list's active pages only while its inactive list is low (no refault data);
+ * cache_trim_mode when there is plenty of inactive file cache to trim.
+ */
+function prepare_scan_control(node: PglistData, sc: ScanControl): void {
+  if (!sc.force_deactivate) {
+    sc.may_deactivate = 0;
+    if (inactive_is_low(node, LRU_INACTIVE_ANON)) sc.may_deactivate |= DEACTIVATE_ANON;
+    if (inactive_is_low(node, LRU_INACTIVE_FILE)) sc.may_deactivate |= DEACTIVATE_FILE;
+  } else sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE;
+  const file = node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_FILE];
+  sc.cache_trim_mode =
+    Math.floor(file / 2 ** sc.priority) > 0 &&
+    !(sc.may_deactivate & DEACTIVATE_FILE) &&
+    !sc.no_cache_trim_mode;
+}
+
+// Scratch for get_scan_count / shrink_lruvec (indexed by lru).
+const nr = new Float64Array(4);
+const targets = new Float64Array(4);
+
+/**
+ * kernel: mm/vmscan.c get_scan_count()
+ * How many pages of each evictable list to scan: its size >> priority. Without swap
+ * (can_reclaim_anon_pages() false) that is SCAN_FILE: the anon lists are not scanned.
+ */
+function get_scan_count(node: PglistData, sc: ScanControl): void {
+  const scan_file = !sc.may_swap || total_swap_pages === 0;
+  for (let lru = 0; lru < 4; lru++) {
+    const file = lru >= LRU_INACTIVE_FILE;
+    const scan = Math.floor(lruvec_lru_size(node, lru, sc.reclaim_idx) / 2 ** sc.priority);
+    nr[lru] = scan_file && !file ? 0 : scan;
+  }
+}
+
+/**
+ * kernel: mm/vmscan.c shrink_lruvec()
+ * Scan the lists in SWAP_CLUSTER_MAX batches until the targets are met; once enough is
+ * reclaimed (kswapd, or direct reclaim below DEF_PRIORITY) scale the rest of the scan down.
+ */
+function shrink_lruvec(mm: MM, node: PglistData, sc: ScanControl): void {
+  get_scan_count(node, sc);
+  targets.set(nr);
+  const proportional_reclaim = !sc.kswapd && sc.priority === DEF_PRIORITY;
+  let nr_reclaimed = 0;
+  while (nr[LRU_INACTIVE_ANON] || nr[LRU_ACTIVE_FILE] || nr[LRU_INACTIVE_FILE]) {
+    for (let lru = 0; lru < 4; lru++) {
+      if (!nr[lru]) continue;
+      const nr_to_scan = Math.min(nr[lru], SWAP_CLUSTER_MAX);
+      nr[lru] -= nr_to_scan;
+      nr_reclaimed += shrink_list(mm, node, lru, nr_to_scan, sc);
+    }
+    if (nr_reclaimed < sc.nr_to_reclaim || proportional_reclaim) continue;
+    const nr_file = nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE];
+    const nr_anon = nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON];
+    if (!nr_file || !nr_anon) break;
+    let lru: number;
+    let percentage: number;
+    if (nr_file > nr_anon) {
+      lru = LRU_INACTIVE_ANON;
+      percentage = Math.floor((nr_anon * 100) / (targets[LRU_INACTIVE_ANON] + targets[LRU_ACTIVE_ANON] + 1));
+    } else {
+      lru = LRU_INACTIVE_FILE;
+      percentage = Math.floor((nr_file * 100) / (targets[LRU_INACTIVE_FILE] + targets[LRU_ACTIVE_FILE] + 1));
+    }
+    nr[lru] = 0;
+    nr[lru + 1] = 0;
+    lru = lru === LRU_INACTIVE_FILE ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
+    for (const l of [lru, lru + 1]) {
+      const scanned = targets[l] - nr[l];
+      nr[l] = Math.floor((targets[l] * (100 - percentage)) / 100);
+      nr[l] -= Math.min(nr[l], scanned);
+    }
+  }
+  sc.nr_reclaimed += nr_reclaimed;
+}
+
 /**
  * kernel: mm/vmscan.c shrink_node()
- * One reclaim pass over a node at `priority`: its LRU lists (empty of reclaimable pages for now)
- * and the slab shrinkers. Returns the pages freed.
+ * One reclaim pass over a node at sc.priority: its LRU lists, then the slab shrinkers (whose
+ * freed pages count as reclaimed, flush_reclaim_state). kswapd notes a node whose scanned pages
+ * are all under writeback (PGDAT_WRITEBACK) or all dirty and unqueued (PGDAT_DIRTY). Returns
+ * the pages this pass freed.
  */
-export function shrink_node(mm: MM, nid: number, gfp: number, priority: number): number {
-  const before = mm.slab.reclaimed_pages;
-  shrink_slab(mm, gfp, nid, priority);
-  const reclaimed = mm.slab.reclaimed_pages - before;
+export function shrink_node(mm: MM, node: PglistData, sc: ScanControl): number {
+  sc.nr_dirty = sc.nr_unqueued_dirty = sc.nr_congested = 0;
+  sc.nr_writeback = sc.nr_immediate = sc.nr_taken = sc.nr_file_taken = 0;
+  const before = sc.nr_reclaimed;
+  prepare_scan_control(node, sc);
+  shrink_lruvec(mm, node, sc);
+  const slab_before = mm.slab.reclaimed_pages;
+  shrink_slab(mm, sc.gfp_mask, node.node_id, sc.priority);
+  sc.nr_reclaimed += mm.slab.reclaimed_pages - slab_before;
+  const reclaimed = sc.nr_reclaimed - before;
+  if (sc.kswapd) {
+    const k = mm.kswapd[node.node_id];
+    if (sc.nr_writeback && sc.nr_writeback === sc.nr_taken) k.pgdat_flags |= PGDAT_WRITEBACK;
+    if (sc.nr_unqueued_dirty && sc.nr_unqueued_dirty === sc.nr_file_taken) k.pgdat_flags |= PGDAT_DIRTY;
+  }
   // Any reclaim that frees something, direct or kswapd's own, revives a kswapd that gave up.
-  if (reclaimed) mm.nodes[nid].kswapd_failures = 0;
+  if (reclaimed) node.kswapd_failures = 0;
+  else if (sc.cache_trim_mode) sc.cache_trim_mode_failed = true;
   return reclaimed;
 }
 
 /**
  * kernel: mm/vmscan.c try_to_free_pages() / do_try_to_free_pages()
- * Direct reclaim: raise the pressure from DEF_PRIORITY down until SWAP_CLUSTER_MAX pages are
- * freed, over the nodes of the allocation's zonelist. Counts allocstall against the highest
- * zone the request may use.
+ * Direct reclaim: from DEF_PRIORITY down, shrink each node of the allocation's zonelist (zones
+ * up to highest_zoneidx) until SWAP_CLUSTER_MAX pages are freed. If active lists were left
+ * unaged, try again forcing deactivation; if cache trimming found nothing, try again without it.
+ * Counts allocstall against the highest zone the request may use. Returns the pages reclaimed.
  */
-export function try_to_free_pages(mm: MM, _order: number, gfp: number, ac: AllocContext): number {
+export function try_to_free_pages(mm: MM, order: number, gfp: number, ac: AllocContext): number {
   mm.vm_events[ALLOCSTALL_DMA + Math.min(ac.highest_zoneidx, MAX_NR_ZONES - 1)]++;
-  const nids: number[] = [];
+  const sc = new ScanControl();
+  sc.gfp_mask = gfp;
+  sc.order = order;
+  sc.reclaim_idx = ac.highest_zoneidx;
+  sc.may_writepage = true;
+  sc.may_swap = true;
+  const nodes: PglistData[] = [];
   for (const zid of ac.zonelist) {
-    const nid = mm.zones[zid].nid;
-    if (!nids.includes(nid)) nids.push(nid);
+    const zone = mm.zones[zid];
+    if (zone.zone_idx > ac.highest_zoneidx) continue;
+    const node = mm.nodes[zone.nid];
+    if (!nodes.includes(node)) nodes.push(node);
   }
-  let reclaimed = 0;
-  for (let priority = DEF_PRIORITY; priority >= 0 && reclaimed < SWAP_CLUSTER_MAX; priority--) {
-    for (const nid of nids) reclaimed += shrink_node(mm, nid, gfp, priority);
+  for (;;) {
+    for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
+      sc.nr_scanned = 0;
+      for (const node of nodes) shrink_node(mm, node, sc);
+      if (sc.nr_reclaimed >= sc.nr_to_reclaim) return sc.nr_reclaimed;
+    }
+    if (sc.nr_reclaimed) return sc.nr_reclaimed;
+    if (sc.skipped_deactivate) {
+      sc.force_deactivate = true;
+      sc.skipped_deactivate = false;
+      continue;
+    }
+    if (sc.cache_trim_mode_failed && !sc.no_cache_trim_mode) {
+      sc.no_cache_trim_mode = true;
+      continue;
+    }
+    return 0;
   }
-  return reclaimed;
 }
 
 /**
  * kernel: mm/vmscan.c pgdat_balanced()
- * Every managed zone up to `highest_zoneidx` passes its high watermark (boost included) at
+ * Some managed zone up to `highest_zoneidx` passes its high watermark (boost included) at
  * `order`.
  */
 export function pgdat_balanced(mm: MM, node: PglistData, order: number, highest_zoneidx: number): boolean {
@@ -117,6 +622,8 @@ export function wakeup_kswapd(
   // that cannot reclaim directly; compaction comes later).
   if (pgdat_balanced(mm, node, order, highest_zoneidx) && !node_boosted(node)) return;
   if (k.queued) return;
+  if (mm.now() < k.nap_until) mm.vm_events[KSWAPD_LOW_WMARK_HIT_QUICKLY]++;
+  k.nap_until = -1;
   k.queued = true;
   mm.defer(0, () => kswapd(mm, zone.nid));
 }
@@ -137,10 +644,39 @@ export function wake_all_kswapds(mm: MM, order: number, gfp: number, ac: AllocCo
   }
 }
 
+/** kernel: mm/vmscan.c update_reclaim_active(): ZONE_RECLAIM_ACTIVE on the zones kswapd balances. */
+function update_reclaim_active(node: PglistData, highest_zoneidx: number, active: boolean): void {
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > highest_zoneidx || !zone.managed_pages) continue;
+    if (active) zone.flags |= ZONE_RECLAIM_ACTIVE;
+    else zone.flags &= ~ZONE_RECLAIM_ACTIVE;
+  }
+}
+
+/**
+ * kernel: mm/vmscan.c kswapd_shrink_node()
+ * Aim to reclaim each eligible zone's high watermark; a high-order request that reclaimed
+ * compact_gap(order) pages falls back to order 0 (compaction takes over). Returns whether the
+ * pass met its target (then the priority need not rise).
+ */
+function kswapd_shrink_node(mm: MM, node: PglistData, sc: ScanControl): boolean {
+  const before = sc.nr_reclaimed;
+  sc.nr_to_reclaim = 0;
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > sc.reclaim_idx || !zone.managed_pages) continue;
+    sc.nr_to_reclaim += Math.max(zone.high_wmark_pages(), SWAP_CLUSTER_MAX);
+  }
+  shrink_node(mm, node, sc);
+  if (sc.order && sc.nr_reclaimed >= 2 << sc.order) sc.order = 0;
+  return Math.max(sc.nr_scanned, sc.nr_reclaimed - before) >= sc.nr_to_reclaim;
+}
+
 /**
  * kernel: mm/vmscan.c kswapd() → balance_pgdat()
- * Reclaim at rising priority until the node is balanced for the recorded order and zone; a
- * boosted watermark is reclaimed for and then cleared. A run that frees nothing counts a failure.
+ * Reclaim at rising priority until the node is balanced for the recorded order and zone. A
+ * boosted watermark (fragmentation events) asks for nr_boost_reclaim pages even when balanced,
+ * reclaimed without writeback or swap and without raising the priority past DEF_PRIORITY - 2;
+ * the recorded boosts are then cleared. A run that frees nothing counts a failure.
  */
 export function kswapd(mm: MM, nid: number): void {
   const k = mm.kswapd[nid];
@@ -152,17 +688,82 @@ export function kswapd(mm: MM, nid: number): void {
   k.highest_zoneidx = MAX_NR_ZONES;
   node.kswapd_running = true;
   mm.vm_events[PAGEOUTRUN]++;
-  const boosted = node_boosted(node);
-  let reclaimed = 0;
-  let balanced = pgdat_balanced(mm, node, order, highest) && !boosted;
-  if (balanced) mm.vm_events[KSWAPD_LOW_WMARK_HIT_QUICKLY]++;
-  for (let priority = DEF_PRIORITY; !balanced && priority >= 1; priority--) {
-    reclaimed += shrink_node(mm, nid, 0, priority);
-    balanced = pgdat_balanced(mm, node, order, highest);
+  const zone_boosts = new Array<number>(MAX_NR_ZONES).fill(0);
+  let nr_boost_reclaim = 0;
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > highest || !zone.managed_pages) continue;
+    nr_boost_reclaim += zone.watermark_boost;
+    zone_boosts[zone.zone_idx] = zone.watermark_boost;
   }
-  if (balanced && reclaimed === 0 && !boosted) mm.vm_events[KSWAPD_HIGH_WMARK_HIT_QUICKLY]++;
-  // The boost has been reclaimed for (or cannot be): clear it.
-  for (const zone of node.node_zones) zone.watermark_boost = 0;
-  if (!balanced && reclaimed === 0) node.kswapd_failures++;
+  const boosted = nr_boost_reclaim > 0;
+  const sc = new ScanControl();
+  sc.kswapd = true;
+  sc.order = order;
+  sc.gfp_mask = GFP_KERNEL;
+  restart: for (;;) {
+    update_reclaim_active(node, highest, true);
+    sc.priority = DEF_PRIORITY;
+    do {
+      const reclaimed_before = sc.nr_reclaimed;
+      let raise_priority = true;
+      sc.reclaim_idx = highest;
+      const balanced = pgdat_balanced(mm, node, sc.order, highest);
+      if (!balanced && nr_boost_reclaim) {
+        nr_boost_reclaim = 0;
+        continue restart;
+      }
+      if (!nr_boost_reclaim && balanced) break restart;
+      if (nr_boost_reclaim && sc.priority === DEF_PRIORITY - 2) raise_priority = false;
+      sc.may_writepage = !mm.dirty.laptop_mode && !nr_boost_reclaim;
+      sc.may_swap = !nr_boost_reclaim;
+      if (sc.priority < DEF_PRIORITY - 2) sc.may_writepage = true;
+      sc.nr_scanned = 0;
+      if (kswapd_shrink_node(mm, node, sc)) raise_priority = false;
+      const nr_reclaimed = sc.nr_reclaimed - reclaimed_before;
+      nr_boost_reclaim -= Math.min(nr_boost_reclaim, nr_reclaimed);
+      if (nr_boost_reclaim && !nr_reclaimed) break;
+      if (raise_priority || !nr_reclaimed) sc.priority--;
+    } while (sc.priority >= 1);
+    if (!sc.nr_reclaimed && sc.priority < 1 && !sc.no_cache_trim_mode && sc.cache_trim_mode_failed) {
+      sc.no_cache_trim_mode = true;
+      continue;
+    }
+    if (!sc.nr_reclaimed) node.kswapd_failures++;
+    break;
+  }
+  update_reclaim_active(node, highest, false);
+  if (boosted) {
+    for (const zone of node.node_zones) {
+      if (zone.zone_idx > highest || !zone_boosts[zone.zone_idx]) continue;
+      zone.watermark_boost -= Math.min(zone.watermark_boost, zone_boosts[zone.zone_idx]);
+    }
+  }
   node.kswapd_running = false;
+  kswapd_try_to_sleep(mm, nid, sc.order, highest);
+}
+
+/** kswapd's nap after a balanced run (schedule_timeout(HZ/10)), in ns. */
+const KSWAPD_NAP_NS = 100e6;
+
+/**
+ * kernel: mm/vmscan.c kswapd_try_to_sleep()
+ * A balanced node lets kswapd nap for 100 ms before it sleeps (a wake-up during the nap counts
+ * kswapd_low_wmark_hit_quickly, see wakeup_kswapd); an unbalanced one sends it straight back to
+ * work (kswapd_high_wmark_hit_quickly) until it has failed MAX_RECLAIM_RETRIES times.
+ */
+function kswapd_try_to_sleep(mm: MM, nid: number, reclaim_order: number, highest_zoneidx: number): void {
+  const k = mm.kswapd[nid];
+  const node = mm.nodes[nid];
+  if (pgdat_balanced(mm, node, reclaim_order, highest_zoneidx)) {
+    k.pgdat_flags = 0; // clear_pgdat_congested()
+    k.nap_until = mm.now() + KSWAPD_NAP_NS;
+    return;
+  }
+  mm.vm_events[KSWAPD_HIGH_WMARK_HIT_QUICKLY]++;
+  if (node.kswapd_failures >= MAX_RECLAIM_RETRIES || k.queued) return;
+  if (k.order < reclaim_order) k.order = reclaim_order;
+  if (k.highest_zoneidx === MAX_NR_ZONES || k.highest_zoneidx < highest_zoneidx)
+    k.highest_zoneidx = highest_zoneidx;
+  k.queued = true;
+  mm.defer(0, () => kswapd(mm, nid));
 }

@@ -8,9 +8,18 @@
  * pointer would; kmalloc(0) returns ZERO_SIZE_PTR (16).
  */
 
+import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_KERNEL } from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
+import { MAX_PAGE_ORDER } from '../mm/mmzone.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
 import { drain_all_pages } from '../mm/page_alloc/pcp.ts';
+import {
+  type PagePool,
+  page_pool_alloc_pages,
+  page_pool_create,
+  page_pool_destroy,
+  page_pool_put_page,
+} from '../mm/page_pool.ts';
 import {
   d_alloc,
   d_drop,
@@ -39,12 +48,19 @@ import {
   slab_alloc_node,
 } from '../mm/slab.ts';
 import { __kmalloc_node, find_kmem_cache, kfree, ksize } from '../mm/slab_common.ts';
+import { __vmalloc_node_range, kvfree, kvmalloc_node, VM_ALLOW_HUGE_VMAP, vfree } from '../mm/vmalloc.ts';
 
 export interface AllocWhere {
   /** Preferred node; defaults to the node of `cpu`. */
   nid?: number;
   /** The CPU the allocation runs on (its per-cpu lists); defaults to 0. */
   cpu?: number;
+}
+
+/** Where a vmalloc runs, and the caller name /proc/vmallocinfo shows for it (%pS). */
+export interface VmallocWhere extends AllocWhere {
+  /** Default: the entry point's name (vmalloc, vzalloc, vmalloc_huge, kvmalloc). */
+  caller?: string;
 }
 
 export class KernelApi {
@@ -213,6 +229,135 @@ export class KernelApi {
   /** iput(): drop an inode reference; the last one leaves it unused on the inode LRU. */
   iput(inode: number, where: { cpu?: number } = {}): void {
     iput(this.sb, inode, this.cpu(where.cpu));
+  }
+
+  /**
+   * vmalloc() / __vmalloc_node(): `size` bytes of virtually contiguous memory made of order-0
+   * pages (unmovable with GFP_KERNEL), plus the vm_struct (kmalloc-96), the vmap_area and the page
+   * array (kmalloc, or itself vmalloc'ed above 512 pages). Returns the area's virtual address (a
+   * handle for vfree(); from VMALLOC_START = 0xffffc90000000000, so a double holds it exactly only
+   * at multiples of 2 KiB: offset it by whole pages), or NULL (0); see /proc/vmallocinfo and
+   * VmallocUsed in /proc/meminfo.
+   */
+  vmalloc(size: number, gfp = GFP_KERNEL, where: VmallocWhere = {}): number {
+    return this.vmalloc_range(size, gfp, 0, where, 'vmalloc');
+  }
+
+  /** vzalloc() / vzalloc_node(): vmalloc() with GFP_KERNEL | __GFP_ZERO. */
+  vzalloc(size: number, where: VmallocWhere = {}): number {
+    return this.vmalloc_range(size, GFP_KERNEL | __GFP_ZERO, 0, where, 'vzalloc');
+  }
+
+  /**
+   * vmalloc_huge() / vmalloc_huge_node(): from 2 MiB up, a PMD-aligned area of PMD-order (2 MiB)
+   * pages, split to order 0; falls back to order-0 pages when those cannot be had.
+   */
+  vmalloc_huge(size: number, gfp = GFP_KERNEL, where: VmallocWhere = {}): number {
+    return this.vmalloc_range(size, gfp, VM_ALLOW_HUGE_VMAP, where, 'vmalloc_huge');
+  }
+
+  /** vfree(): free a vmalloc area (NULL is ignored; an unknown address is a WARN in mm.klog). */
+  vfree(handle: number, where: { cpu?: number } = {}): void {
+    if (typeof handle !== 'number' || !Number.isFinite(handle))
+      throw new RangeError(`vfree: ${handle} is not an address`);
+    vfree(this.mm, handle, this.cpu(where.cpu));
+  }
+
+  /**
+   * kvmalloc() / kvmalloc_node(): kmalloc first (a slab object, or a large kmalloc without
+   * direct reclaim); above a page, if that fails and `gfp` may sleep, vmalloc (huge pages allowed).
+   * Returns a handle for kvfree(), or NULL (0).
+   */
+  kvmalloc(size: number, gfp = GFP_KERNEL, where: VmallocWhere = {}): number {
+    if (!Number.isInteger(size) || size < 0)
+      throw new RangeError(`kvmalloc: size ${size} is not a byte count`);
+    this.gfp(gfp, 'kvmalloc');
+    return kvmalloc_node(
+      this.mm,
+      size,
+      gfp,
+      this.node(where.nid),
+      this.cpu(where.cpu),
+      where.caller ?? 'kvmalloc',
+    );
+  }
+
+  /** kvfree(): free what kvmalloc(), kmalloc() or vmalloc() returned. */
+  kvfree(handle: number, where: { cpu?: number } = {}): void {
+    kvfree(this.mm, handle, this.cpu(where.cpu));
+  }
+
+  /**
+   * page_pool_create(): a NIC receive queue's page pool of 2^order pages whose NAPI runs on
+   * `cpu`, with a ring of min(pool_size, 16384) entries (1024 when 0) behind a 128-entry direct
+   * cache. Returns the pool, or null if its struct or ring could not be allocated.
+   */
+  page_pool_create(
+    params: { order?: number; pool_size?: number; nid?: number; cpu?: number } = {},
+  ): PagePool | null {
+    const order = params.order ?? 0;
+    if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER)
+      throw new RangeError(`page_pool_create: order ${order} is not 0..${MAX_PAGE_ORDER}`);
+    const pool_size = params.pool_size ?? 0;
+    if (!Number.isInteger(pool_size) || pool_size < 0)
+      throw new RangeError(`page_pool_create: pool_size ${pool_size} is not a count`);
+    return page_pool_create(this.mm, {
+      order,
+      pool_size,
+      nid: this.node(params.nid),
+      cpu: this.cpu(params.cpu),
+    });
+  }
+
+  /**
+   * page_pool_alloc_pages() (page_pool_dev_alloc_pages() passes GFP_ATOMIC | __GFP_NOWARN): a page
+   * from the pool's caches, else from the page allocator (64 order-0 pages at once through the
+   * bulk allocator, or one compound page). Returns its pfn, or -1.
+   */
+  page_pool_alloc_pages(pool: PagePool, gfp = GFP_ATOMIC | __GFP_NOWARN): number {
+    this.gfp(gfp, 'page_pool_alloc_pages');
+    return page_pool_alloc_pages(this.mm, pool, gfp);
+  }
+
+  /**
+   * page_pool_put_full_page(): give a page back to its pool: to the direct cache when
+   * `allow_direct` (the driver's NAPI context, the default), else to the ring; a page neither
+   * holds goes back to the page allocator.
+   */
+  page_pool_put_page(pool: PagePool, pfn: number, opts: { allow_direct?: boolean } = {}): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.mm.frames.nr_frames)
+      throw new RangeError(`page_pool_put_page: pfn ${pfn} out of range`);
+    page_pool_put_page(this.mm, pool, pfn, opts.allow_direct ?? true);
+  }
+
+  /**
+   * page_pool_destroy(): free every cached page; the pool itself goes once the driver has put back
+   * every page it still holds (pool.freed).
+   */
+  page_pool_destroy(pool: PagePool): void {
+    page_pool_destroy(this.mm, pool);
+  }
+
+  private vmalloc_range(
+    size: number,
+    gfp: number,
+    vm_flags: number,
+    where: VmallocWhere,
+    what: string,
+  ): number {
+    if (!Number.isInteger(size) || size < 0)
+      throw new RangeError(`${what}: size ${size} is not a byte count`);
+    this.gfp(gfp, what);
+    return __vmalloc_node_range(
+      this.mm,
+      size,
+      1,
+      gfp,
+      vm_flags,
+      this.node(where.nid),
+      where.caller ?? what,
+      this.cpu(where.cpu),
+    );
   }
 
   private gfp(gfp: number, what: string): void {

@@ -9,10 +9,13 @@ import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { check_invariants } from '../mm/debug.ts';
+import { filemap_check } from '../mm/filemap.ts';
 import type { MM } from '../mm/mm.ts';
 import { mm_init } from '../mm/mm_init.ts';
+import { wb_start_periodic } from '../mm/page-writeback.ts';
 import { lru_check } from '../mm/shrinker.ts';
 import { slab_check } from '../mm/slab.ts';
+import { vmalloc_check } from '../mm/vmalloc.ts';
 import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
@@ -76,6 +79,9 @@ export class Machine {
     this.vm = new Vm(this.mm);
     this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
     this.mm.defer = (delay, fn) => this.clock.after(delay, fn);
+    this.mm.now = () => this.clock.now;
+    // The flusher's periodic run (dirty_writeback_centisecs).
+    wb_start_periodic(this.mm);
     registerFiles(this.vfs, this.mm);
     // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
     registerVmFiles(this.vfs, this.vm, {
@@ -189,6 +195,8 @@ export class Machine {
       ...check_invariants(this.mm),
       ...slab_check(this.mm),
       ...lru_check(this.mm),
+      ...filemap_check(this.mm),
+      ...vmalloc_check(this.mm),
       ...vm_check(this.vm),
     ];
   }

@@ -23,15 +23,16 @@ import {
 } from '../mm/page-flags.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
-import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type MmStruct } from './mm_struct.ts';
 import { is_data_mapping } from './mmap.ts';
 import { _PAGE_PROTNONE, _PAGE_RW, MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_WRITE } from './vma.ts';
+import { VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './vma.ts';
 
 const MAX_REPORTS = 50;
 const NR_PAGETABLE = node_stat_index('nr_page_table_pages');
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
+const NR_FILE_MAPPED = node_stat_index('nr_mapped');
 
 export function vm_check(vm: Vm): string[] {
   const errors: string[] = [];
@@ -71,10 +72,15 @@ export function vm_check(vm: Vm): string[] {
       report(`mm ${as.id}: locked_vm ${as.locked_vm} but VM_LOCKED VMAs span ${locked}`);
     if (data !== as.data_vm) report(`mm ${as.id}: data_vm ${as.data_vm} but data VMAs span ${data}`);
     if (as.brk < as.start_brk) report(`mm ${as.id}: brk 0x${as.brk.toString(16)} below start_brk`);
-    const anon = { ptes: 0 };
-    tables += walk(vm, as, as.pgd, 0, 0, refs, lockedRefs, anon, report);
-    if (anon.ptes !== as.rss[MM_ANONPAGES])
-      report(`mm ${as.id}: MM_ANONPAGES ${as.rss[MM_ANONPAGES]} but ${anon.ptes} anonymous PTEs`);
+    const counts = { rss: new Float64Array(4) };
+    tables += walk(vm, as, as.pgd, 0, 0, refs, lockedRefs, counts, report);
+    for (const [i, name] of [
+      [MM_ANONPAGES, 'MM_ANONPAGES'],
+      [MM_FILEPAGES, 'MM_FILEPAGES'],
+      [MM_SHMEMPAGES, 'MM_SHMEMPAGES'],
+    ] as const) {
+      if (counts.rss[i] !== as.rss[i]) report(`mm ${as.id}: ${name} ${as.rss[i]} but ${counts.rss[i]} PTEs`);
+    }
   }
   if (tables !== vm.pt.count) report(`${vm.pt.count} page tables allocated but ${tables} reachable`);
 
@@ -82,6 +88,7 @@ export function vm_check(vm: Vm): string[] {
   const mlocked = new Float64Array(mm.zones.length);
   let pagetables = 0;
   let anonMapped = 0;
+  let fileMapped = 0;
   for (let pfn = 0; pfn < f.nr_frames; pfn++) {
     const fl = f.flags[pfn];
     if (fl & PG_table) pagetables++;
@@ -97,6 +104,12 @@ export function vm_check(vm: Vm): string[] {
         report(`pfn ${pfn}: PG_mlocked and PG_unevictable disagree`);
       if (fl & PG_active && (fl & PG_unevictable || !(fl & PG_swapbacked)))
         report(`pfn ${pfn}: unevictable or lazyfree page marked active`);
+    } else if (f.mapping[pfn] !== 0 && (f.mapping[pfn] & 3) === 0) {
+      if (refs[pfn] > 0) fileMapped++;
+      if (((fl & PG_mlocked) !== 0) !== lockedRefs[pfn] > 0)
+        report(
+          `pfn ${pfn}: page-cache page PG_mlocked ${(fl & PG_mlocked) !== 0} but ${lockedRefs[pfn]} VM_LOCKED mappings`,
+        );
     }
     if (fl & PG_mlocked) mlocked[mm.page_zone(pfn)!.id]++;
   }
@@ -114,6 +127,27 @@ export function vm_check(vm: Vm): string[] {
   if (nodeTables !== pagetables)
     report(`nr_page_table_pages ${nodeTables} but ${pagetables} PG_table frames`);
   if (nodeAnon !== anonMapped) report(`nr_anon_pages ${nodeAnon} but ${anonMapped} anonymous pages`);
+  let nodeFileMapped = 0;
+  for (const node of mm.nodes) nodeFileMapped += node.vm_stat[NR_FILE_MAPPED];
+  if (nodeFileMapped !== fileMapped)
+    report(`nr_mapped ${nodeFileMapped} but ${fileMapped} mapped page-cache pages`);
+  // i_mmap: exactly the VMAs with a file, under their file's mapping.
+  let linked = 0;
+  for (const [mapping, set] of vm.vmas.i_mmap) {
+    for (const vma of set) {
+      linked++;
+      if (vm.vmas.vm_mapping[vma] !== mapping || vm.vmas.vm_mm[vma] < 0)
+        report(`i_mmap of mapping ${mapping} lists VMA ${vma}, which does not map it`);
+    }
+  }
+  let fileVmas = 0;
+  for (const as of vm.mms) {
+    if (!as) continue;
+    as.mt.iterate(0, Number.POSITIVE_INFINITY, (_s, _e, id) => {
+      if (vm.vmas.vm_file[id]) fileVmas++;
+    });
+  }
+  if (linked !== fileVmas) report(`i_mmap lists ${linked} VMAs but ${fileVmas} VMAs map files`);
 
   // LRU lists: members carry PG_lru and sit on their node's list; counts match the stats.
   for (const node of mm.nodes) {
@@ -151,7 +185,7 @@ function walk(
   base: number,
   refs: Int32Array,
   lockedRefs: Int32Array,
-  anon: { ptes: number },
+  counts: { rss: Float64Array },
   report: (m: string) => void,
 ): number {
   const pt = vm.pt;
@@ -173,7 +207,7 @@ function walk(
     used++;
     const vpn = base + i * span;
     if (level < 3) {
-      tables += walk(vm, as, f.index[pt.pfn[e]], level + 1, vpn, refs, lockedRefs, anon, report);
+      tables += walk(vm, as, f.index[pt.pfn[e]], level + 1, vpn, refs, lockedRefs, counts, report);
       continue;
     }
     const addr = vpn * 4096;
@@ -188,12 +222,27 @@ function walk(
     const bits = pt.bits[e];
     if (((bits & _PAGE_PROTNONE) !== 0) !== !(vflags & VM_ACCESS_FLAGS))
       report(`mm ${as.id}: PTE at 0x${addr.toString(16)} is${bits & _PAGE_PROTNONE ? '' : ' not'} PROT_NONE`);
-    if (bits & _PAGE_RW && (!(vflags & VM_WRITE) || pfn === vm.mm.zero_pfn || f.mapcount[pfn] !== 1))
+    const shared = (vflags & VM_SHARED) !== 0;
+    if (
+      bits & _PAGE_RW &&
+      (!(vflags & VM_WRITE) || pfn === vm.mm.zero_pfn || (!shared && f.mapcount[pfn] !== 1))
+    )
       report(`mm ${as.id}: writable PTE at 0x${addr.toString(16)} (read-only VMA, zero page or shared page)`);
     if (pfn === vm.mm.zero_pfn) continue;
     refs[pfn]++;
     if (vflags & VM_LOCKED) lockedRefs[pfn]++;
-    anon.ptes++;
+    if (!(f.flags[pfn] & PG_anon)) {
+      // A page-cache page: mapped only by a VMA of its own file, at its file offset.
+      const mapping = f.mapping[pfn];
+      if ((mapping & 3) !== 0 || mapping >> 2 !== v.vm_mapping[vma])
+        report(`mm ${as.id}: page ${pfn} at 0x${addr.toString(16)} is not a page of the VMA's file`);
+      else counts.rss[vm.mm.page_cache.of(mapping).shmem ? MM_SHMEMPAGES : MM_FILEPAGES]++;
+      if (f.index[pfn] !== v.linear_page_index(vma, addr))
+        report(`mm ${as.id}: page ${pfn} at 0x${addr.toString(16)} has index ${f.index[pfn]}`);
+      continue;
+    }
+    if (shared) report(`mm ${as.id}: anonymous page ${pfn} in the shared VMA at 0x${addr.toString(16)}`);
+    counts.rss[MM_ANONPAGES]++;
     if (
       f.mapping[pfn] !== anon_mapping(v.anon_vma[vma]) &&
       !vm.anon.linked(f.mapping[pfn] >> 2).includes(vma)

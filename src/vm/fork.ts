@@ -9,12 +9,14 @@
  * Simplification: the child's VMA joins the parent's anon_vma instead of getting its own child
  * anon_vma; the reverse map finds the same PTEs either way.
  */
+import { PG_anon } from '../mm/page-flags.ts';
+import { page_add_file_rmap } from './filemap_fault.ts';
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
 import { exit_mmap, vm_stat_account } from './mmap.ts';
 import { _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_WIPEONFORK, VM_WRITE } from './vma.ts';
+import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_MAYWRITE, VM_SHARED, VM_WIPEONFORK } from './vma.ts';
 
 const PMD_PAGES = PTRS_PER_TABLE;
 
@@ -43,7 +45,8 @@ export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): Mm
     child.mt.store(v.vm_start[copy], v.vm_end[copy], copy);
     child.map_count++;
     vm_stat_account(child, v.vm_flags[copy], len);
-    if (!wipe && !copy_page_range(vm, child, parent, vma)) {
+    // vma_needs_copy(): PTEs without anonymous pages behind them are refilled by faults.
+    if (!wipe && v.anon_vma[vma] >= 0 && !copy_page_range(vm, child, parent, vma, copy)) {
       exit_mmap(vm, child);
       return null;
     }
@@ -52,11 +55,12 @@ export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): Mm
 }
 
 /** Copy the PTEs of one VMA into the child, write-protecting private writable pages on both sides. */
-function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number): boolean {
+function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number, dst_vma: number): boolean {
   const v = vm.vmas;
   const pt = vm.pt;
   const f = vm.mm.frames;
-  const cow = (v.vm_flags[vma] & VM_WRITE) !== 0;
+  // is_cow_mapping(): private and may be written.
+  const cow = (v.vm_flags[vma] & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
   let vpn = v.vm_start[vma] / 4096;
   const last = v.vm_end[vma] / 4096;
   while (vpn < last) {
@@ -76,8 +80,10 @@ function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number): boo
             bits &= ~_PAGE_RW;
             pt.bits[e] = bits;
           }
-          f.mapcount[pfn]++;
-          dst.rss[MM_ANONPAGES]++;
+          if (f.flags[pfn] & PG_anon) {
+            f.mapcount[pfn]++;
+            dst.rss[MM_ANONPAGES]++;
+          } else page_add_file_rmap(vm, dst, dst_vma, pfn, vm.mm.page_cache.of(f.mapping[pfn]));
         }
         pt.set(dtable, i, pfn, bits);
       }

@@ -33,17 +33,23 @@
  */
 
 import { errnos } from '../lib/errno.ts';
+import { filemap_remove_folio } from '../mm/filemap.ts';
 import { lru_deactivate, lru_lazyfree, lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import {
   PG_active,
+  PG_anon,
   PG_dirty,
   PG_lru,
+  PG_reclaim,
   PG_referenced,
   PG_swapbacked,
   PG_unevictable,
+  PG_writeback,
 } from '../mm/page-flags.ts';
-import { vm_event_index } from '../mm/vmstat_items.ts';
+import { force_page_cache_ra } from '../mm/readahead.ts';
+import { truncate_inode_pages } from '../mm/truncate.ts';
+import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import {
   handle_mm_fault,
   page_remove_rmap,
@@ -54,6 +60,8 @@ import {
 import type { MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE } from './pgtable.ts';
+import { unmap_mapping_pages } from './read_write.ts';
+import { try_to_unmap } from './rmap.ts';
 import {
   CAP_SYS_ADMIN,
   MADV_COLD,
@@ -92,6 +100,7 @@ import {
   VM_HUGETLB,
   VM_IO,
   VM_LOCKED,
+  VM_MAYWRITE,
   VM_NOHUGEPAGE,
   VM_PFNMAP,
   VM_RAND_READ,
@@ -106,11 +115,13 @@ import {
 const U64 = 2 ** 64;
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;
+const EACCES = -errnos.EACCES;
 const EAGAIN = -errnos.EAGAIN;
 const EPERM = -errnos.EPERM;
 const ENOSYS = -errnos.ENOSYS;
 const PGACTIVATE = vm_event_index('pgactivate');
 const PGLAZYFREED = vm_event_index('pglazyfreed');
+const NR_VMSCAN_IMMEDIATE = node_stat_index('nr_vmscan_immediate_reclaim');
 
 /** kernel: mm/madvise.c madvise_behavior_valid() (CONFIG_KSM, CONFIG_TRANSPARENT_HUGEPAGE, CONFIG_MEMORY_FAILURE) */
 export function madvise_behavior_valid(behavior: number): boolean {
@@ -205,7 +216,35 @@ function madvise_cold_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void
 
 function madvise_pageout_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
   const pfn = isolate_exclusive_lru_pte(vm, table, i);
-  if (pfn >= 0 && !(vm.mm.frames.flags[pfn] & PG_unevictable)) reclaim_anon_page(vm, mm, vma, table, i);
+  if (pfn < 0 || vm.mm.frames.flags[pfn] & PG_unevictable) return;
+  if (vm.mm.frames.flags[pfn] & PG_anon) reclaim_anon_page(vm, mm, vma, table, i);
+  else reclaim_file_page(vm, pfn);
+}
+
+/**
+ * kernel: mm/vmscan.c reclaim_pages() -> shrink_folio_list(), for one exclusive page-cache page
+ * of MADV_PAGEOUT: unmapped (the PTE's dirty bit moving to the page), then dropped from the page
+ * cache if clean; a dirty page waits for the flusher on the active list (PG_reclaim, counted in
+ * nr_vmscan_immediate_reclaim), as do tmpfs pages, which would need swap.
+ */
+function reclaim_file_page(vm: Vm, pfn: number): void {
+  const mm = vm.mm;
+  const f = mm.frames;
+  try_to_unmap(vm, pfn);
+  const as = mm.page_cache.of(f.mapping[pfn]);
+  if (!(f.flags[pfn] & (PG_dirty | PG_writeback)) && !as.shmem && f.mapcount[pfn] === 0) {
+    filemap_remove_folio(mm, as, pfn, 0);
+    return;
+  }
+  if (f.flags[pfn] & PG_dirty && !as.shmem) {
+    f.flags[pfn] |= PG_reclaim;
+    mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_VMSCAN_IMMEDIATE]++;
+  }
+  if (f.flags[pfn] & PG_active) return;
+  lruvec_del_folio(mm, pfn);
+  f.flags[pfn] |= PG_active;
+  lruvec_add_folio(mm, pfn);
+  mm.vm_events[PGACTIVATE]++;
 }
 
 /** The page an entry maps if it is an LRU page only this PTE maps, after clearing its referenced bits; else -1. */
@@ -237,10 +276,15 @@ function madvise_vma_behavior(
   let new_flags = flags;
   switch (behavior) {
     case MADV_REMOVE:
-      // madvise_remove(): a locked VMA, or one without a shared file behind it.
-      return EINVAL;
+      // madvise_remove(): punch a hole in the shared file behind the range.
+      if (flags & VM_LOCKED || !vm.vmas.vm_file[vma]) return EINVAL;
+      if ((flags & (VM_SHARED | VM_MAYWRITE)) !== (VM_SHARED | VM_MAYWRITE)) return EACCES;
+      madvise_remove(vm, vma, start, end);
+      return vma;
     case MADV_WILLNEED:
-      // madvise_willneed(): anonymous memory only has swap entries to read ahead; there is no swap.
+      // madvise_willneed(): a file is read ahead (vfs_fadvise WILLNEED; tmpfs ignores it);
+      // anonymous memory only has swap entries to read ahead, and there is no swap.
+      if (vm.vmas.vm_file[vma]) madvise_willneed_file(vm, mm, vma, start, end);
       return vma;
     case MADV_COLD:
     case MADV_PAGEOUT:
@@ -253,6 +297,8 @@ function madvise_vma_behavior(
     case MADV_DONTNEED_LOCKED:
       // madvise_dontneed_free_valid_vma()
       if (flags & (VM_PFNMAP | (behavior === MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) return EINVAL;
+      // madvise_free_single_vma(): anonymous VMAs only (shared memory has a file behind it).
+      if (behavior === MADV_FREE && vm.vmas.vm_file[vma]) return EINVAL;
       if (behavior === MADV_FREE) madvise_free_pte_range(vm, mm, start, end);
       else zap_page_range_single(vm, mm, vma, start, end);
       return vma;
@@ -301,6 +347,35 @@ function madvise_vma_behavior(
   if (new_flags === flags) return vma;
   const r = vma_modify_flags(vm, mm, vma, start, end, new_flags);
   return r === ENOMEM ? EAGAIN : r;
+}
+
+/** The file pages [first, last) of `vma`'s range [start, end). */
+function file_range(vm: Vm, vma: number, start: number, end: number): { first: number; last: number } {
+  const v = vm.vmas;
+  return { first: v.linear_page_index(vma, start), last: v.linear_page_index(vma, end) };
+}
+
+/**
+ * kernel: mm/madvise.c madvise_remove() → vfs_fallocate(FALLOC_FL_PUNCH_HOLE)
+ * The file's pages behind [start, end) leave every mapping and the page cache (their tmpfs
+ * blocks are returned). Private copies of them in other mappings stay.
+ */
+function madvise_remove(vm: Vm, vma: number, start: number, end: number): void {
+  const file = vm.files.file(vm.vmas.vm_file[vma]);
+  const { first, last } = file_range(vm, vma, start, end);
+  unmap_mapping_pages(vm, file.inode.mapping.id, first, last, false);
+  truncate_inode_pages(vm.mm, file.inode.mapping, first, 0, last);
+}
+
+/** kernel: mm/madvise.c madvise_willneed() → vfs_fadvise(POSIX_FADV_WILLNEED) for a file VMA. */
+function madvise_willneed_file(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
+  const file = vm.files.file(vm.vmas.vm_file[vma]);
+  const as = file.inode.mapping;
+  if (as.shmem) return;
+  const { first, last } = file_range(vm, vma, start, end);
+  const stop = Math.min(last, Math.ceil(as.i_size / PAGE));
+  const ractl = { mm: vm.mm, mapping: as, ra: file.ra, nid: mm.nid, cpu: mm.cpu, nr_read: 0 };
+  if (stop > first) force_page_cache_ra(ractl, first, stop - first);
 }
 
 /**

@@ -5,6 +5,8 @@
  * Unmapping (zap) drops each mapped page's mapcount and frees pages nobody maps any more; the
  * page tables of a range that no VMA covers any more are freed afterwards (free_pgtables).
  */
+
+import { folio_mark_accessed, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
 import { lruvec_add_folio, lruvec_del_folio, mlock_new_folio, munlock_folio } from '../mm/lru.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
@@ -20,6 +22,7 @@ import {
 } from '../mm/page-flags.ts';
 import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
+import { do_fault, fault_dirty_shared_page, mm_counter_file } from './filemap_fault.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
 import {
   _PAGE_ACCESSED,
@@ -34,8 +37,9 @@ import {
   pte_index,
   pud_index,
 } from './pgtable.ts';
+import { page_mapped_in_locked_vma } from './rmap.ts';
 import type { Vm } from './vm.ts';
-import { VM_LOCKED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import { VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
@@ -43,6 +47,7 @@ const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
 /** vm_fault_t results the model distinguishes. */
 export const VM_FAULT_OK = 0;
 export const VM_FAULT_OOM = 0x1;
+export const VM_FAULT_SIGBUS = 0x2;
 export const VM_FAULT_SIGSEGV = 0x40;
 
 const PMD_PAGES = PTRS_PER_TABLE; // 2 MiB
@@ -116,7 +121,7 @@ export function walk_pte_range<A>(
  * anon_vma at its linear index, mapped once, on the inactive anon list, or on the unevictable
  * list (PG_mlocked, mlock_new_folio) in a VM_LOCKED VMA.
  */
-function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn: number): void {
+export function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn: number): void {
   const f = vm.mm.frames;
   const vmas = vm.vmas;
   f.mapping[pfn] = anon_mapping(vmas.anon_vma[vma]);
@@ -139,9 +144,13 @@ function anon_vma_prepare(vm: Vm, vma: number): void {
 }
 
 /**
- * kernel: mm/memory.c handle_mm_fault() for anonymous private memory
- * (do_anonymous_page, do_wp_page). `vma` must contain `addr` and allow the access; the caller
- * checked that (the kernel's access_error()). Returns VM_FAULT_OK or VM_FAULT_OOM.
+ * kernel: mm/memory.c handle_mm_fault() → handle_pte_fault()
+ * `vma` must contain `addr` and allow the access; the caller checked that (the kernel's
+ * access_error()). A missing PTE is an anonymous fault (do_anonymous_page) or, in a file VMA, a
+ * file fault (do_fault). A write to a read-only PTE is do_wp_page(): a shared mapping dirties
+ * its page-cache page and makes the PTE writable; a private one reuses an anonymous page mapped
+ * once and copies anything else (the zero page, a page shared after fork, a file page). Returns
+ * VM_FAULT_OK, VM_FAULT_OOM or VM_FAULT_SIGBUS.
  */
 export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   const vpn = addr / 4096;
@@ -151,16 +160,21 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
   const i = pte_index(vpn);
   const e = table * PTRS_PER_TABLE + i;
   const bits = pt.bits[e];
-  const writable = (vm.vmas.vm_flags[vma] & VM_WRITE) !== 0;
+  const flags = vm.vmas.vm_flags[vma];
   if (bits !== 0) {
     if (!write || bits & _PAGE_RW) {
       pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
       return VM_FAULT_OK;
     }
-    // do_wp_page(): a write to a read-only PTE of a writable private VMA. A page mapped once is
-    // reused in place; the zero page (or a page shared after fork) is copied.
     const old = pt.pfn[e];
-    if (old !== vm.mm.zero_pfn && vm.mm.frames.mapcount[old] === 1) {
+    if (flags & VM_SHARED) {
+      // wp_page_shared(): page_mkwrite, then the page is dirty and the PTE writable.
+      pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
+      fault_dirty_shared_page(vm, vm.mm.page_cache.of(vm.mm.frames.mapping[old]), old);
+      return VM_FAULT_OK;
+    }
+    const f = vm.mm.frames;
+    if (old !== vm.mm.zero_pfn && f.flags[old] & PG_anon && f.mapcount[old] === 1) {
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
       return VM_FAULT_OK;
     }
@@ -169,9 +183,10 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
     // wp_page_copy(): the new PTE is set before the old page loses this mapping.
     pt.pfn[e] = pfn;
     pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
-    if (old !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, old, vma);
+    if (old !== vm.mm.zero_pfn) page_remove_any_rmap(vm, mm, old, vma);
     return VM_FAULT_OK;
   }
+  if (vm.vmas.vm_file[vma]) return do_fault(vm, mm, vma, addr, write, table, i);
   // do_anonymous_page()
   if (!write) {
     pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
@@ -183,17 +198,21 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
     table,
     i,
     pfn,
-    _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | (writable ? _PAGE_RW : 0),
+    _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | (flags & VM_WRITE ? _PAGE_RW : 0),
   );
   return VM_FAULT_OK;
 }
 
+/** vma_alloc_zeroed_movable_folio() after anon_vma_prepare(): a new page, -1 if memory ran out. */
+export function alloc_anon_folio(vm: Vm, mm: MmStruct, vma: number): number {
+  anon_vma_prepare(vm, vma);
+  return __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, mm.nid, mm.cpu);
+}
+
 /** vma_alloc_zeroed_movable_folio() and its rmap/LRU setup; -1 if memory ran out. */
 function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
-  anon_vma_prepare(vm, vma);
-  const pfn = __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, mm.nid, mm.cpu);
-  if (pfn < 0) return -1;
-  add_new_anon_page(vm, mm, vma, addr, pfn);
+  const pfn = alloc_anon_folio(vm, mm, vma);
+  if (pfn >= 0) add_new_anon_page(vm, mm, vma, addr, pfn);
   return pfn;
 }
 
@@ -230,6 +249,23 @@ export function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number)
   __free_pages(vm.mm, pfn, 0, mm.cpu);
 }
 
+/** Drop one mapping of `pfn` by `vma`: anonymous pages may be freed, page-cache pages stay cached. */
+export function page_remove_any_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number): void {
+  if (vm.mm.frames.flags[pfn] & PG_anon) page_remove_rmap(vm, mm, pfn, vma);
+  else page_remove_file_rmap(vm, mm, pfn, vma);
+}
+
+/**
+ * folio_remove_rmap_pte() for a page-cache page: the rss counter, mapcount (nr_mapped when it
+ * was the last) and, for a VM_LOCKED VMA, munlock_vma_folio(). The page stays in the cache.
+ */
+export function page_remove_file_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number): void {
+  const f = vm.mm.frames;
+  mm.rss[mm_counter_file(vm.mm.page_cache.of(f.mapping[pfn]))]--;
+  if (--f.mapcount[pfn] === 0) vm.mm.nodes[vm.mm.page_zone(pfn)!.nid].vm_stat[NR_FILE_MAPPED]--;
+  if (vm.vmas.vm_flags[vma] & VM_LOCKED) munlock_vma_folio(vm, pfn);
+}
+
 /**
  * kernel: mm/mlock.c munlock_vma_folio()
  * A mapping of `pfn` in a VM_LOCKED VMA went away (or its VMA was munlocked): the page stays
@@ -243,37 +279,45 @@ export function munlock_vma_folio(vm: Vm, pfn: number): void {
   munlock_folio(vm.mm, pfn);
 }
 
-/** Some PTE of a VM_LOCKED VMA maps the anonymous page `pfn` (an rmap walk). */
-export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
-  const f = vm.mm.frames;
-  const index = f.index[pfn];
-  const vmas = vm.vmas;
-  for (const vma of vm.anon.linked(f.mapping[pfn] >> 2)) {
-    if (!(vmas.vm_flags[vma] & VM_LOCKED)) continue;
-    const addr = vmas.vm_start[vma] + (index - vmas.vm_pgoff[vma]) * 4096;
-    if (addr < vmas.vm_start[vma] || addr >= vmas.vm_end[vma]) continue;
-    const vpn = addr / 4096;
-    const table = walk_pte_table(vm, vm.mms[vmas.vm_mm[vma]]!, vpn);
-    if (table < 0) continue;
-    const e = table * PTRS_PER_TABLE + pte_index(vpn);
-    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn) return true;
-  }
-  return false;
-}
-
 /**
  * kernel: mm/memory.c unmap_page_range() / zap_pte_range()
- * Clear every PTE of `vma` in [start, end) (page-aligned), dropping the pages' mappings.
+ * Clear every PTE of `vma` in [start, end) (page-aligned), dropping the pages' mappings; without
+ * `even_cows` (struct zap_details of a hole punch) anonymous pages are left mapped.
  */
-export function zap_page_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
-  walk_pte_range(vm, mm, start, end, zap_pte, vma);
+export function zap_page_range(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  start: number,
+  end: number,
+  even_cows = true,
+): void {
+  walk_pte_range(vm, mm, start, end, even_cows ? zap_pte : zap_file_pte, vma);
 }
 
-// kernel: mm/memory.c zap_pte_range(), one entry
-function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
+// zap_pte_range() with details->even_cows false: skip anonymous pages (should_zap_folio()).
+function zap_file_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
   const pfn = vm.pt.pfn[table * PTRS_PER_TABLE + i];
+  if (pfn === vm.mm.zero_pfn || vm.mm.frames.flags[pfn] & PG_anon) return;
+  zap_pte(vm, mm, table, i, vma);
+}
+
+// kernel: mm/memory.c zap_pte_range(), one entry: a page-cache page takes the PTE's dirty bit
+// and, if the PTE was young, an access (folio_mark_accessed).
+function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
+  const e = table * PTRS_PER_TABLE + i;
+  const pfn = vm.pt.pfn[e];
+  const bits = vm.pt.bits[e];
   vm.pt.clear(table, i);
-  if (pfn !== vm.mm.zero_pfn) page_remove_rmap(vm, mm, pfn, vma);
+  if (pfn === vm.mm.zero_pfn) return;
+  if (vm.mm.frames.flags[pfn] & PG_anon) {
+    page_remove_rmap(vm, mm, pfn, vma);
+    return;
+  }
+  const as = vm.mm.page_cache.of(vm.mm.frames.mapping[pfn]);
+  if (bits & _PAGE_DIRTY) folio_mark_dirty(vm.mm, as, pfn, vm.mm.now());
+  if (bits & _PAGE_ACCESSED) folio_mark_accessed(vm.mm, pfn);
+  page_remove_file_rmap(vm, mm, pfn, vma);
 }
 export function zap_page_range_single(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
   zap_page_range(vm, mm, vma, start, end);
@@ -340,30 +384,5 @@ function free_level(
       pt.clear(table, i);
       pt.release(child, mm.cpu);
     }
-  }
-}
-
-/**
- * rmap_walk_anon(): every (address space, VMA, address) that may map the anonymous page `pfn`,
- * found through its anon_vma and index; `cb` is told each mapping whose PTE really points at it.
- */
-export function rmap_walk_anon(
-  vm: Vm,
-  pfn: number,
-  cb: (mm: MmStruct, vma: number, addr: number) => void,
-): void {
-  const f = vm.mm.frames;
-  const av = f.mapping[pfn] >> 2;
-  const index = f.index[pfn];
-  const vmas = vm.vmas;
-  for (const vma of vm.anon.linked(av)) {
-    const addr = vmas.vm_start[vma] + (index - vmas.vm_pgoff[vma]) * 4096;
-    if (addr < vmas.vm_start[vma] || addr >= vmas.vm_end[vma]) continue;
-    const mm = vm.mms[vmas.vm_mm[vma]]!;
-    const vpn = addr / 4096;
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table < 0) continue;
-    const e = table * PTRS_PER_TABLE + pte_index(vpn);
-    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn) cb(mm, vma, addr);
   }
 }

@@ -7,7 +7,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, zap_page_range } from './memory.ts';
+import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
 import type { Vm } from './vm.ts';
@@ -126,10 +126,18 @@ function anon_compatible(a: number, b: number): boolean {
  * can_vma_merge_after(): the range [start, …) with `flags`, anon_vma `av` and page offset `pgoff`
  * can extend `prev`, which ends at start: same flags, compatible anon_vma, contiguous offsets.
  */
-function can_merge_prev(vm: Vm, prev: number, flags: number, av: number, pgoff: number): boolean {
+function can_merge_prev(
+  vm: Vm,
+  prev: number,
+  flags: number,
+  av: number,
+  pgoff: number,
+  file: number,
+): boolean {
   const v = vm.vmas;
   return (
     v.vm_flags[prev] === flags &&
+    v.vm_file[prev] === file &&
     anon_compatible(v.anon_vma[prev], av) &&
     v.vm_pgoff[prev] + (v.vm_end[prev] - v.vm_start[prev]) / PAGE === pgoff
   );
@@ -143,10 +151,14 @@ function can_merge_next(
   av: number,
   pgoff: number,
   pages: number,
+  file: number,
 ): boolean {
   const v = vm.vmas;
   return (
-    v.vm_flags[next] === flags && anon_compatible(v.anon_vma[next], av) && pgoff + pages === v.vm_pgoff[next]
+    v.vm_flags[next] === flags &&
+    v.vm_file[next] === file &&
+    anon_compatible(v.anon_vma[next], av) &&
+    pgoff + pages === v.vm_pgoff[next]
   );
 }
 
@@ -183,16 +195,17 @@ export function vma_merge_new_range(
   pgoff: number,
   av: number,
   just_expand = false,
+  file = 0,
 ): number {
   if (flags & VM_SPECIAL) return -1;
   const v = vm.vmas;
   const mt = mm.mt;
   let prev = mt.prev(start);
-  if (prev >= 0 && !(mt.lastEnd === start && can_merge_prev(vm, prev, flags, av, pgoff))) prev = -1;
+  if (prev >= 0 && !(mt.lastEnd === start && can_merge_prev(vm, prev, flags, av, pgoff, file))) prev = -1;
   let next = just_expand ? -1 : mt.next(end);
   if (
     next >= 0 &&
-    !(mt.lastStart === end && can_merge_next(vm, next, flags, av, pgoff, (end - start) / PAGE))
+    !(mt.lastStart === end && can_merge_next(vm, next, flags, av, pgoff, (end - start) / PAGE, file))
   )
     next = -1;
   if (prev >= 0 && next >= 0 && !anon_compatible(v.anon_vma[prev], v.anon_vma[next])) next = -1;
@@ -216,8 +229,10 @@ export function vma_merge_new_range(
 
 /**
  * kernel: mm/vma.c __mmap_region() with vma_merge_new_range()
- * Map [addr, addr + len) with `flags` at page offset `pgoff`, merging with an adjacent compatible
- * VMA where possible. The range must be free. Returns the VMA that covers it.
+ * Map [addr, addr + len) with `flags` at page offset `pgoff` — of open file `file` (whose
+ * reference the caller took and the mapping keeps; 0 for anonymous memory) — merging with an
+ * adjacent compatible VMA where possible (then the file reference is dropped: the merged VMA
+ * holds one). The range must be free. Returns the VMA that covers it.
  */
 export function mmap_region(
   vm: Vm,
@@ -226,10 +241,13 @@ export function mmap_region(
   len: number,
   flags: number,
   pgoff: number,
+  file = 0,
 ): number {
-  let vma = vma_merge_new_range(vm, mm, addr, addr + len, flags, pgoff, -1);
+  let vma = vma_merge_new_range(vm, mm, addr, addr + len, flags, pgoff, -1, false, file);
+  if (vma >= 0 && file) vm.vmas.file_put(file);
   if (vma < 0) {
     vma = vm.vmas.alloc(mm.id, addr, addr + len, flags, pgoff);
+    if (file) vm.vmas.set_file(vma, file, vm.files.file(file).inode.mapping.id);
     mm.mt.store(addr, addr + len, vma);
     mm.map_count++;
   }
@@ -265,11 +283,12 @@ export function vma_modify_flags(
   const right = end === ve;
   if (!(newflags & VM_SPECIAL) && (left || right)) {
     let prev = left ? mt.prev(vs) : -1;
-    if (prev >= 0 && !(mt.lastEnd === vs && can_merge_prev(vm, prev, newflags, av, pgoff))) prev = -1;
+    const file = v.vm_file[vma];
+    if (prev >= 0 && !(mt.lastEnd === vs && can_merge_prev(vm, prev, newflags, av, pgoff, file))) prev = -1;
     let next = right ? mt.next(ve) : -1;
     if (
       next >= 0 &&
-      !(mt.lastStart === ve && can_merge_next(vm, next, newflags, av, pgoff, (end - start) / PAGE))
+      !(mt.lastStart === ve && can_merge_next(vm, next, newflags, av, pgoff, (end - start) / PAGE, file))
     )
       next = -1;
     if (prev >= 0 && next >= 0 && !anon_compatible(v.anon_vma[prev], v.anon_vma[next])) next = -1;
@@ -406,7 +425,8 @@ export function populate_vma_page_range(
   const write = (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
   let n = 0;
   for (let addr = start; addr < end; addr += PAGE) {
-    if (handle_mm_fault(vm, mm, vma, addr, write) !== VM_FAULT_OK) return n > 0 ? n : ENOMEM;
+    const r = handle_mm_fault(vm, mm, vma, addr, write);
+    if (r !== VM_FAULT_OK) return n > 0 ? n : r & VM_FAULT_SIGBUS ? EFAULT : ENOMEM;
     n++;
   }
   return n;

@@ -21,6 +21,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
+import { PG_anon } from '../mm/page-flags.ts';
 import { walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -73,18 +74,30 @@ export function calc_vm_prot_bits(prot: number): number {
  * Rewrite the PTEs of [start, end) for `vma`'s (new) flags, keeping each entry's page and its
  * accessed, dirty and soft-dirty bits: PROT_NONE entries for an inaccessible VMA, else present
  * read-only entries, writable only for exclusive anonymous pages of a private writable VMA
- * (MM_CP_TRY_CHANGE_WRITABLE / can_change_pte_writable()). Returns the entries changed.
+ * (MM_CP_TRY_CHANGE_WRITABLE / can_change_pte_writable()). In a shared writable VMA a tmpfs
+ * page is writable at once (its vm_page_prot allows writes: no write notification), a disk
+ * file's only if its PTE is already dirty. Returns the entries changed.
  */
 export function change_protection(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): number {
   const flags = vm.vmas.vm_flags[vma];
+  const shared_writable = (flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
   const cp = {
     none: !(flags & VM_ACCESS_FLAGS),
     try_writable: (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE,
+    shared:
+      shared_writable && vm.vmas.vm_file[vma]
+        ? vm.files.file(vm.vmas.vm_file[vma]).inode.mapping.shmem
+          ? SHARED_RW
+          : SHARED_RW_IF_DIRTY
+        : 0,
     pages: 0,
   };
   walk_pte_range(vm, mm, start, end, change_pte, cp);
   return cp.pages;
 }
+
+const SHARED_RW = 1;
+const SHARED_RW_IF_DIRTY = 2;
 
 // kernel: mm/mprotect.c change_pte_range(), one entry
 function change_pte(
@@ -92,7 +105,7 @@ function change_pte(
   _mm: MmStruct,
   table: number,
   i: number,
-  cp: { none: boolean; try_writable: boolean; pages: number },
+  cp: { none: boolean; try_writable: boolean; shared: number; pages: number },
 ): void {
   const pt = vm.pt;
   const e = table * PTRS_PER_TABLE + i;
@@ -102,7 +115,11 @@ function change_pte(
   else {
     nb |= _PAGE_PRESENT | _PAGE_USER;
     const pfn = pt.pfn[e];
-    if (cp.try_writable && pfn !== vm.mm.zero_pfn && vm.mm.frames.mapcount[pfn] === 1) nb |= _PAGE_RW;
+    const f = vm.mm.frames;
+    if (cp.try_writable && pfn !== vm.mm.zero_pfn && f.flags[pfn] & PG_anon && f.mapcount[pfn] === 1)
+      nb |= _PAGE_RW;
+    else if (cp.shared === SHARED_RW || (cp.shared === SHARED_RW_IF_DIRTY && bits & _PAGE_DIRTY))
+      nb |= _PAGE_RW;
   }
   if (nb !== bits) {
     pt.bits[e] = nb;

@@ -8,9 +8,10 @@
 import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { vm_event_index } from '../mm/vmstat_items.ts';
+import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { sys_madvise } from './madvise.ts';
-import { handle_mm_fault, VM_FAULT_OK, walk_pte_table } from './memory.ts';
+import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
 import { can_do_mlock, do_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -31,6 +32,24 @@ import { sys_mremap } from './mremap.ts';
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from './oom_kill.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import {
+  dup_fd,
+  exit_files,
+  FdTable,
+  type FileTask,
+  sys_close,
+  sys_fadvise,
+  sys_fsync,
+  sys_ftruncate,
+  sys_lseek,
+  sys_memfd_create,
+  sys_open,
+  sys_read,
+  sys_unlink,
+  sys_write,
+} from './read_write.ts';
+import {
+  CAP_DAC_OVERRIDE,
+  CAP_FOWNER,
   CAP_IPC_LOCK,
   CAP_SYS_ADMIN,
   CAP_SYS_RAWIO,
@@ -49,6 +68,7 @@ import {
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
   MAP_TYPE,
+  O_RDONLY,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -56,6 +76,7 @@ import {
   RLIMIT_AS,
   RLIMIT_DATA,
   RLIMIT_MEMLOCK,
+  RLIMIT_NOFILE,
 } from './uapi.ts';
 import type { Vm } from './vm.ts';
 import {
@@ -64,9 +85,11 @@ import {
   VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
+  VM_MAYSHARE,
   VM_MAYWRITE,
   VM_NORESERVE,
   VM_READ,
+  VM_SHARED,
   VM_WRITE,
 } from './vma.ts';
 
@@ -84,6 +107,8 @@ export interface Rlimits {
   memlock: number;
   /** RLIMIT_DATA, bytes: private writable mappings and the heap. */
   data: number;
+  /** RLIMIT_NOFILE: descriptors (not bytes); 1024 soft, 4096 hard by default (INR_OPEN_CUR/MAX). */
+  nofile: number;
 }
 
 export interface SpawnOptions {
@@ -103,12 +128,15 @@ export interface SpawnOptions {
   nid?: number;
 }
 
-/** What a process gets instead of a page: SIGSEGV (no mapping, or not allowed) or an OOM kill. */
+/**
+ * What a process gets instead of a page: SIGSEGV (no mapping, or not allowed), SIGBUS (a file
+ * page past the end of the file, or a full tmpfs) or an OOM kill.
+ */
 export class FaultError extends Error {
   constructor(
-    readonly signal: 'SIGSEGV' | 'SIGKILL',
-    /** SEGV_MAPERR (no VMA), SEGV_ACCERR (protection), or 'oom'. */
-    readonly code: 'SEGV_MAPERR' | 'SEGV_ACCERR' | 'oom',
+    readonly signal: 'SIGSEGV' | 'SIGBUS' | 'SIGKILL',
+    /** SEGV_MAPERR (no VMA), SEGV_ACCERR (protection), BUS_ADRERR (no page), or 'oom'. */
+    readonly code: 'SEGV_MAPERR' | 'SEGV_ACCERR' | 'BUS_ADRERR' | 'oom',
     readonly address: number,
   ) {
     super(`${signal} (${code}) at 0x${address.toString(16)}`);
@@ -116,7 +144,9 @@ export class FaultError extends Error {
   }
 }
 
-export class Process implements TaskContext {
+export class Process implements TaskContext, FileTask {
+  /** Open file descriptors (a fork child gets a copy sharing the open files). */
+  fdt = new FdTable();
   readonly uid: number;
   readonly gid: number;
   readonly caps: ReadonlySet<number>;
@@ -144,10 +174,23 @@ export class Process implements TaskContext {
     this.uid = opts.uid ?? 0;
     this.gid = opts.gid ?? 0;
     this.caps = new Set(
-      opts.caps ?? (this.uid === 0 ? [CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO, CAP_SYS_RESOURCE] : []),
+      opts.caps ??
+        (this.uid === 0
+          ? [CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_RAWIO, CAP_SYS_RESOURCE]
+          : []),
     );
-    this.rlimits = { as: RLIM_INFINITY, memlock: 8 * 2 ** 20, data: RLIM_INFINITY, ...opts.rlimits };
-    this.rlimits_max = { ...this.rlimits, ...opts.rlimits_max };
+    this.rlimits = {
+      as: RLIM_INFINITY,
+      memlock: 8 * 2 ** 20,
+      data: RLIM_INFINITY,
+      nofile: 1024,
+      ...opts.rlimits,
+    };
+    this.rlimits_max = {
+      ...this.rlimits,
+      ...(opts.rlimits?.nofile ? {} : { nofile: 4096 }),
+      ...opts.rlimits_max,
+    };
     for (const k of Object.keys(this.rlimits) as Array<keyof Rlimits>) {
       if (!(this.rlimits[k] <= this.rlimits_max[k]))
         throw new ErrnoError('EINVAL', 'setrlimit', undefined, `soft ${k} limit above the hard limit`);
@@ -191,8 +234,9 @@ export class Process implements TaskContext {
   }
 
   /**
-   * mmap(2), anonymous private mappings: returns the address. MAP_SHARED anonymous memory
-   * (shmem) and file mappings need the page cache, which the model does not have yet.
+   * mmap(2): map anonymous memory (private, or MAP_SHARED: shared memory on the internal
+   * tmpfs, as shmem_zero_setup() makes it) or `fd` at `offset` (MAP_PRIVATE: copy-on-write;
+   * MAP_SHARED: writes go to the page cache). Returns the address.
    */
   mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
     this.alive('mmap');
@@ -211,9 +255,11 @@ export class Process implements TaskContext {
       fail('EOPNOTSUPP', 'unknown flags with MAP_SHARED_VALIDATE');
     if (offset % PAGE) fail('EINVAL', 'offset is not page aligned');
     if (flags & MAP_GROWSDOWN) fail('EINVAL', 'MAP_GROWSDOWN is not supported by this model');
-    if (!(flags & MAP_ANONYMOUS)) fail('EBADF', `fd ${fd} is not an open file`);
-    if (type !== MAP_PRIVATE) fail('ENOSYS', 'shared anonymous memory (shmem) is not modelled yet');
+    const file = flags & MAP_ANONYMOUS ? null : (this.fdt.fds[fd] ?? fail('EBADF', `fd ${fd} is not open`));
+    if (file && flags & MAP_HUGETLB) fail('EINVAL', 'MAP_HUGETLB on a file not on hugetlbfs');
     if (flags & MAP_HUGETLB) fail('ENOMEM', 'no hugetlb pages are reserved');
+    if (file && offset / PAGE + Math.ceil(length / PAGE) > 2 ** 52)
+      fail('EOVERFLOW', 'offset + length overflows the file offset');
     const len = Math.ceil(length / PAGE) * PAGE;
     if (len > mm.task_size) fail('ENOMEM', 'length exceeds the address space');
     if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
@@ -234,6 +280,19 @@ export class Process implements TaskContext {
     else if (vm_flags & VM_WRITE) vm_flags |= VM_ACCOUNT;
     if (flags & MAP_LOCKED && !can_do_mlock(this)) fail('EPERM', 'MAP_LOCKED with RLIMIT_MEMLOCK 0');
     if (!mlock_future_ok(mm, vm_flags, len, this)) fail('EAGAIN', 'RLIMIT_MEMLOCK exceeded');
+    let pgoff = 0;
+    if (file) {
+      if (type !== MAP_PRIVATE) {
+        if (prot & PROT_WRITE && !file.writable)
+          fail('EACCES', 'MAP_SHARED with PROT_WRITE of a file not open for writing');
+        vm_flags |= VM_SHARED | VM_MAYSHARE;
+        if (!file.writable) vm_flags &= ~(VM_MAYWRITE | VM_SHARED);
+      }
+      if (!file.readable) fail('EACCES', 'the file is not open for reading');
+      pgoff = offset / PAGE;
+    } else if (type !== MAP_PRIVATE) {
+      vm_flags |= VM_SHARED | VM_MAYSHARE;
+    }
     // may_expand_vm(): RLIMIT_AS and RLIMIT_DATA, counting what a MAP_FIXED mapping replaces as freed.
     const replaced = flags & MAP_FIXED ? count_vma_pages_range(mm, addr, addr + len) : 0;
     if (!may_expand_vm(mm, vm_flags, len / PAGE - replaced, this))
@@ -248,7 +307,11 @@ export class Process implements TaskContext {
       start = get_unmapped_area(vm, mm, addr, len);
       if (start < 0) fail('ENOMEM', 'no free range of that size');
     }
-    const vma = mmap_region(vm, mm, start, len, vm_flags, start / PAGE);
+    if (file) vm.files.get_file(file);
+    const vma = file
+      ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
+      : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE ? start / PAGE : 0);
+    if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
       this.asCurrent(() => populate_vma_page_range(vm, mm, vma, start, start + len));
@@ -452,8 +515,9 @@ export class Process implements TaskContext {
         if (pte_allows(vm, mm, page, write)) continue;
         vm.mm.vm_events[PGFAULT]++;
         faults++;
-        if (handle_mm_fault(vm, mm, vma, page, write) !== VM_FAULT_OK || this.killed)
-          throw new FaultError('SIGKILL', 'oom', page);
+        const r = handle_mm_fault(vm, mm, vma, page, write);
+        if (r === VM_FAULT_SIGBUS) throw new FaultError('SIGBUS', 'BUS_ADRERR', Math.max(page, addr));
+        if (r !== VM_FAULT_OK || this.killed) throw new FaultError('SIGKILL', 'oom', page);
       }
     });
     return faults;
@@ -465,15 +529,120 @@ export class Process implements TaskContext {
    */
   fork(): Process {
     this.alive('fork');
-    return this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid));
+    const child = this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid));
+    child.fdt = dup_fd(this.vm, this.fdt);
+    return child;
   }
 
-  /** exit(2): the address space goes away and every page it alone mapped is freed. */
+  /**
+   * exit(2): the address space goes away and every page it alone mapped is freed; its files
+   * are closed (a file with no name, descriptor or mapping left frees its page cache).
+   */
   exit(): void {
     if (this.exited) return;
     this.vm.tasks[this.mm.id] = undefined;
     exit_mmap(this.vm, this.mm);
+    exit_files(this.vm, this);
     this.exited = true;
+  }
+
+  /** RLIMIT_NOFILE (soft): descriptors this process may hold. */
+  get nofile(): number {
+    return this.rlimits.nofile;
+  }
+
+  // The file syscalls of read_write.ts. Files hold no data: reads and writes report byte counts
+  // and move pages in and out of the page cache. Errors throw ErrnoError with Linux's errno.
+
+  /**
+   * open(2): open `path` with O_RDONLY / O_WRONLY / O_RDWR, creating it with O_CREAT (mode &
+   * ~022), failing with O_EXCL if it exists, emptying it with O_TRUNC. Returns the descriptor.
+   * Paths under /dev/shm and /run are tmpfs; everything else is on the disk.
+   */
+  open(path: string, flags = O_RDONLY, mode = 0o666): number {
+    return this.file_syscall('open', () => sys_open(this.vm, this, path, flags, mode), path);
+  }
+
+  /** close(2) */
+  close(fd: number): void {
+    this.file_syscall('close', () => sys_close(this.vm, this, fd));
+  }
+
+  /** read(2): bytes read at the file position (0 at end of file), which advances. */
+  read(fd: number, count: number): number {
+    return this.file_syscall('read', () => sys_read(this.vm, this, fd, count));
+  }
+
+  /** pread(2): bytes read at `offset`; the file position stays. */
+  pread(fd: number, count: number, offset: number): number {
+    return this.file_syscall('pread64', () => sys_read(this.vm, this, fd, count, offset));
+  }
+
+  /** write(2): bytes written at the file position (the end with O_APPEND), which advances. */
+  write(fd: number, count: number): number {
+    return this.file_syscall('write', () => sys_write(this.vm, this, fd, count));
+  }
+
+  /** pwrite(2): bytes written at `offset`; the file position stays. */
+  pwrite(fd: number, count: number, offset: number): number {
+    return this.file_syscall('pwrite64', () => sys_write(this.vm, this, fd, count, offset));
+  }
+
+  /** lseek(2): move the file position; returns it. */
+  lseek(fd: number, offset: number, whence: number): number {
+    return this.file_syscall('lseek', () => sys_lseek(this, fd, offset, whence));
+  }
+
+  /** ftruncate(2): set the file's size; pages past a smaller size leave memory and mappings. */
+  ftruncate(fd: number, length: number): void {
+    this.file_syscall('ftruncate', () => sys_ftruncate(this.vm, this, fd, length));
+  }
+
+  /** fsync(2): write the file's dirty pages back now. */
+  fsync(fd: number): void {
+    this.file_syscall('fsync', () => sys_fsync(this.vm, this, fd));
+  }
+
+  /** posix_fadvise(2) (POSIX_FADV_*; `len` 0 is to the end of the file). */
+  fadvise(fd: number, offset: number, len: number, advice: number): void {
+    this.file_syscall('fadvise64', () => sys_fadvise(this.vm, this, fd, offset, len, advice));
+  }
+
+  /** unlink(2): remove the name; the file's memory goes with its last descriptor or mapping. */
+  unlink(path: string): void {
+    this.file_syscall('unlink', () => sys_unlink(this.vm, this, path), path);
+  }
+
+  /** memfd_create(2): an unnamed tmpfs file, open O_RDWR. Returns the descriptor. */
+  memfd_create(name: string, flags = 0): number {
+    return this.file_syscall('memfd_create', () => sys_memfd_create(this.vm, this, name, flags));
+  }
+
+  /** The names of the open descriptors and their files' paths (as /proc/<pid>/fd would list them). */
+  openFiles(): Array<{ fd: number; path: string; pos: number }> {
+    return [...this.fdt.entries()].map(([fd, f]) => ({
+      fd,
+      path: f.inode.nlink ? f.inode.path : `${f.inode.path} (deleted)`,
+      pos: f.pos,
+    }));
+  }
+
+  /** Run a file syscall as this task, turning a FileError into the ErrnoError Linux would give. */
+  private file_syscall<T>(syscall: string, fn: () => T, path?: string): T {
+    this.alive(syscall);
+    let r: T | undefined;
+    try {
+      this.asCurrent(() => {
+        r = fn();
+      });
+    } catch (e) {
+      if (e instanceof FileError) {
+        const code = ERRNO_CODES.get(e.errno) ?? 'EINVAL';
+        throw new ErrnoError(code, syscall, path, e.why);
+      }
+      throw e;
+    }
+    return r as T;
   }
 
   /**
@@ -536,6 +705,7 @@ const RLIMIT_KEYS: Partial<Record<number, keyof Rlimits>> = {
   [RLIMIT_AS]: 'as',
   [RLIMIT_DATA]: 'data',
   [RLIMIT_MEMLOCK]: 'memlock',
+  [RLIMIT_NOFILE]: 'nofile',
 };
 
 function rlimit_key(syscall: string, resource: number): keyof Rlimits {

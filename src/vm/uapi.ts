@@ -114,7 +114,51 @@ export const RLIMIT_RTTIME = 15;
 /** Resources are 0 .. RLIM_NLIMITS - 1; anything else is EINVAL. */
 export const RLIM_NLIMITS = 16;
 
+/** open(2) flags (include/uapi/asm-generic/fcntl.h). */
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_ACCMODE = 0o3;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NOCTTY = 0o400;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_NONBLOCK = 0o4000;
+export const O_DSYNC = 0o10000;
+export const O_DIRECT = 0o40000;
+export const O_LARGEFILE = 0o100000;
+export const O_DIRECTORY = 0o200000;
+export const O_NOFOLLOW = 0o400000;
+export const O_NOATIME = 0o1000000;
+export const O_CLOEXEC = 0o2000000;
+export const O_SYNC = 0o4010000;
+export const O_PATH = 0o10000000;
+export const O_TMPFILE = 0o20200000;
+
+/** lseek(2) whence. */
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+
+/** posix_fadvise(2) advice. */
+export const POSIX_FADV_NORMAL = 0;
+export const POSIX_FADV_RANDOM = 1;
+export const POSIX_FADV_SEQUENTIAL = 2;
+export const POSIX_FADV_WILLNEED = 3;
+export const POSIX_FADV_DONTNEED = 4;
+export const POSIX_FADV_NOREUSE = 5;
+
+/** memfd_create(2) flags. */
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+export const MFD_HUGETLB = 0x4;
+export const MFD_NOEXEC_SEAL = 0x8;
+export const MFD_EXEC = 0x10;
+
 /** Capability numbers (include/uapi/linux/capability.h) the memory code consults. */
+export const CAP_DAC_OVERRIDE = 1;
+export const CAP_FOWNER = 3;
 export const CAP_IPC_LOCK = 14;
 export const CAP_SYS_RAWIO = 17;
 export const CAP_SYS_PTRACE = 19;

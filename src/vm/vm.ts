@@ -4,9 +4,11 @@
  */
 import type { MM } from '../mm/mm.ts';
 import { AnonVmas } from './anon_vma.ts';
+import { Files } from './files.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct.ts';
 import type { OomTask } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
+import { install_rmap } from './rmap.ts';
 import { VmaTable } from './vma.ts';
 
 export interface VmSysctls {
@@ -65,8 +67,15 @@ export class Vm {
   /** The address space whose fault or syscall is running (the kernel's current->mm), or -1. */
   current = -1;
 
+  /** Regular files, their inodes and open files (files.ts). */
+  readonly files: Files;
+
   constructor(readonly mm: MM) {
     this.pt = new PageTables(mm);
+    this.files = new Files(mm, (as) => this.vmas.i_mmap.has(as.id));
+    this.vmas.file_get = (id) => this.files.get_file(this.files.file(id));
+    this.vmas.file_put = (id) => this.files.fput(this.files.file(id), 0);
+    install_rmap(this, mm);
   }
 
   /** mm_alloc() + pgd_alloc(): a new, empty address space; null if no page for the PGD. */

@@ -57,6 +57,16 @@ export class VmaTable {
   vm_mm = new Int32Array(64);
   /** anon_vma id, or -1 until the first anonymous fault (anon_vma_prepare). */
   anon_vma = new Int32Array(64);
+  /** vm_file: the open file (struct file id) mapped, 0 for anonymous memory. */
+  vm_file = new Int32Array(64);
+  /** The address_space id of vm_file's inode (0 without a file). */
+  vm_mapping = new Int32Array(64);
+  /** i_mmap: per address_space id, the VMAs mapping it (the file rmap's interval tree). */
+  readonly i_mmap = new Map<number, Set<number>>();
+  /** Called with the open-file id when a VMA holding a file goes away (fput). */
+  file_put: (file: number) => void = () => {};
+  /** Called with the open-file id when a VMA holding a file is duplicated (get_file). */
+  file_get: (file: number) => void = () => {};
   private free: number[] = [];
   private used = 0;
 
@@ -78,19 +88,47 @@ export class VmaTable {
     this.vm_pgoff[id] = pgoff;
     this.vm_mm[id] = mm;
     this.anon_vma[id] = -1;
+    this.vm_file[id] = 0;
+    this.vm_mapping[id] = 0;
     return id;
   }
 
-  /** vm_area_free() */
+  /**
+   * The VMA maps open file `file` (whose inode's address_space is `mapping`): it takes over the
+   * caller's reference and joins the mapping's i_mmap.
+   */
+  set_file(id: number, file: number, mapping: number): void {
+    this.vm_file[id] = file;
+    this.vm_mapping[id] = mapping;
+    const set = this.i_mmap.get(mapping) ?? new Set<number>();
+    this.i_mmap.set(mapping, set);
+    set.add(id);
+  }
+
+  /** vm_area_free(): a file VMA leaves i_mmap and drops its file reference. */
   release(id: number): void {
+    const file = this.vm_file[id];
+    if (file) {
+      const mapping = this.vm_mapping[id];
+      const set = this.i_mmap.get(mapping)!;
+      set.delete(id);
+      if (!set.size) this.i_mmap.delete(mapping);
+      this.vm_file[id] = 0;
+      this.vm_mapping[id] = 0;
+    }
     this.vm_mm[id] = -1;
     this.free.push(id);
+    if (file) this.file_put(file);
   }
 
   /** vm_area_dup(): a copy of `id` in a new slot (the caller adjusts bounds). */
   dup(id: number, mm = this.vm_mm[id]): number {
     const copy = this.alloc(mm, this.vm_start[id], this.vm_end[id], this.vm_flags[id], this.vm_pgoff[id]);
     this.anon_vma[copy] = this.anon_vma[id];
+    if (this.vm_file[id]) {
+      this.file_get(this.vm_file[id]);
+      this.set_file(copy, this.vm_file[id], this.vm_mapping[id]);
+    }
     return copy;
   }
 
@@ -112,5 +150,7 @@ export class VmaTable {
     this.vm_flags = g(this.vm_flags);
     this.vm_mm = g(this.vm_mm);
     this.anon_vma = g(this.anon_vma);
+    this.vm_file = g(this.vm_file);
+    this.vm_mapping = g(this.vm_mapping);
   }
 }

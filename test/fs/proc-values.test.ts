@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { meminfo, meminfo_field } from '../../src/fs/proc/meminfo.ts';
 import { pagetypeinfo } from '../../src/fs/proc/pagetypeinfo.ts';
-import { domain_dirty_limits, vmstat } from '../../src/fs/proc/vmstat.ts';
+import { vmstat } from '../../src/fs/proc/vmstat.ts';
 import {
   calculate_normal_threshold,
   calculate_pressure_threshold,
@@ -25,6 +25,7 @@ import {
   ZONE_NORMAL,
   Zone,
 } from '../../src/mm/mmzone.ts';
+import { domain_dirty_limits } from '../../src/mm/page-writeback.ts';
 import { set_pageblock_isolate } from '../../src/mm/pageblock.ts';
 import { node_stat_index, vm_event_index } from '../../src/mm/vmstat_items.ts';
 import { Machine } from '../../src/sim/machine.ts';

@@ -84,8 +84,7 @@ describe('the §10 table', () => {
 });
 
 describe('write() byte counts (the r= column)', () => {
-  const handler = (m: Machine, name: Name) =>
-    page_alloc_sysctl_table(m.mm).find((e) => e.table.procname === name)!;
+  const handler = (m: Machine, name: Name) => page_alloc_sysctl_table(m.mm).find((e) => e.procname === name)!;
   it.each([
     ['watermark_scale_factor', '12 13', 0, 3],
     ['watermark_boost_factor', '12 13', 0, 3],

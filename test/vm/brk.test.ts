@@ -17,6 +17,7 @@ import {
   RLIMIT_DATA,
   RLIMIT_MEMLOCK,
   RLIMIT_NOFILE,
+  RLIMIT_STACK,
 } from '../../src/vm/uapi.ts';
 import { VM_LOCKED } from '../../src/vm/vma.ts';
 import { boot, errno, PG, vmas } from './helpers.ts';
@@ -139,7 +140,8 @@ describe('getrlimit() and setrlimit()', () => {
     expect(set(0, 0, 99)).toBe('EINVAL');
     expect(set(-1, 0)).toBe('EINVAL');
     expect(errno(() => u.getrlimit(16))).toBe('EINVAL');
-    expect(errno(() => u.getrlimit(RLIMIT_NOFILE))).toBe('ENOSYS');
+    expect(errno(() => u.getrlimit(RLIMIT_STACK))).toBe('ENOSYS');
+    expect(u.getrlimit(RLIMIT_NOFILE)).toEqual({ rlim_cur: 1024, rlim_max: 4096 });
     expect(u.getrlimit(RLIMIT_MEMLOCK)).toEqual({ rlim_cur: 0, rlim_max: 32 * 1024 });
     expect(errno(() => u.mlock(0, PG))).toBe('EPERM');
   });

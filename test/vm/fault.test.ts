@@ -10,9 +10,10 @@ import { PG_anon, PG_lru, PG_mlocked, PG_table } from '../../src/mm/page-flags.t
 import { get_pfnblock_migratetype } from '../../src/mm/pageblock.ts';
 import { node_stat_index } from '../../src/mm/vmstat_items.ts';
 import { Machine } from '../../src/sim/machine.ts';
-import { rmap_walk_anon, walk_pte_table } from '../../src/vm/memory.ts';
+import { walk_pte_table } from '../../src/vm/memory.ts';
 import { PTRS_PER_TABLE, pte_index } from '../../src/vm/pgtable.ts';
 import { FaultError } from '../../src/vm/process.ts';
+import { rmap_walk } from '../../src/vm/rmap.ts';
 import {
   MAP_ANONYMOUS,
   MAP_LOCKED,
@@ -62,7 +63,9 @@ describe('anonymous faults', () => {
     p.touch(a + 4096, 1, { write: true });
     const pfn = pfnAt(m, p, a + 4096);
     const found: number[] = [];
-    rmap_walk_anon(m.vm, pfn, (_mm, _vma, addr) => found.push(addr));
+    rmap_walk(m.vm, pfn, (_mm, _vma, addr) => {
+      found.push(addr);
+    });
     expect(found).toEqual([a + 4096]);
   });
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PG_mlocked } from '../../src/mm/page-flags.ts';
-import { rmap_walk_anon } from '../../src/vm/memory.ts';
+import { rmap_walk } from '../../src/vm/rmap.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -121,7 +121,9 @@ describe('moving', () => {
     expect([0, 1, 2, 3].map((i) => pte(m, p, b + i * PG)!.pfn)).toEqual(pfns);
     expect(pte(m, p, A)).toBeNull();
     const found: number[] = [];
-    rmap_walk_anon(m.vm, pfns[2], (_mm, _vma, addr) => found.push(addr));
+    rmap_walk(m.vm, pfns[2], (_mm, _vma, addr) => {
+      found.push(addr);
+    });
     expect(found).toEqual([b + 2 * PG]);
     expect(p.mm.total_vm).toBe(17);
     expect(p.touch(b, 8 * PG, { write: true })).toBe(0);

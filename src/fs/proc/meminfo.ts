@@ -2,15 +2,17 @@
  * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show; mode 0444), in the order and widths of
  * Linux 6.18 on x86-64 with this machine's options: ZSWAP and THP lines, CMA lines only with
  * CONFIG_CMA, no HIGHMEM or MEMORY_FAILURE lines, DirectMap1G (gbpages). Values come from the
- * model's counters; what it does not track yet (block-device buffers, swap, vmalloc, percpu,
- * committed address space, hugetlb pools) prints 0, as on a machine that has none.
+ * model's counters; what it does not track yet (block-device buffers, swap, percpu, committed
+ * address space, hugetlb pools) prints 0, as on a machine that has none. VmallocUsed is 6.18's
+ * vmalloc_nr_pages() (pages of every vmalloc area); VmallocChunk has been 0 since 4.4.
  */
 import type { MM } from '../../mm/mm.ts';
 import { PAGE_SHIFT } from '../../mm/mmzone.ts';
+import { vmalloc_nr_pages } from '../../mm/vmalloc.ts';
+import { global_node_page_state, global_zone_page_state } from '../../mm/vmstat.ts';
 import { NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_MLOCK, node_stat_index } from '../../mm/vmstat_items.ts';
 import { lu_w } from '../seq_file.ts';
 import { direct_pages_count } from './direct_map.ts';
-import { global_node_page_state, global_zone_page_state } from './vmstat.ts';
 
 /** vm.overcommit_ratio default (mm/util.c). */
 export const SYSCTL_OVERCOMMIT_RATIO = 50;
@@ -156,7 +158,7 @@ export function meminfo(mm: MM, overcommit: OvercommitSysctls = DEFAULT_OVERCOMM
   out += show_val_kb('CommitLimit:    ', vm_commit_limit(mm, overcommit));
   out += show_val_kb('Committed_AS:   ', 0);
   out += `VmallocTotal:   ${lu_w(Math.floor(VMALLOC_TOTAL_KB), 8)} kB\n`;
-  out += show_val_kb('VmallocUsed:    ', 0);
+  out += show_val_kb('VmallocUsed:    ', vmalloc_nr_pages(mm));
   out += show_val_kb('VmallocChunk:   ', 0);
   out += show_val_kb('Percpu:         ', 0);
   if (mm.config.TRANSPARENT_HUGEPAGE) {

@@ -2,10 +2,12 @@
  * The address-space files of /proc/<pid>/ (fs/proc/task_mmu.c, Linux 6.18): maps, the Vm* lines
  * of status (task_mem), statm, and the binary pagemap.
  *
- * The model's mappings are all anonymous and private, so every maps line has offset 0, device
- * 00:00 and inode 0, and a name only for the heap ("[heap]", when the address space has a brk
- * area) and the stack ("[stack]", when it has one); each file ends with the [vsyscall] gate VMA
- * that every x86-64 process shows (CONFIG_LEGACY_VSYSCALL_XONLY: `--xp`).
+ * A file mapping's maps line shows its offset, its file system's device, the inode number and the
+ * path (" (deleted)" once unlinked; shared anonymous memory is "/dev/zero (deleted)", a memfd
+ * "/memfd:<name> (deleted)"); anonymous mappings show offset 0, device 00:00 and inode 0, and a
+ * name only for the heap ("[heap]", when the address space has a brk area) and the stack
+ * ("[stack]"). Each file ends with the [vsyscall] gate VMA that every x86-64 process shows
+ * (CONFIG_LEGACY_VSYSCALL_XONLY: `--xp`).
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import { PG_anon } from '../../mm/page-flags.ts';
@@ -62,6 +64,7 @@ function show_map_line(
   end: number | bigint,
   flags: number,
   name: string | null,
+  file: { pgoff: number; dev: string; ino: number } | null = null,
 ): string {
   let line =
     `${hex(start, 8)}-${hex(end, 8)} ` +
@@ -69,7 +72,9 @@ function show_map_line(
     (flags & VM_WRITE ? 'w' : '-') +
     (flags & VM_EXEC ? 'x' : '-') +
     (flags & VM_MAYSHARE ? 's' : 'p') +
-    ` ${hex(0, 8)} ${hex(0, 2)}:${hex(0, 2)} 0 `;
+    (file
+      ? ` ${hex(file.pgoff * PAGE_SIZE, 8)} ${file.dev} ${file.ino} `
+      : ` ${hex(0, 8)} ${hex(0, 2)}:${hex(0, 2)} 0 `);
   if (name !== null) line = `${line.padEnd(MAPS_NAME_COLUMN)} ${name}`;
   return `${line}\n`;
 }
@@ -82,7 +87,14 @@ export function proc_pid_maps(vm: Vm, mm: MmStruct): string {
   const v = vm.vmas;
   const lines: string[] = [];
   mm.mt.iterate(0, Number.POSITIVE_INFINITY, (start, end, id) => {
-    // kernel: get_vma_name(): no file, no vm_ops->name, no arch name (vdso) in the model.
+    // kernel: get_vma_name(): the file's path, else [heap] / [stack] (no vdso in the model).
+    if (v.vm_file[id]) {
+      const inode = vm.files.file(v.vm_file[id]).inode;
+      const name = inode.nlink ? inode.path : `${inode.path} (deleted)`;
+      const file = { pgoff: v.vm_pgoff[id], dev: inode.mount.dev, ino: inode.ino };
+      lines.push(show_map_line(start, end, v.vm_flags[id], name, file));
+      return;
+    }
     let name: string | null = null;
     if (vma_is_initial_heap(mm, start, end)) name = '[heap]';
     else if (vma_is_initial_stack(mm, start, end)) name = '[stack]';

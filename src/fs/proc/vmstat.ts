@@ -6,10 +6,11 @@
  */
 import type { MM } from '../../mm/mm.ts';
 import { HPAGE_PMD_ORDER, PAGE_SIZE, PAGES_PER_SECTION } from '../../mm/mmzone.ts';
+import { global_dirty_limits } from '../../mm/page-writeback.ts';
+import { global_node_page_state, global_zone_page_state } from '../../mm/vmstat.ts';
 import {
   CMA_EVENTS,
   type NodeStatItem,
-  NR_FREE_PAGES,
   NR_VM_NUMA_EVENT_ITEMS,
   NR_VM_ZONE_STAT_ITEMS,
   node_stat_index,
@@ -23,10 +24,6 @@ import { lu } from '../seq_file.ts';
 
 /** sizeof(struct page) on x86-64. */
 export const STRUCT_PAGE_SIZE = 64;
-/** vm.dirty_ratio default (mm/page-writeback.c); the writeback sysctls are not modelled yet. */
-export const VM_DIRTY_RATIO = 20;
-/** vm.dirty_background_ratio default. */
-export const DIRTY_BACKGROUND_RATIO = 10;
 
 // Items that exist only with a config option the model has a switch for. NUMA_BALANCING depends
 // on NUMA, so its items go with CONFIG_NUMA; the others (ZSMALLOC, SWAP, ZSWAP, HUGETLB_PAGE,
@@ -60,8 +57,8 @@ const THP_UNIT_NODE_ITEMS = new Set<number>(
 const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
 const PGPGIN = vm_event_index('pgpgin');
 const PGPGOUT = vm_event_index('pgpgout');
-const NR_ACTIVE_FILE = node_stat_index('nr_active_file');
-const NR_INACTIVE_FILE = node_stat_index('nr_inactive_file');
+const _NR_ACTIVE_FILE = node_stat_index('nr_active_file');
+const _NR_INACTIVE_FILE = node_stat_index('nr_inactive_file');
 
 /** Whether node stat item `i` exists in this kernel config. */
 export function node_stat_enabled(mm: MM, i: number): boolean {
@@ -82,61 +79,11 @@ export function vmstat_item_print_in_thp(mm: MM, i: number): boolean {
   return mm.config.TRANSPARENT_HUGEPAGE && THP_UNIT_NODE_ITEMS.has(i);
 }
 
-// kernel: include/linux/vmstat.h global_zone_page_state()
-/** A zone stat item summed over every zone. */
-export function global_zone_page_state(mm: MM, item: number): number {
-  let sum = 0;
-  for (const zone of mm.zones) sum += zone.vm_stat[item];
-  return sum;
-}
-
-// kernel: include/linux/vmstat.h global_node_page_state_pages()
-/** A node stat item summed over every node. */
-export function global_node_page_state(mm: MM, item: number): number {
-  let sum = 0;
-  for (const node of mm.nodes) sum += node.vm_stat[item];
-  return sum;
-}
-
 // kernel: mm/vmstat.c global_numa_event_state()
 function global_numa_event_state(mm: MM, item: number): number {
   let sum = 0;
   for (const zone of mm.zones) sum += zone.vm_numa_event[item];
   return sum;
-}
-
-/**
- * kernel: mm/page-writeback.c global_dirtyable_memory()
- * Free pages less the kernel's reserves (totalreserve_pages), plus the file LRU pages, plus 1 so
- * it is never 0 (no highmem on x86-64).
- */
-export function global_dirtyable_memory(mm: MM): number {
-  let x = global_zone_page_state(mm, NR_FREE_PAGES);
-  x -= Math.min(x, mm.totalreserve_pages);
-  x += global_node_page_state(mm, NR_INACTIVE_FILE);
-  x += global_node_page_state(mm, NR_ACTIVE_FILE);
-  return x + 1;
-}
-
-/**
- * kernel: mm/page-writeback.c domain_dirty_limits() (global domain, no dirty_bytes, non-RT task)
- * The ratios become per-PAGE_SIZE fractions first (20% -> 819/4096, 10% -> 409/4096), so
- * thresh = 819 * avail / 4096 and bg = 409 * avail / 4096, floored; bg drops to thresh / 2 if it
- * reaches thresh. Worked example from the real machine: avail 6118478 gives 1223396 and 610951.
- */
-export function domain_dirty_limits(avail: number): { background: number; dirty: number } {
-  const ratio = Math.floor((VM_DIRTY_RATIO * PAGE_SIZE) / 100);
-  const bg_ratio = Math.floor((DIRTY_BACKGROUND_RATIO * PAGE_SIZE) / 100);
-  let thresh = Math.floor((ratio * avail) / PAGE_SIZE);
-  let bg_thresh = Math.floor((bg_ratio * avail) / PAGE_SIZE);
-  if (thresh > 0xffffffff) thresh = 0xffffffff;
-  if (bg_thresh >= thresh) bg_thresh = Math.floor(thresh / 2);
-  return { background: bg_thresh, dirty: thresh };
-}
-
-/** kernel: mm/page-writeback.c global_dirty_limits(): the limits /proc/vmstat prints. */
-export function global_dirty_limits(mm: MM): { background: number; dirty: number } {
-  return domain_dirty_limits(global_dirtyable_memory(mm));
 }
 
 /**

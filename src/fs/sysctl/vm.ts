@@ -24,10 +24,11 @@ import {
   type ProcIo,
   proc_dointvec_minmax,
 } from './proc_dointvec.ts';
+import { writeback_sysctl_table } from './writeback.ts';
 
 /** One entry: its table and its proc_handler (write = false reads, with `out` the text). */
 export interface VmSysctl {
-  table: CtlTable;
+  procname: string;
   proc_handler(write: boolean, buffer?: string): ProcIo;
 }
 
@@ -111,7 +112,10 @@ export function page_alloc_sysctl_table(mm: MM): VmSysctl[] {
   const entry = (
     table: CtlTable,
     handler: (mm: MM, table: CtlTable, write: boolean, buffer?: string) => ProcIo,
-  ): VmSysctl => ({ table, proc_handler: (write, buffer) => handler(mm, table, write, buffer) });
+  ): VmSysctl => ({
+    procname: table.procname,
+    proc_handler: (write, buffer) => handler(mm, table, write, buffer),
+  });
   const minmax = (_mm: MM, table: CtlTable, write: boolean, buffer?: string): ProcIo =>
     proc_dointvec_minmax(table, write, buffer);
   return [
@@ -132,8 +136,8 @@ export function page_alloc_sysctl_table(mm: MM): VmSysctl[] {
 
 /** Register /proc/sys/vm/<name> for every entry of page_alloc_sysctl_table(). */
 export function register_vm_sysctls(vfs: Vfs, mm: MM): void {
-  for (const e of page_alloc_sysctl_table(mm)) {
-    const path = `/proc/sys/vm/${e.table.procname}`;
+  for (const e of [...page_alloc_sysctl_table(mm), ...writeback_sysctl_table(mm)]) {
+    const path = `/proc/sys/vm/${e.procname}`;
     vfs.register(path, {
       mode: 0o644,
       read: () => e.proc_handler(false).out,

@@ -22,10 +22,10 @@
  * overcommit policy itself (mmap does not call __vm_enough_memory; Committed_AS stays 0).
  */
 import { ErrnoError } from '../../lib/errno.ts';
+import { global_zone_page_state } from '../../mm/vmstat.ts';
 import { NR_FREE_PAGES } from '../../mm/vmstat_items.ts';
 import { CAP_SYS_RAWIO } from '../../vm/uapi.ts';
 import type { Vm } from '../../vm/vm.ts';
-import { global_zone_page_state } from '../proc/vmstat.ts';
 import { type Cred, capable, type Vfs } from '../vfs.ts';
 import {
   type CtlTable,

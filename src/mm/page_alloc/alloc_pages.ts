@@ -11,7 +11,7 @@ import { get_pfnblock_migratetype } from '../pageblock.ts';
 import { PGFREE } from '../vmstat_items.ts';
 import { split_large_buddy } from './buddy.ts';
 import { AllocContext } from './context.ts';
-import { free_frozen_page_commit, pcp_allowed_order } from './pcp.ts';
+import { free_frozen_page_commit, mod_zone_stat_diff, pcp_allowed_order } from './pcp.ts';
 import { alloc_flags_nofragment, get_page_from_freelist, gfp_to_alloc_flags_cma } from './rmqueue.ts';
 import { __alloc_pages_slowpath } from './slowpath.ts';
 
@@ -46,7 +46,8 @@ function prepare_alloc_pages(mm: MM, gfp: number, nid: number, cpu: number, ac: 
 /**
  * kernel: mm/page_alloc.c __alloc_frozen_pages_noprof()
  * The fast path at the low watermark with ALLOC_NOFRAGMENT where it applies, then the slow path.
- * Returns the first pfn of a 2^order block, or -1.
+ * Returns the first pfn of a 2^order block, or -1. A block of an order the pcp lists do not hold
+ * comes straight off the buddy lists, changing the zone's free-page counters on `cpu`.
  */
 export function __alloc_pages(mm: MM, gfp: number, order: number, nid: number, cpu: number): number {
   if (order > MAX_PAGE_ORDER || order < 0) return -1;
@@ -59,6 +60,7 @@ export function __alloc_pages(mm: MM, gfp: number, order: number, nid: number, c
     let pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac);
     if (pfn < 0) pfn = __alloc_pages_slowpath(mm, gfp, order, ac);
     if (pfn >= 0) {
+      if (!pcp_allowed_order(mm, order)) mod_zone_stat_diff(mm.page_zone(pfn)!, cpu);
       const tp = mm.trace.mm_page_alloc;
       if (tp !== null) tp(pfn, order, gfp, ac.migratetype);
     }
@@ -104,7 +106,8 @@ export function free_one_page(mm: MM, zone: Zone, pfn: number, order: number, fp
 /**
  * kernel: mm/page_alloc.c __free_frozen_pages()
  * Orders the pcp lists hold go to this CPU's list (HIGHATOMIC and CMA blocks ride on the MOVABLE
- * list; pages of isolated pageblocks bypass the pcp); others go straight to the buddy.
+ * list; pages of isolated pageblocks bypass the pcp); others go straight to the buddy, changing
+ * the zone's counters on `cpu`.
  */
 export function __free_pages(mm: MM, pfn: number, order: number, cpu: number, fpi = FPI_NONE): void {
   check_free_page(mm, pfn, order);
@@ -112,11 +115,13 @@ export function __free_pages(mm: MM, pfn: number, order: number, cpu: number, fp
   const zone = mm.page_zone(pfn)!;
   if (!pcp_allowed_order(mm, order)) {
     free_one_page(mm, zone, pfn, order, fpi);
+    mod_zone_stat_diff(zone, cpu);
     return;
   }
   let mt = get_pfnblock_migratetype(mm, pfn);
   if (mt >= MIGRATE_PCPTYPES) {
     if (mt === MIGRATE_ISOLATE) {
+      // No counter changes: isolated pages are not counted free.
       free_one_page(mm, zone, pfn, order, fpi);
       return;
     }

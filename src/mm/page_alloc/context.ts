@@ -52,7 +52,11 @@ export interface SlowpathHooks {
   wake_all_kswapds(order: number, gfp: number, ac: AllocContext): void;
   /** __alloc_pages_direct_reclaim()'s try_to_free_pages(): pages reclaimed. */
   try_to_free_pages(order: number, gfp: number, ac: AllocContext): number;
-  /** try_to_compact_pages() with capture; fills `out`. */
+  /**
+   * try_to_compact_pages() with capture; fills `out`. The slow path calls it in its retry loop
+   * whatever the GFP mask; like the kernel's, it must report COMPACT_SKIPPED when
+   * !gfp_compaction_allowed(gfp) (no __GFP_IO).
+   */
   try_to_compact_pages(
     gfp: number,
     order: number,
@@ -69,7 +73,11 @@ export interface SlowpathHooks {
   out_of_memory(gfp: number, order: number, ac: AllocContext): boolean;
 }
 
-/** The hooks of a kernel without reclaim, compaction or OOM killer (CONFIG_COMPACTION=n, no swap, no LRU). */
+/**
+ * The hooks of a kernel whose reclaim, compaction and OOM killer find nothing to do: compaction
+ * is configured (CONFIG_COMPACTION=y, the slow path's branches) but always COMPACT_SKIPPED; no
+ * swap, no LRU.
+ */
 export function no_slowpath_hooks(): SlowpathHooks {
   return {
     wakeup_kswapd() {},

@@ -27,6 +27,39 @@ import { __free_one_page } from './buddy.ts';
 import { __rmqueue, RMQUEUE_NORMAL, rmqueue_state } from './fallback.ts';
 import { zone_watermark_ok } from './watermark.ts';
 
+/**
+ * Per CPU and zone: whether the CPU holds a counter differential for the zone that has not been
+ * folded into it yet (kernel: zone->per_cpu_zonestats->vm_stat_diff[] not all zero). The model
+ * keeps zone counters exact; refresh_cpu_vm_stats() needs only this bit, to arm pcp->expire
+ * (docs/decisions.md).
+ */
+const vm_stat_diff = new WeakMap<Zone, Uint8Array>();
+
+/**
+ * kernel: mm/vmstat.c __mod_zone_page_state(), its per-cpu side: `cpu` changed a counter of
+ * `zone` (NR_FREE_PAGES and friends, when pages move on or off the zone's buddy lists), leaving
+ * a differential for the vmstat worker to fold.
+ */
+export function mod_zone_stat_diff(zone: Zone, cpu: number): void {
+  let diff = vm_stat_diff.get(zone);
+  if (diff === undefined) {
+    diff = new Uint8Array(zone.pcp.nr_cpus);
+    vm_stat_diff.set(zone, diff);
+  }
+  diff[cpu] = 1;
+}
+
+/**
+ * kernel: mm/vmstat.c refresh_cpu_vm_stats(), this_cpu_xchg(pzstats->vm_stat_diff[i], 0): fold
+ * `cpu`'s differentials for `zone`; whether there were any.
+ */
+export function fold_zone_stat_diff(zone: Zone, cpu: number): boolean {
+  const diff = vm_stat_diff.get(zone);
+  if (diff === undefined || !diff[cpu]) return false;
+  diff[cpu] = 0;
+  return true;
+}
+
 /** CONFIG_PCP_BATCH_SCALE_MAX */
 export const PCP_BATCH_SCALE_MAX = 5;
 /** MIN_PERCPU_PAGELIST_HIGH_FRACTION */
@@ -129,11 +162,12 @@ function nr_pcp_alloc(zone: Zone, cpu: number, order: number): number {
 /**
  * kernel: mm/page_alloc.c rmqueue_bulk()
  * Take `count` blocks from the buddy lists onto the tail of a pcp list, so the list is filled in
- * ascending physical order.
+ * ascending physical order. The free-page counters change on `cpu`.
  */
 function rmqueue_bulk(
   mm: MM,
   zone: Zone,
+  cpu: number,
   order: number,
   count: number,
   list: number,
@@ -150,12 +184,14 @@ function rmqueue_bulk(
     f.order[pfn] = order;
     f.list_add_tail(pfn, list);
   }
+  if (i) mod_zone_stat_diff(zone, cpu);
   return i;
 }
 
 /**
  * kernel: mm/page_alloc.c rmqueue_pcplist() + __rmqueue_pcplist()
- * Allocate from this CPU's list head, refilling it from the buddy lists when empty.
+ * Allocate from this CPU's list head, refilling it from the buddy lists when empty. Only a refill
+ * changes the zone's counters (pcp->expire is the vmstat worker's business).
  */
 export function rmqueue_pcplist(
   mm: MM,
@@ -168,11 +204,10 @@ export function rmqueue_pcplist(
   const pcp = zone.pcp;
   const f = mm.frames;
   pcp.free_count[cpu] >>= 1;
-  pcp.expire[cpu] = 3; // this CPU's counters for the zone changed: 3 idle rounds before a remote drain
   const list = pcp.list_base + cpu * NR_PCP_LISTS + order_to_pindex(mt, order);
   if (f.list_count[list] === 0) {
     const batch = nr_pcp_alloc(zone, cpu, order);
-    const alloced = rmqueue_bulk(mm, zone, order, batch, list, mt, alloc_flags);
+    const alloced = rmqueue_bulk(mm, zone, cpu, order, batch, list, mt, alloc_flags);
     pcp.count[cpu] += alloced << order;
     if (alloced === 0) return -1;
   }
@@ -185,13 +220,22 @@ export function rmqueue_pcplist(
 
 /**
  * kernel: mm/page_alloc.c free_pcppages_bulk()
- * Return `count` pages to the buddy lists, from the tails (the coldest blocks), round-robin over
- * the lists starting with `pindex`.
+ * Return `count` pages of `cpu`'s lists to the buddy lists, from the tails (the coldest blocks),
+ * round-robin over the lists starting with `pindex`. The free-page counters change on the CPU
+ * doing it, `this_cpu` (another CPU for drain_all_pages(); -1 for none in particular).
  */
-export function free_pcppages_bulk(mm: MM, zone: Zone, cpu: number, count: number, pindex: number): void {
+export function free_pcppages_bulk(
+  mm: MM,
+  zone: Zone,
+  cpu: number,
+  count: number,
+  pindex: number,
+  this_cpu = cpu,
+): void {
   const pcp = zone.pcp;
   const f = mm.frames;
   count = Math.min(pcp.count[cpu], count);
+  if (count > 0 && this_cpu >= 0) mod_zone_stat_diff(zone, this_cpu);
   const base = pcp.list_base + cpu * NR_PCP_LISTS;
   pindex = pindex - 1;
   while (count > 0) {
@@ -272,7 +316,6 @@ export function free_frozen_page_commit(
   const pcp = zone.pcp;
   const f = mm.frames;
   pcp.alloc_factor[cpu] >>= 1;
-  pcp.expire[cpu] = 3;
   mm.vm_events[PGFREE] += 1 << order;
   const pindex = order_to_pindex(mt, order);
   f.flags[pfn] |= PGI_pcp;
@@ -303,17 +346,24 @@ export function free_frozen_page_commit(
   }
 }
 
-/** kernel: mm/page_alloc.c drain_pages_zone(): empty one CPU's lists of one zone. */
-export function drain_pages_zone(mm: MM, cpu: number, zone: Zone): void {
+/**
+ * kernel: mm/page_alloc.c drain_pages_zone(): empty one CPU's lists of one zone, working on
+ * `this_cpu`.
+ */
+export function drain_pages_zone(mm: MM, cpu: number, zone: Zone, this_cpu = cpu): void {
   const count = zone.pcp.count[cpu];
-  if (count) free_pcppages_bulk(mm, zone, cpu, count, 0);
+  if (count) free_pcppages_bulk(mm, zone, cpu, count, 0, this_cpu);
 }
 
-/** kernel: mm/page_alloc.c drain_all_pages(): every CPU's lists, of one zone or of all. */
-export function drain_all_pages(mm: MM, zone: Zone | null): void {
+/**
+ * kernel: mm/page_alloc.c drain_all_pages(): every CPU's lists, of one zone or of all. In 6.18
+ * the calling CPU drains the others' lists itself (__drain_all_pages), so the counters change on
+ * `this_cpu` (-1: a caller outside any CPU, such as the simulator's API).
+ */
+export function drain_all_pages(mm: MM, zone: Zone | null, this_cpu = -1): void {
   for (let cpu = 0; cpu < mm.nr_cpus; cpu++) {
-    if (zone) drain_pages_zone(mm, cpu, zone);
-    else for (const z of mm.zones) if (z.managed_pages) drain_pages_zone(mm, cpu, z);
+    if (zone) drain_pages_zone(mm, cpu, zone, this_cpu);
+    else for (const z of mm.zones) if (z.managed_pages) drain_pages_zone(mm, cpu, z, this_cpu);
   }
 }
 

@@ -1,0 +1,339 @@
+/**
+ * The files user processes open, map, read and write: a flat namespace of regular files on a
+ * disk filesystem (`/`, ext4-like, written back to a device at its bandwidth) and tmpfs mounts
+ * (`/dev/shm` and `/run` by default: memory only), their inodes (one address_space each, with
+ * a dentry and an inode slab object), open files (struct file, with the position and readahead
+ * state) and per-process descriptor tables. Directories, links and file contents are not
+ * modelled: what matters here is which pages a file brings into memory and holds.
+ *
+ * An inode lives while it has a name, an open file or a mapping; the last of them going evicts
+ * it (truncate_inode_pages_final: its page cache is freed). A named file pins its dentry and
+ * inode objects (as tmpfs does; a disk file's would be reclaimable in the kernel).
+ */
+import { errnos } from '../lib/errno.ts';
+import type { AddressSpace, BackingDev } from '../mm/filemap.ts';
+import { GFP_KERNEL } from '../mm/gfp.ts';
+import type { MM } from '../mm/mm.ts';
+import { PAGE_SIZE } from '../mm/mmzone.ts';
+import { FileRaState } from '../mm/readahead.ts';
+import { SHM_MNT, ShmemSbInfo } from '../mm/shmem.ts';
+import {
+  alloc_super,
+  clear_nlink,
+  d_alloc,
+  d_drop,
+  d_instantiate,
+  dput,
+  new_inode,
+  type SuperBlock,
+} from '../mm/shrinker.ts';
+import { kmem_cache_by_name } from '../mm/slab_common.ts';
+import { truncate_inode_pages } from '../mm/truncate.ts';
+import { CAP_DAC_OVERRIDE, CAP_FOWNER, O_ACCMODE, O_APPEND, O_RDWR, O_WRONLY } from './uapi.ts';
+import type { Vm } from './vm.ts';
+
+/** A file system mounted at `path`: tmpfs (sbinfo) or the disk (bdi). */
+export class Mount {
+  constructor(
+    readonly path: string,
+    readonly fstype: 'tmpfs' | 'ext4',
+    /** The major:minor /proc/<pid>/maps shows for its files. */
+    readonly dev: string,
+    readonly sbinfo: ShmemSbInfo | null,
+    readonly bdi: BackingDev | null,
+    readonly sb: SuperBlock,
+  ) {}
+}
+
+/** struct inode of a regular file. */
+export class Inode {
+  nlink = 1;
+  /** Open files (struct file) referring to it. */
+  nr_files = 0;
+
+  constructor(
+    readonly ino: number,
+    readonly mapping: AddressSpace,
+    readonly mount: Mount,
+    /** The name it was created with (maps shows it, with " (deleted)" once unlinked). */
+    readonly path: string,
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    /** Its dentry and inode slab objects (handles). */
+    readonly dentry: number,
+    readonly inode_obj: number,
+  ) {}
+}
+
+/** struct file: an open file, shared by the descriptors and mappings that refer to it. */
+export class OpenFile {
+  pos = 0;
+  /** f_count: descriptors (also in forked children) and VMAs holding it. */
+  count = 1;
+  readonly ra = new FileRaState();
+  /** FMODE_RANDOM (POSIX_FADV_RANDOM). */
+  random = false;
+  /** file->f_ra.mmap_miss: faults that had to read, less those that found the page. */
+  mmap_miss = 0;
+
+  constructor(
+    readonly id: number,
+    readonly inode: Inode,
+    /** O_ACCMODE and O_APPEND of the open. */
+    readonly flags: number,
+  ) {}
+
+  get readable(): boolean {
+    return (this.flags & O_ACCMODE) !== O_WRONLY;
+  }
+
+  get writable(): boolean {
+    return (this.flags & O_ACCMODE) === O_WRONLY || (this.flags & O_ACCMODE) === O_RDWR;
+  }
+
+  get append(): boolean {
+    return (this.flags & O_APPEND) !== 0;
+  }
+}
+
+/** Who is asking: a process's ids and capabilities. */
+export interface FileCred {
+  uid: number;
+  gid: number;
+  capable(cap: number): boolean;
+}
+
+/** PATH_MAX */
+const PATH_MAX = 4096;
+
+/** A thrown -errno from the file layer, with why (the syscall wrappers turn it into ErrnoError). */
+export class FileError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+function fail(code: keyof typeof errnos, why: string): never {
+  throw new FileError(-errnos[code], why);
+}
+
+/** The machine's files: mounts, names, inodes and open files. */
+export class Files {
+  readonly mounts: Mount[] = [];
+  private readonly names = new Map<string, Inode>();
+  /** Inodes by address_space id (for the maps file and the file rmap). */
+  private readonly byMapping = new Map<number, Inode>();
+  /** Open files by id (VMAs refer to them by id); slot 0 is never used. */
+  private readonly open: Array<OpenFile | undefined> = [undefined];
+  private readonly freeIds: number[] = [];
+  private nextIno = 12;
+  private shm_sb: SuperBlock | null = null;
+  /** The kernel's internal tmpfs (shm_mnt): memfds and shared anonymous memory. */
+  readonly shm_mount: Mount;
+
+  constructor(
+    readonly mm: MM,
+    /**
+     * Called when an inode loses its last name, open file and mapping, before eviction, to
+     * ask whether any VMA still maps it (the vm layer's i_mmap).
+     */
+    private readonly mapped: (as: AddressSpace) => boolean,
+  ) {
+    const totalram = mm.totalram_pages;
+    const disk = mm.slab.super_blocks[0];
+    this.mounts.push(new Mount('/', 'ext4', '08:01', null, { name: 'sda', write_bw: 100 * 2 ** 20 }, disk));
+    // shmem_default_max_blocks(): half of RAM; systemd mounts /run with size=20%.
+    this.mount_tmpfs('/dev/shm', Math.floor(totalram / 2) * PAGE_SIZE);
+    this.mount_tmpfs('/run', Math.floor(totalram / 5) * PAGE_SIZE);
+    this.shm_mount = new Mount('', 'tmpfs', '00:01', SHM_MNT, null, this.shmem_sb());
+  }
+
+  /** Mount a tmpfs of `size` bytes at `path` (a file system of its own, like `mount -t tmpfs`). */
+  mount_tmpfs(path: string, size: number): Mount {
+    const norm = normalize(path);
+    if (this.mounts.some((m) => m.path === norm)) fail('EBUSY', `${norm} is already a mount point`);
+    const minor = 0x19 + this.mounts.length;
+    const m = new Mount(
+      norm,
+      'tmpfs',
+      `00:${minor.toString(16).padStart(2, '0')}`,
+      new ShmemSbInfo(Math.floor(size / PAGE_SIZE)),
+      null,
+      this.shmem_sb(),
+    );
+    this.mounts.push(m);
+    return m;
+  }
+
+  private shmem_sb(): SuperBlock {
+    this.shm_sb ??= alloc_super(this.mm, 'tmpfs', kmem_cache_by_name(this.mm, 'shmem_inode_cache'));
+    return this.shm_sb;
+  }
+
+  /** The mount a path lives on: the longest mount-point prefix. */
+  mount_of(path: string): Mount {
+    let best = this.mounts[0];
+    for (const m of this.mounts) {
+      if ((path === m.path || path.startsWith(`${m.path}/`)) && m.path.length > best.path.length) best = m;
+    }
+    return best;
+  }
+
+  /** The inode named `path`, or undefined. */
+  lookup(path: string): Inode | undefined {
+    return this.names.get(path);
+  }
+
+  /** The inode whose page cache is `as`. */
+  inode_of(as: AddressSpace): Inode | undefined {
+    return this.byMapping.get(as.id);
+  }
+
+  /** Every named file's path, sorted. */
+  list(): string[] {
+    return [...this.names.keys()].sort();
+  }
+
+  /**
+   * Create a regular file (open with O_CREAT): the inode, its dentry and inode objects, its
+   * address_space. With `name` null the file is unnamed from the start (memfd, shared anonymous
+   * memory), shown in maps as `label`.
+   */
+  create(
+    name: string | null,
+    mount: Mount,
+    mode: number,
+    cred: FileCred,
+    cpu: number,
+    label = name ?? '',
+  ): Inode {
+    const sb = mount.sb;
+    const dentry = d_alloc(sb, GFP_KERNEL, cpu);
+    const inode_obj = dentry ? new_inode(sb, GFP_KERNEL, cpu) : 0;
+    if (!inode_obj) {
+      if (dentry) dput(sb, dentry, cpu);
+      fail('ENOMEM', 'no memory for the dentry or inode');
+    }
+    d_instantiate(sb, dentry, inode_obj);
+    const as = this.mm.page_cache.create(mount.sbinfo, mount.bdi);
+    const inode = new Inode(
+      this.nextIno++,
+      as,
+      mount,
+      label,
+      mode & 0o7777,
+      cred.uid,
+      cred.gid,
+      dentry,
+      inode_obj,
+    );
+    this.byMapping.set(as.id, inode);
+    if (name !== null) this.names.set(name, inode);
+    else this.drop_name(inode);
+    return inode;
+  }
+
+  /** unlink(2): drop the name; the inode goes when nothing else holds it. */
+  unlink(path: string, cred: FileCred, cpu: number): void {
+    const inode = this.names.get(path);
+    if (!inode) fail('ENOENT', `${path} does not exist`);
+    // A sticky, world-writable directory (/tmp, /dev/shm): only the owner (or CAP_FOWNER) may.
+    if (cred.uid !== inode.uid && !cred.capable(CAP_FOWNER))
+      fail('EPERM', `${path} belongs to uid ${inode.uid} in a sticky directory`);
+    this.names.delete(path);
+    this.drop_name(inode);
+    this.put_inode(inode, cpu);
+  }
+
+  /** The inode has no name any more: its objects go with its last reference. */
+  private drop_name(inode: Inode): void {
+    inode.nlink = 0;
+    clear_nlink(inode.mount.sb, inode.inode_obj);
+    d_drop(inode.mount.sb, inode.dentry);
+  }
+
+  /** Open `inode` with `flags`; returns the new struct file. */
+  open_file(inode: Inode, flags: number): OpenFile {
+    const id = this.freeIds.pop() ?? this.open.length;
+    const file = new OpenFile(id, inode, flags);
+    this.open[id] = file;
+    inode.nr_files++;
+    return file;
+  }
+
+  /** The open file with this id (a VMA's vm_file). */
+  file(id: number): OpenFile {
+    return this.open[id]!;
+  }
+
+  /** get_file(): another reference (a new descriptor or VMA). */
+  get_file(file: OpenFile): void {
+    file.count++;
+  }
+
+  /** fput(): drop a reference; the last one closes the file. */
+  fput(file: OpenFile, cpu: number): void {
+    if (--file.count > 0) return;
+    this.open[file.id] = undefined;
+    this.freeIds.push(file.id);
+    file.inode.nr_files--;
+    this.put_inode(file.inode, cpu);
+  }
+
+  /**
+   * iput_final() + evict(): an inode with no name, open file or mapping left frees its page
+   * cache, its objects and its address_space.
+   */
+  put_inode(inode: Inode, cpu: number): void {
+    if (inode.nlink || inode.nr_files || this.mapped(inode.mapping)) return;
+    const as = inode.mapping;
+    truncate_inode_pages(this.mm, as, 0, cpu);
+    this.byMapping.delete(as.id);
+    this.mm.page_cache.destroy(as);
+    dput(inode.mount.sb, inode.dentry, cpu);
+  }
+
+  /**
+   * may_open() / inode_permission(): the owner's, group's or others' bits of `mode` allow
+   * `mask` (4 read, 2 write); CAP_DAC_OVERRIDE allows anything.
+   */
+  permission(inode: Inode, mask: number, cred: FileCred): boolean {
+    if (cred.capable(CAP_DAC_OVERRIDE)) return true;
+    const shift = cred.uid === inode.uid ? 6 : cred.gid === inode.gid ? 3 : 0;
+    return ((inode.mode >> shift) & mask) === mask;
+  }
+}
+
+/**
+ * kernel: mm/shmem.c shmem_zero_setup()
+ * A MAP_SHARED anonymous mapping is backed by an unnamed file of its size on the internal tmpfs
+ * (maps shows it as "/dev/zero (deleted)"); the VMA holds the only reference.
+ */
+export function shmem_zero_setup(
+  vm: Vm,
+  cred: FileCred & { mm: { cpu: number } },
+  vma: number,
+  size: number,
+): void {
+  const files = vm.files;
+  const inode = files.create(null, files.shm_mount, 0o777, cred, cred.mm.cpu, '/dev/zero');
+  inode.mapping.i_size = size;
+  const file = files.open_file(inode, O_RDWR);
+  vm.vmas.set_file(vma, file.id, inode.mapping.id);
+}
+
+/** Check and normalise an absolute path (no directories are modelled: "." and ".." are refused). */
+export function normalize(path: string): string {
+  if (typeof path !== 'string' || !path.startsWith('/')) fail('ENOENT', `${path} is not an absolute path`);
+  if (path.length >= PATH_MAX) fail('ENAMETOOLONG', 'path longer than PATH_MAX');
+  const parts = path.split('/').filter((p) => p !== '');
+  for (const p of parts) {
+    if (p === '.' || p === '..') fail('ENOENT', `${path}: "." and ".." are not supported`);
+    if (p.length > 255) fail('ENAMETOOLONG', 'a path component is longer than NAME_MAX');
+  }
+  return `/${parts.join('/')}`;
+}

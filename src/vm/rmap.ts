@@ -1,0 +1,137 @@
+/**
+ * The reverse map (mm/rmap.c): from a page to every PTE that maps it. An anonymous page is found
+ * through its anon_vma (every VMA that may map it, forked children included) and its index; a
+ * page-cache page through its file's i_mmap (every VMA mapping the file). Reclaim uses it to
+ * test and clear accessed bits (folio_referenced) and to unmap pages (try_to_unmap); the vm
+ * layer installs those on the MM (install_rmap).
+ */
+import { folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
+import { mlock_folio } from '../mm/lru.ts';
+import type { MM } from '../mm/mm.ts';
+import { PG_anon, PG_dirty, PG_swapbacked } from '../mm/page-flags.ts';
+import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from '../mm/rmap.ts';
+import { node_stat_index } from '../mm/vmstat_items.ts';
+import { mm_counter_file } from './filemap_fault.ts';
+import { walk_pte_table } from './memory.ts';
+import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import type { Vm } from './vm.ts';
+import { VM_EXEC, VM_LOCKED, VM_SPECIAL } from './vma.ts';
+
+const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
+
+/**
+ * A visitor of the PTEs mapping a page: (address space, VMA, address, PTE slot index into
+ * pt.bits). Returning false stops the walk.
+ */
+export type RmapVisitor = (mm: MmStruct, vma: number, addr: number, e: number) => boolean | undefined;
+
+/** The VMAs that may map `pfn`: its anon_vma's, or its file's i_mmap. */
+function rmap_vmas(vm: Vm, pfn: number): Iterable<number> {
+  const mapping = vm.mm.frames.mapping[pfn];
+  if (vm.mm.frames.flags[pfn] & PG_anon) return vm.anon.linked(mapping >> 2);
+  return vm.vmas.i_mmap.get(mapping >> 2) ?? [];
+}
+
+/**
+ * kernel: mm/rmap.c rmap_walk() (rmap_walk_anon / rmap_walk_file)
+ * Visit every PTE that maps `pfn`. Returns false if the visitor stopped the walk.
+ */
+export function rmap_walk(vm: Vm, pfn: number, visit: RmapVisitor): boolean {
+  const f = vm.mm.frames;
+  const index = f.index[pfn];
+  const v = vm.vmas;
+  for (const vma of rmap_vmas(vm, pfn)) {
+    const addr = v.vm_start[vma] + (index - v.vm_pgoff[vma]) * 4096;
+    if (addr < v.vm_start[vma] || addr >= v.vm_end[vma]) continue;
+    const mm = vm.mms[v.vm_mm[vma]]!;
+    const vpn = addr / 4096;
+    const table = walk_pte_table(vm, mm, vpn);
+    if (table < 0) continue;
+    const e = table * PTRS_PER_TABLE + pte_index(vpn);
+    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn && visit(mm, vma, addr, e) === false) return false;
+  }
+  return true;
+}
+
+/** Some PTE of a VM_LOCKED VMA maps `pfn`. */
+export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
+  return !rmap_walk(vm, pfn, (_mm, vma) => !(vm.vmas.vm_flags[vma] & VM_LOCKED));
+}
+
+/**
+ * kernel: mm/rmap.c folio_referenced() / folio_referenced_one()
+ * Test and clear the accessed bit of every PTE mapping `pfn`; a mapping in a VM_LOCKED VMA
+ * mlocks the page and ends the walk. Returns the young PTEs; out.vm_flags gets RMAP_VM_LOCKED /
+ * RMAP_VM_EXEC.
+ */
+export function folio_referenced(vm: Vm, pfn: number, out: { vm_flags: number }): number {
+  let referenced = 0;
+  let flags = 0;
+  rmap_walk(vm, pfn, (_mm, vma, _addr, e) => {
+    const vf = vm.vmas.vm_flags[vma];
+    if ((vf & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
+      mlock_folio(vm.mm, pfn);
+      flags |= RMAP_VM_LOCKED;
+      return false;
+    }
+    if (vm.pt.bits[e] & _PAGE_ACCESSED) {
+      vm.pt.bits[e] &= ~_PAGE_ACCESSED;
+      referenced++;
+      if (vf & VM_EXEC) flags |= RMAP_VM_EXEC;
+    }
+    return true;
+  });
+  out.vm_flags = flags;
+  return referenced;
+}
+
+/**
+ * kernel: mm/rmap.c try_to_unmap() / try_to_unmap_one()
+ * Clear every PTE mapping `pfn`. A PTE's dirty bit moves to a page-cache page. A lazyfree
+ * anonymous page (MADV_FREE) that was written again — dirty PTE or page — becomes swap-backed
+ * and stays mapped; a VM_LOCKED mapping mlocks the page and stops the unmap. Returns whether the
+ * page is unmapped.
+ */
+export function try_to_unmap(vm: Vm, pfn: number): boolean {
+  const mm = vm.mm;
+  const f = mm.frames;
+  const anon = (f.flags[pfn] & PG_anon) !== 0;
+  const as = anon ? null : mm.page_cache.of(f.mapping[pfn]);
+  rmap_walk(vm, pfn, (owner, vma, _addr, e) => {
+    if ((vm.vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
+      mlock_folio(mm, pfn);
+      return false;
+    }
+    const bits = vm.pt.bits[e];
+    if (anon) {
+      if (!(f.flags[pfn] & PG_swapbacked) && (bits & _PAGE_DIRTY || f.flags[pfn] & PG_dirty)) {
+        // A lazyfree page dirtied again: it is anonymous memory again (folio_set_swapbacked).
+        f.flags[pfn] |= PG_swapbacked;
+        return false;
+      }
+      owner.rss[MM_ANONPAGES]--;
+    } else {
+      if (bits & _PAGE_DIRTY) folio_mark_dirty(mm, as!, pfn, mm.now());
+      owner.rss[mm_counter_file(as!)]--;
+    }
+    clear_pte(vm, e);
+    if (--f.mapcount[pfn] === 0)
+      mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[anon ? NR_ANON_MAPPED : NR_FILE_MAPPED]--;
+    return true;
+  });
+  return f.mapcount[pfn] === 0;
+}
+
+/** Clear the PTE at flat slot index `e` (table * PTRS_PER_TABLE + i). */
+function clear_pte(vm: Vm, e: number): void {
+  vm.pt.clear(Math.floor(e / PTRS_PER_TABLE), e % PTRS_PER_TABLE);
+}
+
+/** Give the MM the reverse map of this Vm (reclaim's folio_referenced / try_to_unmap). */
+export function install_rmap(vm: Vm, mm: MM): void {
+  mm.rmap = {
+    folio_referenced: (pfn, out) => folio_referenced(vm, pfn, out),
+    try_to_unmap: (pfn) => try_to_unmap(vm, pfn),
+  };
+}
