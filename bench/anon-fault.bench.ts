@@ -4,9 +4,10 @@
  * of "mmap+munmap" maps and unmaps 64 KiB with 10^5 other VMAs in the address space. A pass
  * maps 64 MiB, faults it in, and unmaps it, so page tables are allocated and freed too.
  *
- * For scale: the real 6.18 kernel on these VMs takes ≈ 13 µs per 4 KiB demand fault (the
- * virtualised exception dominates) and ≈ 0.6 µs per page under MAP_POPULATE
- * (../shared/real-kernel-notes.md §5).
+ * For scale, bench/fault-vs-kernel measures the real 6.18 kernel of the machine it runs on:
+ * ≈ 1.4 µs per warm 4 KiB write fault and ≈ 1 µs per page under MAP_POPULATE here, 4-6 µs when
+ * the host has taken the guest's free memory back (../shared/real-kernel-notes.md §5 quotes
+ * ≈ 13 µs, measured on memory the host had reclaimed).
  */
 import { Machine } from '../src/sim/machine.ts';
 import {

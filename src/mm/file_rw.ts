@@ -13,7 +13,7 @@ import {
 } from './filemap.ts';
 import type { MM } from './mm.ts';
 import { PAGE_SIZE } from './mmzone.ts';
-import { PG_readahead } from './page-flags.ts';
+import { PG_locked, PG_readahead } from './page-flags.ts';
 import { balance_dirty_pages } from './page-writeback.ts';
 import {
   type FileRaState,
@@ -81,7 +81,12 @@ export function filemap_read(
         mm.vm_events[PGPGIN] += 8;
       }
     }
-    if (f.flags[pfn] & PG_readahead) page_cache_async_ra(ractl, pfn, index, last - index + 1);
+    if (f.flags[pfn] & PG_readahead) {
+      // The page is held (a folio reference in the kernel) while readahead allocates.
+      f.flags[pfn] |= PG_locked;
+      page_cache_async_ra(ractl, pfn, index, last - index + 1);
+      f.flags[pfn] &= ~PG_locked;
+    }
     // Rereading the page the previous read ended in does not count as a new access.
     if (!(index === first && ra.prev_pos >= 0 && Math.floor(ra.prev_pos / PAGE_SIZE) === index))
       folio_mark_accessed(mm, pfn);

@@ -16,6 +16,7 @@ import {
   PG_active,
   PG_anon,
   PG_dirty,
+  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_reclaim,

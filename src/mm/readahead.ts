@@ -7,7 +7,7 @@
 import { type AddressSpace, filemap_add_folio, filemap_get_folio } from './filemap.ts';
 import type { MM } from './mm.ts';
 import { __alloc_pages } from './page_alloc/alloc_pages.ts';
-import { PG_readahead, PG_uptodate, PG_writeback } from './page-flags.ts';
+import { PG_locked, PG_readahead, PG_uptodate, PG_writeback } from './page-flags.ts';
 import { vm_event_index } from './vmstat_items.ts';
 
 /** VM_READAHEAD_PAGES: the default window, 128 KiB. */
@@ -76,16 +76,22 @@ export function page_cache_ra_unbounded(
   const { mm, mapping } = ractl;
   const mark = lookahead_size <= nr_to_read ? nr_to_read - lookahead_size : -1;
   const gfp = mapping.gfp_mask | READAHEAD_GFP;
+  const f = mm.frames;
+  // The batch's pages stay locked until their read completes (read_pages): reclaim run by a
+  // later allocation of the batch cannot take them.
+  const batch: number[] = [];
   for (let i = 0; i < nr_to_read; i++) {
     if (filemap_get_folio(mapping, index + i) >= 0) continue;
     const pfn = __alloc_pages(mm, gfp, 0, ractl.nid, ractl.cpu);
     if (pfn < 0) break;
-    // The device fills the page: it becomes uptodate when the read completes (at once here).
-    mm.frames.flags[pfn] |= PG_uptodate | (i === mark ? PG_readahead : 0);
+    f.flags[pfn] |= PG_locked | (i === mark ? PG_readahead : 0);
     filemap_add_folio(mm, mapping, pfn, index + i);
+    batch.push(pfn);
     ractl.nr_read++;
     mm.vm_events[PGPGIN] += 8; // sectors (/proc/vmstat halves them into KiB)
   }
+  // The device fills the pages: uptodate and unlocked when the read completes (at once here).
+  for (const pfn of batch) f.flags[pfn] = (f.flags[pfn] & ~PG_locked) | PG_uptodate;
 }
 
 // __GFP_NORETRY | __GFP_NOWARN (readahead_gfp_mask).

@@ -35,6 +35,7 @@ import {
   PG_active,
   PG_anon,
   PG_dirty,
+  PG_locked,
   PG_mlocked,
   PG_reclaim,
   PG_referenced,
@@ -273,6 +274,8 @@ const FREED = 2;
 function shrink_folio(mm: MM, node: PglistData, pfn: number, sc: ScanControl, cpu: number): number {
   const f = mm.frames;
   sc.nr_scanned++;
+  // folio_trylock() failed: a fault or read holds the page.
+  if (f.flags[pfn] & PG_locked) return KEEP;
   if (!folio_evictable(mm, pfn)) return ACTIVATE;
   if (!sc.may_unmap && f.mapcount[pfn] > 0) return KEEP;
   const fl = f.flags[pfn];

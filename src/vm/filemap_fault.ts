@@ -20,7 +20,7 @@ import {
 import { mlock_folio } from '../mm/lru.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
 import { __free_pages } from '../mm/page_alloc/alloc_pages.ts';
-import { PG_readahead, PG_uptodate, PG_workingset } from '../mm/page-flags.ts';
+import { PG_locked, PG_readahead, PG_uptodate, PG_workingset } from '../mm/page-flags.ts';
 import { balance_dirty_pages } from '../mm/page-writeback.ts';
 import {
   page_cache_async_ra,
@@ -183,10 +183,15 @@ export function filemap_fault(vm: Vm, mm: MmStruct, vma: number, file: OpenFile,
   const ractl: ReadaheadControl = { mm: vm.mm, mapping: as, ra, nid: mm.nid, cpu: mm.cpu, nr_read: 0 };
   let pfn = filemap_get_folio(as, index);
   if (pfn >= 0) {
-    // do_async_mmap_readahead()
+    // do_async_mmap_readahead(), with the page locked so the readahead's reclaim spares it.
     if (!(flags & VM_RAND_READ) && ra.ra_pages) {
       if (file.mmap_miss) file.mmap_miss--;
-      if (vm.mm.frames.flags[pfn] & PG_readahead) page_cache_async_ra(ractl, pfn, index, ra.ra_pages);
+      const f = vm.mm.frames;
+      if (f.flags[pfn] & PG_readahead) {
+        f.flags[pfn] |= PG_locked;
+        page_cache_async_ra(ractl, pfn, index, ra.ra_pages);
+        f.flags[pfn] &= ~PG_locked;
+      }
     }
     return pfn;
   }

@@ -14,6 +14,7 @@ import {
   PG_active,
   PG_anon,
   PG_dirty,
+  PG_locked,
   PG_lru,
   PG_mlocked,
   PG_referenced,
@@ -43,6 +44,7 @@ import { VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
+const PGFAULT = vm_event_index('pgfault');
 
 /** vm_fault_t results the model distinguishes. */
 export const VM_FAULT_OK = 0;
@@ -153,6 +155,8 @@ function anon_vma_prepare(vm: Vm, vma: number): void {
  * VM_FAULT_OK, VM_FAULT_OOM or VM_FAULT_SIGBUS.
  */
 export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
+  // mm_account_fault(): every fault counts, from user space or GUP (populate, mlock).
+  vm.mm.vm_events[PGFAULT]++;
   const vpn = addr / 4096;
   const table = pte_table_alloc(vm, mm, vpn);
   if (table < 0) return VM_FAULT_OOM;
@@ -178,9 +182,13 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
       return VM_FAULT_OK;
     }
+    // wp_page_copy() holds the old page while it allocates: reclaim must not take it.
+    const held = old !== vm.mm.zero_pfn && !(f.flags[old] & PG_locked);
+    if (held) f.flags[old] |= PG_locked;
     const pfn = alloc_anon_page(vm, mm, vma, addr);
+    if (held) f.flags[old] &= ~PG_locked;
     if (pfn < 0) return VM_FAULT_OOM;
-    // wp_page_copy(): the new PTE is set before the old page loses this mapping.
+    // The new PTE is set before the old page loses this mapping.
     pt.pfn[e] = pfn;
     pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
     if (old !== vm.mm.zero_pfn) page_remove_any_rmap(vm, mm, old, vma);

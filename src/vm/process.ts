@@ -7,7 +7,6 @@
 
 import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import { vm_event_index } from '../mm/vmstat_items.ts';
 import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { sys_madvise } from './madvise.ts';
@@ -513,7 +512,6 @@ export class Process implements TaskContext, FileTask {
         if (write ? !(f & VM_WRITE) : !(f & (VM_READ | VM_WRITE | VM_EXEC)))
           throw new FaultError('SIGSEGV', 'SEGV_ACCERR', Math.max(page, addr));
         if (pte_allows(vm, mm, page, write)) continue;
-        vm.mm.vm_events[PGFAULT]++;
         faults++;
         const r = handle_mm_fault(vm, mm, vma, page, write);
         if (r === VM_FAULT_SIGBUS) throw new FaultError('SIGBUS', 'BUS_ADRERR', Math.max(page, addr));
@@ -671,8 +669,6 @@ export class Process implements TaskContext, FileTask {
     if (this.exited) throw new ErrnoError('ESRCH', syscall, undefined, `process ${this.pid} has exited`);
   }
 }
-
-const PGFAULT = vm_event_index('pgfault');
 
 /**
  * The PTE of `addr` is present and permits the access: no fault is taken, and the MMU sets the

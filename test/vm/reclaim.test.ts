@@ -1,0 +1,180 @@
+/**
+ * Page reclaim over the LRU lists (mm/vmscan.c): kswapd and direct reclaim free clean page
+ * cache, age the active lists, leave dirty pages to the flusher, unmap mapped pages through the
+ * rmap, spare referenced and mlocked pages, discard clean lazyfree memory; with nothing left to
+ * reclaim the OOM killer runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { Machine } from '../../src/sim/machine.ts';
+import type { Process } from '../../src/vm/process.ts';
+import {
+  MADV_FREE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  O_CREAT,
+  O_RDWR,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../src/vm/uapi.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const MiB = 2 ** 20;
+
+function boot(memory = '512M'): { m: Machine; p: Process } {
+  const m = Machine.boot({ memory, cpus: 2, early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 } });
+  return { m, p: m.spawn() };
+}
+
+const vmstat = (m: Machine, name: string): number =>
+  Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
+const meminfo = (m: Machine, name: string): number =>
+  Number(new RegExp(`^${name.replace(/[()]/g, '\\$&')}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
+
+/** Write `mib` MiB to a new file and wait for it to be written back (clean page cache). */
+function cleanFile(p: Process, path: string, mib: number): number {
+  const fd = p.open(path, O_CREAT | O_RDWR);
+  p.write(fd, mib * MiB);
+  p.fsync(fd);
+  return fd;
+}
+
+/** Fault in `mib` MiB of anonymous memory. */
+function anon(p: Process, mib: number): number {
+  const a = p.mmap(0, mib * MiB, RW, ANON);
+  p.touch(a, mib * MiB, { write: true });
+  return a;
+}
+
+describe('reclaim of the page cache', () => {
+  it('direct reclaim frees clean page cache for anonymous memory, from the inactive file list', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/cache', 300);
+    expect(meminfo(m, 'Cached')).toBe(300 * 1024);
+    anon(p, 300);
+    expect(p.exited).toBe(false);
+    expect(meminfo(m, 'AnonPages')).toBe(300 * 1024);
+    expect(meminfo(m, 'Cached')).toBeLessThan(300 * 1024);
+    const stolen = vmstat(m, 'pgsteal_direct');
+    expect(stolen).toBeGreaterThan(0);
+    expect(vmstat(m, 'pgscan_direct')).toBeGreaterThanOrEqual(stolen);
+    expect(vmstat(m, 'pgsteal_file')).toBe(stolen);
+    expect(vmstat(m, 'pgscan_anon')).toBe(0); // no swap: anonymous pages are never scanned
+    expect(vmstat(m, 'allocstall_movable')).toBeGreaterThan(0);
+    expect(vmstat(m, 'oom_kill')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('kswapd, woken below the low watermark, reclaims until the node is balanced', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/cache', 300);
+    anon(p, 150);
+    m.advance('10ms');
+    expect(vmstat(m, 'pageoutrun')).toBeGreaterThan(0);
+    expect(vmstat(m, 'pgsteal_kswapd')).toBeGreaterThan(0);
+    // Balanced: some zone of the node passes its high watermark again.
+    const zones = m.mm.nodes[0].node_zones.filter((z) => z.managed_pages);
+    expect(zones.some((z) => z.vm_stat[0] >= z.high_wmark_pages())).toBe(true);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('leaves dirty pages to the flusher: they are marked for reclaim and rotated, not written', () => {
+    const { m, p } = boot();
+    m.writeFile('/proc/sys/vm/dirty_expire_centisecs', '360000');
+    m.writeFile('/proc/sys/vm/dirty_ratio', '60');
+    m.writeFile('/proc/sys/vm/dirty_background_ratio', '50');
+    const fd = p.open('/data/dirty', O_CREAT | O_RDWR);
+    p.write(fd, 150 * MiB);
+    expect(meminfo(m, 'Dirty')).toBe(150 * 1024);
+    cleanFile(p, '/data/clean', 150);
+    anon(p, 250);
+    // Direct reclaim took the clean pages; the dirty ones it met were activated with PG_reclaim.
+    expect(vmstat(m, 'nr_vmscan_immediate_reclaim')).toBeGreaterThan(0);
+    expect(vmstat(m, 'nr_vmscan_write')).toBe(0);
+    expect(meminfo(m, 'Dirty')).toBe(150 * 1024);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('ages the active list when the inactive one runs low (pgrefill, pgdeactivate)', () => {
+    const { m, p } = boot();
+    const fd = cleanFile(p, '/data/hot', 200);
+    // Read twice: the second read of each page activates it.
+    p.pread(fd, 200 * MiB, 0);
+    p.pread(fd, 200 * MiB, 0);
+    expect(meminfo(m, 'Active(file)')).toBe(200 * 1024);
+    anon(p, 350);
+    expect(vmstat(m, 'pgrefill')).toBeGreaterThan(0);
+    expect(vmstat(m, 'pgdeactivate')).toBeGreaterThan(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('unmaps mapped page cache through the reverse map; referenced mapped pages get another trip', () => {
+    const { m, p } = boot();
+    const fd = cleanFile(p, '/data/mapped', 200);
+    const a = p.mmap(0, 200 * MiB, PROT_READ, MAP_SHARED, fd, 0);
+    p.touch(a, 200 * MiB);
+    expect(meminfo(m, 'Mapped')).toBe(200 * 1024);
+    anon(p, 350);
+    // Pages were unmapped to be freed: the mapping lost resident pages.
+    expect(meminfo(m, 'Mapped')).toBeLessThan(200 * 1024);
+    expect(vmstat(m, 'pgsteal_file')).toBeGreaterThan(0);
+    expect(m.invariantViolations()).toEqual([]);
+    // Touching the mapping again faults the dropped pages back in from the file.
+    const before = vmstat(m, 'pgmajfault');
+    p.touch(a, 200 * MiB);
+    expect(vmstat(m, 'pgmajfault')).toBeGreaterThan(before);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('never reclaims mlocked page cache', () => {
+    const { m, p } = boot();
+    const fd = cleanFile(p, '/data/locked', 64);
+    const a = p.mmap(0, 64 * MiB, PROT_READ, MAP_SHARED, fd, 0);
+    p.mlock(a, 64 * MiB);
+    expect(meminfo(m, 'Mlocked')).toBe(64 * 1024);
+    cleanFile(p, '/data/other', 200);
+    anon(p, 300);
+    expect(meminfo(m, 'Mlocked')).toBe(64 * 1024);
+    expect(meminfo(m, 'Unevictable')).toBe(64 * 1024);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('discards clean lazyfree (MADV_FREE) memory under pressure, keeping pages written since', () => {
+    const { m, p } = boot();
+    const a = anon(p, 200);
+    p.madvise(a, 200 * MiB, MADV_FREE);
+    p.touch(a, MiB, { write: true }); // 1 MiB written again after MADV_FREE
+    anon(p, 300);
+    expect(vmstat(m, 'pglazyfreed')).toBeGreaterThan(0);
+    expect(vmstat(m, 'oom_kill')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('kills a task when only anonymous memory is left and there is no swap', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/cache', 100);
+    const hog = m.spawn({ name: 'hog' });
+    anon(hog, 300);
+    const q = m.spawn({ name: 'late', cpu: 1 });
+    anon(q, 250);
+    expect(hog.exited).toBe(true);
+    expect(vmstat(m, 'oom_kill')).toBe(1);
+    expect(meminfo(m, 'Cached')).toBeLessThan(100 * 1024);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('drop_caches 1 drops clean unmapped page cache only', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/clean', 40);
+    const fd = p.open('/data/dirty', O_CREAT | O_RDWR);
+    p.write(fd, 8 * MiB);
+    const fd2 = cleanFile(p, '/data/mapped', 16);
+    const a = p.mmap(0, 16 * MiB, PROT_READ, MAP_SHARED, fd2, 0);
+    p.touch(a, 16 * MiB);
+    m.writeFile('/proc/sys/vm/drop_caches', '1');
+    expect(meminfo(m, 'Cached')).toBe((8 + 16) * 1024);
+    expect(vmstat(m, 'drop_pagecache')).toBe(1);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+});
