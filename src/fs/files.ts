@@ -4,6 +4,7 @@
 import { ErrnoError } from '../lib/errno.ts';
 import type { MM } from '../mm/mm.ts';
 import { drop_caches } from '../mm/shrinker.ts';
+import { vm_memory_committed } from '../vm/util.ts';
 import type { Vm } from '../vm/vm.ts';
 import { proc_pid_dir, type TaskTable } from './proc/base.ts';
 import { buddyinfo } from './proc/buddyinfo.ts';
@@ -11,6 +12,7 @@ import { meminfo } from './proc/meminfo.ts';
 import { get_max_dump_pfn, kpage_read } from './proc/page.ts';
 import { pagetypeinfo } from './proc/pagetypeinfo.ts';
 import { slabinfo } from './proc/slabinfo.ts';
+import { proc_swaps } from './proc/swaps.ts';
 import { vmallocinfo } from './proc/vmallocinfo.ts';
 import { vmstat } from './proc/vmstat.ts';
 import { zoneinfo } from './proc/zoneinfo.ts';
@@ -27,6 +29,7 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/zoneinfo', { mode: 0o444, read: () => zoneinfo(mm) });
   vfs.register('/proc/vmstat', { mode: 0o444, read: () => vmstat(mm) });
   vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm) });
+  vfs.register('/proc/swaps', { mode: 0o444, read: () => proc_swaps(mm) });
   // Root only: SLUB's slabinfo has no write method (mm/slab_common.c SLABINFO_RIGHTS).
   vfs.register('/proc/slabinfo', { mode: 0o400, read: () => slabinfo(mm) });
   // Root only (mm/vmalloc.c proc_vmalloc_init): it shows kernel addresses.
@@ -39,7 +42,8 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
  * Register the files of the address-space side, once the machine has its Vm and process table:
  * /proc/kpageflags and /proc/kpagecount (mode 0400, fs/proc/page.c), the /proc/<pid>/
  * directories of live processes, the vm sysctls kept in Vm.sysctl (src/fs/sysctl/vm_tables.ts),
- * and /proc/meminfo again, now with CommitLimit following vm.overcommit_ratio/_kbytes.
+ * and /proc/meminfo again, now with CommitLimit following vm.overcommit_ratio/_kbytes and
+ * Committed_AS counting vm_committed_as.
  */
 export function registerVmFiles(vfs: Vfs, vm: Vm, tasks: TaskTable): void {
   const mm = vm.mm;
@@ -52,7 +56,10 @@ export function registerVmFiles(vfs: Vfs, vm: Vm, tasks: TaskTable): void {
   };
   kpage('/proc/kpageflags', 'flags');
   kpage('/proc/kpagecount', 'count');
-  vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm, vm.sysctl) });
+  vfs.register('/proc/meminfo', {
+    mode: 0o444,
+    read: () => meminfo(mm, vm.sysctl, vm_memory_committed(vm)),
+  });
   register_vm_tables(vfs, vm);
   vfs.mount('/proc/', proc_pid_dir(vm, tasks));
 }

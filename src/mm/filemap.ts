@@ -9,6 +9,7 @@
  * (mapping_large_folio_support() false, as ext4 before 6.16) and tmpfs defaults to huge=never.
  */
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from './gfp.ts';
+import { folio_maybe_dma_pinned } from './gup.ts';
 import { folio_lru_list, lru_activate, lruvec_add_folio, lruvec_del_folio } from './lru.ts';
 import type { MM } from './mm.ts';
 import { __alloc_pages, __free_pages } from './page_alloc/alloc_pages.ts';
@@ -302,7 +303,8 @@ export function filemap_remove_folio(mm: MM, as: AddressSpace, pfn: number, cpu:
   );
   f.mapping[pfn] = 0;
   f.index[pfn] = 0;
-  __free_pages(mm, pfn, 0, cpu);
+  // A pinned page stays allocated until its last unpin (unpin_folio frees it).
+  if (!folio_maybe_dma_pinned(mm, pfn)) __free_pages(mm, pfn, 0, cpu);
 }
 
 /**

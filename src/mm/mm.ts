@@ -20,6 +20,7 @@ import { no_slowpath_hooks, type SlowpathHooks } from './page_alloc/context.ts';
 import { type DirtySysctls, default_dirty_sysctls, Writeback } from './page-writeback.ts';
 import { no_rmap, type RmapOps } from './rmap.ts';
 import { SlabAllocator } from './slab.ts';
+import type { SwapInfo } from './swapfile.ts';
 import { no_tracepoints, type Tracepoints } from './trace.ts';
 import { VmallocState } from './vmalloc.ts';
 import { KswapdState } from './vmscan.ts';
@@ -75,6 +76,18 @@ export class MM {
   hooks: SlowpathHooks = no_slowpath_hooks();
   /** From a page to the PTEs that map it: installed by the address-space layer. */
   rmap: RmapOps = no_rmap();
+  /** The swap device (swapfile.ts), or null: our machines have none. */
+  swap: SwapInfo | null = null;
+  /** vm.swappiness (0..200, default 60): reclaim's anon/file balance. */
+  readonly reclaim = { swappiness: 60 };
+  /** Pins per frame (gup.ts), created at the first pin. */
+  pincount: Uint16Array | null = null;
+  /**
+   * PF_MEMALLOC_PIN of the running task (memalloc_pin_save()): its allocations lose
+   * __GFP_MOVABLE (current_gfp_context()), so pages faulted in for a long-term pin are not
+   * placed where they would block migration.
+   */
+  pf_memalloc_pin = false;
   /** Per-node kswapd state (vmscan.ts). */
   readonly kswapd: KswapdState[];
   /**

@@ -442,6 +442,6 @@ export function mm_init(opts: BootOptions): MM {
   mm.hooks.wakeup_kswapd = (zone, gfp, order, highest) => wakeup_kswapd(mm, zone, gfp, order, highest);
   mm.hooks.wake_all_kswapds = (order, gfp, ac) => wake_all_kswapds(mm, order, gfp, ac);
   mm.hooks.try_to_free_pages = (order, gfp, ac) => try_to_free_pages(mm, order, gfp, ac);
-  mm.hooks.zone_reclaimable_pages = zone_reclaimable_pages;
+  mm.hooks.zone_reclaimable_pages = (zone) => zone_reclaimable_pages(mm, zone);
   return mm;
 }

@@ -29,6 +29,8 @@ export const PG_movable_ops = 1 << 20;
 export const PG_workingset = 1 << 21;
 /** PG_readahead shares its bit with PG_reclaim in the kernel: the async readahead mark. */
 export const PG_readahead = PG_reclaim;
+/** In the swap cache (PG_owner_priv_1 of a swap-backed page in the kernel). */
+export const PG_swapcache = 1 << 22;
 
 /** No struct page: a hole between RAM ranges (KPF_NOPAGE). */
 export const PGI_nopage = 1 << 24;

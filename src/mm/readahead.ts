@@ -113,11 +113,13 @@ function do_page_cache_ra(
 }
 
 /**
- * kernel: mm/readahead.c page_cache_ra_order() for a mapping without large folios: read the
+ * kernel: mm/readahead.c page_cache_ra_order() for a mapping without large folios: the order
+ * goes back to 0 (so the next async window aligns its end to 4 pages again), then read the
  * window ra.start .. ra.start + ra.size with the async mark ra.async_size from its end.
  */
 export function page_cache_ra_order(ractl: ReadaheadControl): void {
   const ra = ractl.ra;
+  ra.order = 0;
   do_page_cache_ra(ractl, ra.start, ra.size, ra.async_size);
 }
 
@@ -178,7 +180,7 @@ export function page_cache_sync_ra(ractl: ReadaheadControl, index: number, req_c
     ra.async_size = 1;
   }
   ra.order = 0;
-  do_page_cache_ra(ractl, ra.start, ra.size, ra.async_size);
+  page_cache_ra_order(ractl);
 }
 
 /**
@@ -205,18 +207,19 @@ export function page_cache_async_ra(
     const start = page_cache_next_miss(ractl.mapping, index + 1, max_pages);
     if (!start || start - index > max_pages) return;
     ra.start = start;
+    ra.size = start - index; // the old async_size
     ra.size += req_count;
     ra.size = get_next_ra_size(ra, max_pages);
   }
-  // 6.18 aligns the window's end to the folio order it would use next, even for a mapping
-  // that only takes order-0 pages (the order still grows by 2 per window).
+  // 6.18 aligns the window's end to the folio order it would use next; for a mapping that
+  // only takes order-0 pages page_cache_ra_order() resets the order, so this is always 4 pages.
   ra.order += 2;
   const align = 2 ** Math.min(ra.order, ffs(max_pages) - 1);
   const end = ra.start + ra.size;
   const aligned_end = end - (end % align);
   if (aligned_end > ra.start) ra.size -= end - aligned_end;
   ra.async_size = ra.size;
-  do_page_cache_ra(ractl, ra.start, ra.size, ra.async_size);
+  page_cache_ra_order(ractl);
 }
 
 /** ffs(): the 1-based index of the lowest set bit. */

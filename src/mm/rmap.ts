@@ -21,6 +21,11 @@ export interface RmapOps {
    * any more.
    */
   try_to_unmap(pfn: number): boolean;
+  /**
+   * remove_migration_ptes(): repoint every PTE that maps `old` at `new_pfn`, keeping the
+   * entries' bits (migration; `new_pfn` already carries the page's mapping and index).
+   */
+  remap(old: number, new_pfn: number): void;
 }
 
 /** The rmap of a machine with no address spaces: nothing is ever mapped. */
@@ -31,5 +36,6 @@ export function no_rmap(): RmapOps {
       return 0;
     },
     try_to_unmap: () => true,
+    remap: () => {},
   };
 }

@@ -9,15 +9,18 @@
  * mapped pages after unmapping them through the rmap, clean lazyfree anonymous pages. Dirty
  * file pages are left to the flusher (6.18 no longer writes file pages from reclaim), pages
  * under writeback are marked for reclaim when their write ends, referenced pages get another
- * trip. Then the slab shrinkers. Anonymous pages need swap, which the model's machines do not
- * have (total_swap_pages is 0), so get_scan_count() scans the file lists only.
+ * trip. Then the slab shrinkers. Anonymous pages need swap: without a swap device (our
+ * machines have none) get_scan_count() scans the file lists only; with one, anon and file are
+ * balanced by swappiness and the recent cost of reclaiming each (lru_note_cost), and anonymous
+ * pages are written to swap (swapfile.ts) and unmapped to swap entries.
  *
  * Not modelled: workingset shadow entries and refault detection (workingset_* stay 0), memcg,
  * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
  */
 
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
-import { __GFP_FS, GFP_KERNEL } from './gfp.ts';
+import { __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
+import { folio_maybe_dma_pinned } from './gup.ts';
 import {
   LRU_ACTIVE_ANON,
   LRU_ACTIVE_FILE,
@@ -36,10 +39,12 @@ import {
   PG_anon,
   PG_dirty,
   PG_locked,
+  PG_lru,
   PG_mlocked,
   PG_reclaim,
   PG_referenced,
   PG_swapbacked,
+  PG_swapcache,
   PG_unevictable,
   PG_workingset,
   PG_writeback,
@@ -47,13 +52,19 @@ import {
 import { wb_wakeup } from './page-writeback.ts';
 import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from './rmap.ts';
 import { DEF_PRIORITY, shrink_slab } from './shrinker.ts';
+import {
+  delete_from_swap_cache,
+  folio_alloc_swap,
+  free_unmapped_anon,
+  get_nr_swap_pages,
+  swap_writeout,
+  total_swap_pages,
+} from './swapfile.ts';
 import { NR_ZONE_INACTIVE_ANON, node_stat_index, vm_event_index } from './vmstat_items.ts';
 
 export const SWAP_CLUSTER_MAX = 32;
 /** kswapd gives a node up after this many runs that reclaimed nothing (MAX_RECLAIM_RETRIES). */
 export const MAX_RECLAIM_RETRIES = 16;
-/** Pages of swap space: the model's machines have none (no swap device, no zswap). */
-export const total_swap_pages = 0;
 
 const ALLOCSTALL_DMA = vm_event_index('allocstall_dma');
 const PGSKIP_DMA = vm_event_index('pgskip_dma');
@@ -89,6 +100,9 @@ export class KswapdState {
   pgdat_flags = 0;
   /** kswapd naps until then after balancing a node (kswapd_try_to_sleep). */
   nap_until = -1;
+  /** lruvec->anon_cost / file_cost: the recent cost of reclaiming each (lru_note_cost). */
+  anon_cost = 0;
+  file_cost = 0;
 }
 
 const DEACTIVATE_ANON = 1;
@@ -114,6 +128,8 @@ export class ScanControl {
   no_cache_trim_mode = false;
   nr_scanned = 0;
   nr_reclaimed = 0;
+  /** file_is_tiny: the file cache is too small to reclaim from; go for anon (prepare_scan_control). */
+  file_is_tiny = false;
   /** sc->nr: this shrink_node pass's writeback picture. */
   nr_dirty = 0;
   nr_unqueued_dirty = 0;
@@ -132,9 +148,10 @@ class ReclaimStat {
   nr_writeback = 0;
   nr_immediate = 0;
   nr_activate = 0;
+  nr_pageout = 0;
   reset(): void {
     this.nr_dirty = this.nr_unqueued_dirty = this.nr_congested = 0;
-    this.nr_writeback = this.nr_immediate = this.nr_activate = 0;
+    this.nr_writeback = this.nr_immediate = this.nr_activate = this.nr_pageout = 0;
   }
 }
 
@@ -147,11 +164,42 @@ const refs = { vm_flags: 0 };
  * kernel: mm/vmscan.c zone_reclaimable_pages()
  * File LRU pages, plus anonymous ones only when there is swap to put them (there is none).
  */
-export function zone_reclaimable_pages(zone: Zone): number {
-  return (
+export function zone_reclaimable_pages(mm: MM, zone: Zone): number {
+  let nr =
     zone.vm_stat[NR_ZONE_INACTIVE_ANON + LRU_INACTIVE_FILE] +
-    zone.vm_stat[NR_ZONE_INACTIVE_ANON + LRU_ACTIVE_FILE]
-  );
+    zone.vm_stat[NR_ZONE_INACTIVE_ANON + LRU_ACTIVE_FILE];
+  if (get_nr_swap_pages(mm) > 0)
+    nr +=
+      zone.vm_stat[NR_ZONE_INACTIVE_ANON + LRU_INACTIVE_ANON] +
+      zone.vm_stat[NR_ZONE_INACTIVE_ANON + LRU_ACTIVE_ANON];
+  return nr;
+}
+
+/** can_reclaim_anon_pages() (root reclaim, no demotion): there is free swap. */
+function can_reclaim_anon_pages(mm: MM): boolean {
+  return get_nr_swap_pages(mm) > 0;
+}
+
+/**
+ * kernel: mm/vmscan.c lru_note_cost()
+ * Reclaiming cost `nr_io` writes and `nr_rotated` pages sent round again on the anon or file
+ * side; both costs halve once they outgrow a quarter of the LRU pages, so recent cost counts
+ * most.
+ */
+function lru_note_cost(mm: MM, node: PglistData, file: boolean, nr_io: number, nr_rotated: number): void {
+  const k = mm.kswapd[node.node_id];
+  const cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated;
+  if (file) k.file_cost += cost;
+  else k.anon_cost += cost;
+  const lrusize =
+    node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_ANON] +
+    node.vm_stat[NR_LRU_BASE + LRU_ACTIVE_ANON] +
+    node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_FILE] +
+    node.vm_stat[NR_LRU_BASE + LRU_ACTIVE_FILE];
+  if (k.file_cost + k.anon_cost > lrusize / 4) {
+    k.file_cost = Math.floor(k.file_cost / 2);
+    k.anon_cost = Math.floor(k.anon_cost / 2);
+  }
 }
 
 /** kernel: mm/vmscan.c lruvec_lru_size(): pages of `lru` in the node's zones up to zone_idx. */
@@ -271,7 +319,14 @@ const FREED = 2;
  * kernel: mm/vmscan.c shrink_folio_list() for one isolated order-0 page: free it, or say whether
  * it goes back active or as it was.
  */
-function shrink_folio(mm: MM, node: PglistData, pfn: number, sc: ScanControl, cpu: number): number {
+function shrink_folio(
+  mm: MM,
+  node: PglistData,
+  pfn: number,
+  sc: ScanControl,
+  cpu: number,
+  ignore_references = false,
+): number {
   const f = mm.frames;
   sc.nr_scanned++;
   // folio_trylock() failed: a fault or read holds the page.
@@ -296,14 +351,19 @@ function shrink_folio(mm: MM, node: PglistData, pfn: number, sc: ScanControl, cp
     }
     return ACTIVATE;
   }
-  const references = folio_check_references(mm, pfn);
+  const references = ignore_references ? FOLIOREF_RECLAIM : folio_check_references(mm, pfn);
   if (references === FOLIOREF_ACTIVATE) return ACTIVATE;
   if (references === FOLIOREF_KEEP) return KEEP;
-  // Swap-backed anonymous pages (and tmpfs) need a swap slot: there is no swap device.
-  if (fl & PG_anon && fl & PG_swapbacked) return ACTIVATE;
+  if (fl & PG_anon && fl & PG_swapbacked && !(fl & PG_swapcache)) {
+    // add_to_swap(): a slot for the page; without one (no device, or full) it stays.
+    if (!(sc.gfp_mask & __GFP_IO) || folio_maybe_dma_pinned(mm, pfn)) return KEEP;
+    if (!folio_alloc_swap(mm, pfn)) return ACTIVATE;
+  }
   if (f.mapcount[pfn] > 0) {
     if (!mm.rmap.try_to_unmap(pfn) || f.mapcount[pfn] > 0) return ACTIVATE;
   }
+  // Held for DMA: unmapped, but it cannot be freed.
+  if (folio_maybe_dma_pinned(mm, pfn)) return ACTIVATE;
   if (f.flags[pfn] & PG_dirty) {
     if (
       file_lru &&
@@ -314,10 +374,22 @@ function shrink_folio(mm: MM, node: PglistData, pfn: number, sc: ScanControl, cp
       return ACTIVATE;
     }
     if (references === FOLIOREF_RECLAIM_CLEAN) return KEEP;
-    if (!(sc.gfp_mask & __GFP_FS) || !sc.may_writepage) return KEEP;
-    // pageout(): 6.18 writes only shmem and swap-cache pages from reclaim, both of which need
-    // swap; a dirty file page goes back to the flusher (PAGE_ACTIVATE).
-    return ACTIVATE;
+    // may_enter_fs(): __GFP_FS, or a swap-cache page with __GFP_IO.
+    const swapcache = (f.flags[pfn] & PG_swapcache) !== 0;
+    if (!(sc.gfp_mask & __GFP_FS) && !(swapcache && sc.gfp_mask & __GFP_IO)) return KEEP;
+    if (!sc.may_writepage) return KEEP;
+    // pageout(): 6.18 writes only swap-cache and shmem pages from reclaim; a dirty file page
+    // goes back to the flusher, and shmem writeout (to swap) is not modelled (PAGE_ACTIVATE).
+    if (!swapcache) return ACTIVATE;
+    swap_writeout(mm, pfn);
+    stat.nr_pageout++;
+  }
+  if (f.flags[pfn] & PG_swapcache) {
+    // __remove_mapping() of a clean swap-cache page: its slot keeps the data.
+    delete_from_swap_cache(mm, pfn);
+    f.flags[pfn] &= ~PG_reclaim;
+    free_unmapped_anon(mm, pfn, cpu);
+    return FREED;
   }
   if (f.flags[pfn] & PG_anon) {
     // A clean lazyfree page (MADV_FREE, not written since): discard it.
@@ -375,6 +447,7 @@ function shrink_inactive_list(
   node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
   mm.vm_events[sc.kswapd ? PGSTEAL_KSWAPD : PGSTEAL_DIRECT] += nr_reclaimed;
   mm.vm_events[PGSTEAL_ANON + file] += nr_reclaimed;
+  lru_note_cost(mm, node, file === 1, stat.nr_pageout, nr_scanned - nr_reclaimed);
   // Every isolated page was dirty and not queued: the flusher is behind; kick it.
   if (stat.nr_unqueued_dirty === nr_taken) wb_wakeup(mm);
   sc.nr_dirty += stat.nr_dirty;
@@ -385,6 +458,39 @@ function shrink_inactive_list(
   sc.nr_taken += nr_taken;
   if (file) sc.nr_file_taken += nr_taken;
   return nr_reclaimed;
+}
+
+/**
+ * kernel: mm/vmscan.c reclaim_pages() → reclaim_folio_list()
+ * Reclaim the given LRU pages now, whatever their references (MADV_PAGEOUT): each is isolated
+ * and goes through shrink_folio_list(); those that cannot go are put back, active. Returns the
+ * pages freed.
+ */
+export function reclaim_pages(mm: MM, pfns: readonly number[], cpu: number): number {
+  const sc = new ScanControl();
+  stat.reset();
+  const f = mm.frames;
+  let reclaimed = 0;
+  for (const pfn of pfns) {
+    if (!(f.flags[pfn] & PG_lru)) continue;
+    const node = mm.nodes[mm.page_zone(pfn)!.nid];
+    const file = f.flags[pfn] & PG_swapbacked ? 0 : 1;
+    lruvec_del_folio(mm, pfn);
+    f.flags[pfn] &= ~PG_active;
+    node.vm_stat[NR_ISOLATED_ANON + file]++;
+    const r = shrink_folio(mm, node, pfn, sc, cpu, true);
+    node.vm_stat[NR_ISOLATED_ANON + file]--;
+    if (r === FREED) {
+      reclaimed++;
+      continue;
+    }
+    if (r === ACTIVATE && !(f.flags[pfn] & PG_mlocked)) {
+      f.flags[pfn] |= PG_active;
+      mm.vm_events[PGACTIVATE]++;
+    }
+    putback_lru(mm, pfn);
+  }
+  return reclaimed;
 }
 
 /**
@@ -407,6 +513,7 @@ function shrink_active_list(
   mm.vm_events[PGREFILL] += nr_scanned;
   const f = mm.frames;
   let nr_deactivate = 0;
+  let nr_rotated = 0;
   for (let i = 0; i < nr_taken; i++) {
     const pfn = isolated[i];
     if (!folio_evictable(mm, pfn)) {
@@ -415,6 +522,7 @@ function shrink_active_list(
     }
     if (f.mapcount[pfn] > 0 && mm.rmap.folio_referenced(pfn, refs) !== 0) {
       if (refs.vm_flags & RMAP_VM_EXEC && !(f.flags[pfn] & PG_swapbacked)) {
+        nr_rotated++;
         putback_lru(mm, pfn);
         continue;
       }
@@ -425,6 +533,7 @@ function shrink_active_list(
   }
   mm.vm_events[PGDEACTIVATE] += nr_deactivate;
   node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
+  lru_note_cost(mm, node, file === 1, 0, nr_rotated);
 }
 
 /** kernel: mm/vmscan.c shrink_list() */
@@ -454,23 +563,67 @@ function prepare_scan_control(node: PglistData, sc: ScanControl): void {
     Math.floor(file / 2 ** sc.priority) > 0 &&
     !(sc.may_deactivate & DEACTIVATE_FILE) &&
     !sc.no_cache_trim_mode;
+  // file_is_tiny: free pages and the file cache together are below the high watermarks.
+  let free = 0;
+  let total_high_wmark = 0;
+  for (const zone of node.node_zones) {
+    free += zone.vm_stat[0];
+    if (zone.managed_pages) total_high_wmark += zone.high_wmark_pages();
+  }
+  const all_file =
+    node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_FILE] + node.vm_stat[NR_LRU_BASE + LRU_ACTIVE_FILE];
+  const anon = node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_ANON];
+  sc.file_is_tiny =
+    all_file + free <= total_high_wmark &&
+    !(sc.may_deactivate & DEACTIVATE_ANON) &&
+    Math.floor(anon / 2 ** sc.priority) > 0;
 }
 
 // Scratch for get_scan_count / shrink_lruvec (indexed by lru).
 const nr = new Float64Array(4);
 const targets = new Float64Array(4);
 
+const SCAN_EQUAL = 0;
+const SCAN_FRACT = 1;
+const SCAN_ANON = 2;
+const SCAN_FILE = 3;
+/** MAX_SWAPPINESS */
+const MAX_SWAPPINESS = 200;
+
 /**
- * kernel: mm/vmscan.c get_scan_count()
- * How many pages of each evictable list to scan: its size >> priority. Without swap
- * (can_reclaim_anon_pages() false) that is SCAN_FILE: the anon lists are not scanned.
+ * kernel: mm/vmscan.c get_scan_count() (root reclaim)
+ * How many pages of each evictable list to scan: its size >> priority, split between anon and
+ * file. Without free swap only file is scanned (SCAN_FILE); at priority 0 both equally; with a
+ * tiny file cache only anon; in cache-trim mode only file; else in proportion to swappiness and
+ * the inverse of each side's recent reclaim cost (calculate_pressure_balance()).
  */
-function get_scan_count(node: PglistData, sc: ScanControl): void {
-  const scan_file = !sc.may_swap || total_swap_pages === 0;
+function get_scan_count(mm: MM, node: PglistData, sc: ScanControl): void {
+  const swappiness = mm.reclaim.swappiness;
+  let balance: number;
+  let ap = 0;
+  let fp = 0;
+  if (!sc.may_swap || !can_reclaim_anon_pages(mm)) balance = SCAN_FILE;
+  else if (!sc.priority && swappiness) balance = SCAN_EQUAL;
+  else if (sc.file_is_tiny) balance = SCAN_ANON;
+  else if (sc.cache_trim_mode) balance = SCAN_FILE;
+  else {
+    balance = SCAN_FRACT;
+    const k = mm.kswapd[node.node_id];
+    let total_cost = k.anon_cost + k.file_cost;
+    const anon_cost = total_cost + k.anon_cost;
+    const file_cost = total_cost + k.file_cost;
+    total_cost = anon_cost + file_cost;
+    ap = Math.floor((swappiness * (total_cost + 1)) / (anon_cost + 1));
+    fp = Math.floor(((MAX_SWAPPINESS - swappiness) * (total_cost + 1)) / (file_cost + 1));
+  }
   for (let lru = 0; lru < 4; lru++) {
     const file = lru >= LRU_INACTIVE_FILE;
-    const scan = Math.floor(lruvec_lru_size(node, lru, sc.reclaim_idx) / 2 ** sc.priority);
-    nr[lru] = scan_file && !file ? 0 : scan;
+    let scan = Math.floor(lruvec_lru_size(node, lru, sc.reclaim_idx) / 2 ** sc.priority);
+    if (balance === SCAN_FRACT) scan = Math.floor((scan * (file ? fp : ap)) / (ap + fp || 1));
+    else if (balance === SCAN_FILE || balance === SCAN_ANON) {
+      if ((balance === SCAN_FILE) !== file) scan = 0;
+    }
+    nr[lru] = scan;
   }
 }
 
@@ -480,7 +633,7 @@ function get_scan_count(node: PglistData, sc: ScanControl): void {
  * reclaimed (kswapd, or direct reclaim below DEF_PRIORITY) scale the rest of the scan down.
  */
 function shrink_lruvec(mm: MM, node: PglistData, sc: ScanControl): void {
-  get_scan_count(node, sc);
+  get_scan_count(mm, node, sc);
   targets.set(nr);
   const proportional_reclaim = !sc.kswapd && sc.priority === DEF_PRIORITY;
   let nr_reclaimed = 0;
@@ -514,6 +667,9 @@ function shrink_lruvec(mm: MM, node: PglistData, sc: ScanControl): void {
     }
   }
   sc.nr_reclaimed += nr_reclaimed;
+  // Keep the anon active/inactive balance while there is swap to age into (can_age_anon_pages).
+  if (total_swap_pages(mm) > 0 && inactive_is_low(node, LRU_INACTIVE_ANON))
+    shrink_active_list(mm, node, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON);
 }
 
 /**
@@ -719,6 +875,9 @@ export function kswapd(mm: MM, nid: number): void {
       if (nr_boost_reclaim && sc.priority === DEF_PRIORITY - 2) raise_priority = false;
       sc.may_writepage = !mm.dirty.laptop_mode && !nr_boost_reclaim;
       sc.may_swap = !nr_boost_reclaim;
+      // kswapd_age_node()
+      if (total_swap_pages(mm) > 0 && inactive_is_low(node, LRU_INACTIVE_ANON))
+        shrink_active_list(mm, node, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON);
       if (sc.priority < DEF_PRIORITY - 2) sc.may_writepage = true;
       sc.nr_scanned = 0;
       if (kswapd_shrink_node(mm, node, sc)) raise_priority = false;

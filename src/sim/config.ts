@@ -57,6 +57,8 @@ export const machineConfigSchema = z
       })
       .strict()
       .default({ transient_fraction: 0.3 }),
+    /** A swap device of this size (swapon at boot); none by default, as on our machines. */
+    swap: size.default(0),
     /** Sysctls written right after boot, as `name: value` under /proc/sys/vm. */
     sysctl: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
     /** Seed of the machine's PRNG. */

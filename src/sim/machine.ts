@@ -10,11 +10,13 @@ import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { check_invariants } from '../mm/debug.ts';
 import { filemap_check } from '../mm/filemap.ts';
+import { gup_check } from '../mm/gup.ts';
 import type { MM } from '../mm/mm.ts';
 import { mm_init } from '../mm/mm_init.ts';
 import { wb_start_periodic } from '../mm/page-writeback.ts';
 import { lru_check } from '../mm/shrinker.ts';
 import { slab_check } from '../mm/slab.ts';
+import { SwapInfo } from '../mm/swapfile.ts';
 import { vmalloc_check } from '../mm/vmalloc.ts';
 import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
@@ -80,6 +82,8 @@ export class Machine {
     this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
     this.mm.defer = (delay, fn) => this.clock.after(delay, fn);
     this.mm.now = () => this.clock.now;
+    // swapon: the device's first page is its header.
+    if (config.swap >= 2 * 4096) this.mm.swap = new SwapInfo(Math.floor(config.swap / 4096));
     // The flusher's periodic run (dirty_writeback_centisecs).
     wb_start_periodic(this.mm);
     registerFiles(this.vfs, this.mm);
@@ -197,6 +201,7 @@ export class Machine {
       ...lru_check(this.mm),
       ...filemap_check(this.mm),
       ...vmalloc_check(this.mm),
+      ...gup_check(this.mm),
       ...vm_check(this.vm),
     ];
   }

@@ -8,7 +8,8 @@
  * for pages mapped once (never the zero page) — copy-on-write holds. Per page: PG_mlocked exactly
  * when some VM_LOCKED VMA maps it, PG_mlocked with PG_unevictable and the other way round, no
  * unevictable or lazyfree (anonymous, not swap-backed) page on an active list, and NR_MLOCK per
- * zone equal to its PG_mlocked pages.
+ * zone equal to its PG_mlocked pages. The commit charge: VM_ACCOUNT only on private mappings
+ * without VM_NORESERVE, and vm_committed_as equal to the sum of its sources (committed_sources()).
  */
 import { LRU_INACTIVE_ANON, NR_LRU_LISTS } from '../mm/lru.ts';
 import {
@@ -17,22 +18,50 @@ import {
   PG_lru,
   PG_mlocked,
   PG_swapbacked,
+  PG_swapcache,
   PG_table,
   PG_unevictable,
   PGI_alloc,
 } from '../mm/page-flags.ts';
+import { swap_check } from '../mm/swapfile.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type MmStruct } from './mm_struct.ts';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { is_data_mapping } from './mmap.ts';
-import { _PAGE_PROTNONE, _PAGE_RW, MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
+import { _PAGE_PROTNONE, _PAGE_RW, _PAGE_SWP_ENTRY, MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './vma.ts';
+import {
+  VM_ACCESS_FLAGS,
+  VM_ACCOUNT,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_NORESERVE,
+  VM_SHARED,
+  VM_WRITE,
+} from './vma.ts';
 
 const MAX_REPORTS = 50;
 const NR_PAGETABLE = node_stat_index('nr_page_table_pages');
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const NR_FILE_MAPPED = node_stat_index('nr_mapped');
+
+/**
+ * What vm_committed_as is made of, each source with the pages it should hold now. Every charge in
+ * the model is one of these, and each is given back by the same source:
+ * - the pages of every VM_ACCOUNT VMA of every address space: __mmap_prepare() (private writable
+ *   mappings), do_brk_flags(), mprotect_fixup() (turning writable), mremap (growth, moves,
+ *   MREMAP_DONTUNMAP) and dup_mmap() charge exactly the pages they give VM_ACCOUNT, and unmapping
+ *   (do_munmap(), exit_mmap()) or mprotect_fixup() dropping VM_ACCOUNT uncharges them;
+ * - what the kernel leaks on its own error paths (Vm.vm_committed_leaked; see mremap.ts).
+ * A new charge source (shmem_acct_size() of tmpfs and shared anonymous memory, hugetlb, stack
+ * growth, …) adds an entry here with the pages it holds.
+ */
+function committed_sources(vm: Vm, vm_account_pages: number): Array<[string, number]> {
+  return [
+    ['VM_ACCOUNT VMAs', vm_account_pages],
+    ['leaked', vm.vm_committed_leaked],
+  ];
+}
 
 export function vm_check(vm: Vm): string[] {
   const errors: string[] = [];
@@ -45,6 +74,10 @@ export function vm_check(vm: Vm): string[] {
   /** Per frame: PTEs of VM_LOCKED VMAs that map it. */
   const lockedRefs = new Int32Array(f.nr_frames);
   let tables = 0;
+  /** Per swap slot: the swap PTEs that refer to it. */
+  const swapRefs = mm.swap ? new Int32Array(mm.swap.pages) : null;
+  /** Pages of VM_ACCOUNT VMAs, over every address space. */
+  let accounted = 0;
 
   for (const as of vm.mms) {
     if (!as) continue;
@@ -60,6 +93,11 @@ export function vm_check(vm: Vm): string[] {
       if (flags & VM_LOCKED) locked += (end - start) / 4096;
       else if (flags & VM_LOCKONFAULT) report(`mm ${as.id}: VMA ${id} has VM_LOCKONFAULT without VM_LOCKED`);
       if (is_data_mapping(flags)) data += (end - start) / 4096;
+      if (flags & VM_ACCOUNT) {
+        accounted += (end - start) / 4096;
+        if (flags & (VM_SHARED | VM_NORESERVE))
+          report(`mm ${as.id}: VMA ${id} is VM_ACCOUNT but shared or VM_NORESERVE`);
+      }
       if (vm.vmas.vm_start[id] !== start || vm.vmas.vm_end[id] !== end || vm.vmas.vm_mm[id] !== as.id) {
         report(
           `mm ${as.id}: VMA ${id} fields disagree with the tree [0x${start.toString(16)}, 0x${end.toString(16)})`,
@@ -72,17 +110,26 @@ export function vm_check(vm: Vm): string[] {
       report(`mm ${as.id}: locked_vm ${as.locked_vm} but VM_LOCKED VMAs span ${locked}`);
     if (data !== as.data_vm) report(`mm ${as.id}: data_vm ${as.data_vm} but data VMAs span ${data}`);
     if (as.brk < as.start_brk) report(`mm ${as.id}: brk 0x${as.brk.toString(16)} below start_brk`);
-    const counts = { rss: new Float64Array(4) };
+    const counts = { rss: new Float64Array(4), swap: swapRefs };
     tables += walk(vm, as, as.pgd, 0, 0, refs, lockedRefs, counts, report);
     for (const [i, name] of [
       [MM_ANONPAGES, 'MM_ANONPAGES'],
       [MM_FILEPAGES, 'MM_FILEPAGES'],
       [MM_SHMEMPAGES, 'MM_SHMEMPAGES'],
+      [MM_SWAPENTS, 'MM_SWAPENTS'],
     ] as const) {
       if (counts.rss[i] !== as.rss[i]) report(`mm ${as.id}: ${name} ${as.rss[i]} but ${counts.rss[i]} PTEs`);
     }
   }
   if (tables !== vm.pt.count) report(`${vm.pt.count} page tables allocated but ${tables} reachable`);
+  for (const v of swap_check(mm, swapRefs)) report(v);
+  const sources = committed_sources(vm, accounted);
+  let committed = 0;
+  for (const [, pages] of sources) committed += pages;
+  if (committed !== vm.vm_committed_as || vm.vm_committed_leaked < 0) {
+    const parts = sources.map(([name, pages]) => `${name} ${pages}`).join(', ');
+    report(`vm_committed_as ${vm.vm_committed_as} but its sources hold ${committed} (${parts})`);
+  }
 
   // Every frame: mapcount equals the PTEs found; page-table frames are accounted.
   const mlocked = new Float64Array(mm.zones.length);
@@ -95,7 +142,8 @@ export function vm_check(vm: Vm): string[] {
     if (f.mapcount[pfn] !== refs[pfn])
       report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but ${refs[pfn]} PTEs map it`);
     if (fl & PG_anon) {
-      anonMapped++;
+      if (f.mapcount[pfn] > 0) anonMapped++;
+      else if (!(fl & PG_swapcache)) report(`pfn ${pfn}: unmapped anonymous page outside the swap cache`);
       if (!(fl & PGI_alloc) || !(fl & PG_lru))
         report(`pfn ${pfn}: anonymous page not allocated or not on an LRU list`);
       if (((fl & PG_mlocked) !== 0) !== lockedRefs[pfn] > 0)
@@ -185,7 +233,7 @@ function walk(
   base: number,
   refs: Int32Array,
   lockedRefs: Int32Array,
-  counts: { rss: Float64Array },
+  counts: { rss: Float64Array; swap: Int32Array | null },
   report: (m: string) => void,
 ): number {
   const pt = vm.pt;
@@ -220,6 +268,14 @@ function walk(
     const v = vm.vmas;
     const vflags = v.vm_flags[vma];
     const bits = pt.bits[e];
+    if (bits & _PAGE_SWP_ENTRY) {
+      // A swap entry: counted against its slot (swap_check) and in MM_SWAPENTS.
+      counts.rss[MM_SWAPENTS]++;
+      if (counts.swap && pfn > 0 && pfn < counts.swap.length) counts.swap[pfn]++;
+      else report(`mm ${as.id}: swap PTE at 0x${addr.toString(16)} points at slot ${pfn}`);
+      if (vflags & VM_SHARED) report(`mm ${as.id}: swap PTE in the shared VMA at 0x${addr.toString(16)}`);
+      continue;
+    }
     if (((bits & _PAGE_PROTNONE) !== 0) !== !(vflags & VM_ACCESS_FLAGS))
       report(`mm ${as.id}: PTE at 0x${addr.toString(16)} is${bits & _PAGE_PROTNONE ? '' : ' not'} PROT_NONE`);
     const shared = (vflags & VM_SHARED) !== 0;

@@ -4,7 +4,8 @@
  * filemap_fault() and filemap_map_pages(); mm/shmem.c shmem_fault()).
  *
  * A read fault first maps whatever the page cache already holds around the address (fault
- * around, 16 pages by default), then reads the page in with mmap read-around. A write fault on a
+ * around, 16 pages by default), then reads the page in with mmap read-around; having waited for
+ * the read, the fault is retried and the retry maps the window around it. A write fault on a
  * private mapping copies the file page into a new anonymous page; on a shared mapping it dirties
  * the page cache page. A fault past the end of the file is SIGBUS. tmpfs pages are allocated on
  * first fault (ENOSPC when the mount is full is SIGBUS too).
@@ -121,8 +122,15 @@ export function do_fault(
       do_fault_around(vm, mm, vma, index, table, i, file);
       if (vm.pt.bits[table * PTRS_PER_TABLE + i] !== 0) return 0;
     }
+    fault_retry = false;
     const pfn = __do_fault(vm, mm, vma, file, index);
     if (pfn < 0) return -pfn;
+    // filemap_fault() dropped the mmap lock to wait for a read (VM_FAULT_RETRY): the retried
+    // fault (counted once) maps the fault-around window, this page now among it.
+    if (fault_retry && FAULT_AROUND_PAGES > 1) {
+      do_fault_around(vm, mm, vma, index, table, i, file);
+      if (vm.pt.bits[table * PTRS_PER_TABLE + i] !== 0) return 0;
+    }
     const rw = flags & VM_SHARED && flags & VM_WRITE && !vma_wants_writenotify(vm, vma, as) ? _PAGE_RW : 0;
     set_pte_file(vm, mm, vma, table, i, pfn, rw, as);
     return 0;
@@ -147,6 +155,12 @@ export function do_fault(
   fault_dirty_shared_page(vm, as, pfn);
   return 0;
 }
+
+/**
+ * Set by filemap_fault() when the kernel's would return VM_FAULT_RETRY: it released the mmap
+ * lock (maybe_unlock_mmap_for_io) to read the page or to start async readahead.
+ */
+let fault_retry = false;
 
 /** kernel: mm/memory.c fault_dirty_shared_page(): dirty the page, then balance dirty memory. */
 export function fault_dirty_shared_page(vm: Vm, as: AddressSpace, pfn: number): void {
@@ -188,6 +202,7 @@ export function filemap_fault(vm: Vm, mm: MmStruct, vma: number, file: OpenFile,
       if (file.mmap_miss) file.mmap_miss--;
       const f = vm.mm.frames;
       if (f.flags[pfn] & PG_readahead) {
+        fault_retry = true;
         f.flags[pfn] |= PG_locked;
         page_cache_async_ra(ractl, pfn, index, ra.ra_pages);
         f.flags[pfn] &= ~PG_locked;
@@ -196,6 +211,7 @@ export function filemap_fault(vm: Vm, mm: MmStruct, vma: number, file: OpenFile,
     return pfn;
   }
   vm.mm.vm_events[PGMAJFAULT]++;
+  fault_retry = true;
   do_sync_mmap_readahead(ractl, file, flags, index, vm.vmas.vm_pgoff[vma], vma_pages(vm, vma));
   pfn = filemap_get_folio(as, index);
   if (pfn < 0) {

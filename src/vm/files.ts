@@ -29,7 +29,7 @@ import {
 } from '../mm/shrinker.ts';
 import { kmem_cache_by_name } from '../mm/slab_common.ts';
 import { truncate_inode_pages } from '../mm/truncate.ts';
-import { CAP_DAC_OVERRIDE, CAP_FOWNER, O_ACCMODE, O_APPEND, O_RDWR, O_WRONLY } from './uapi.ts';
+import { CAP_DAC_OVERRIDE, CAP_FOWNER, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_WRONLY } from './uapi.ts';
 import type { Vm } from './vm.ts';
 
 /** A file system mounted at `path`: tmpfs (sbinfo) or the disk (bdi). */
@@ -84,8 +84,10 @@ export class OpenFile {
     readonly flags: number,
   ) {}
 
+  /** FMODE_READ: O_RDONLY or O_RDWR (access mode 3, O_ACCMODE, gives neither). */
   get readable(): boolean {
-    return (this.flags & O_ACCMODE) !== O_WRONLY;
+    const acc = this.flags & O_ACCMODE;
+    return acc === O_RDONLY || acc === O_RDWR;
   }
 
   get writable(): boolean {

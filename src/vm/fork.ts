@@ -1,27 +1,50 @@
 /**
- * kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): a child address space with a copy
- * of every VMA but those marked VM_DONTCOPY (MADV_DONTFORK), sharing the parent's anonymous
- * pages copy-on-write: both sides' PTEs lose write permission, each page's mapcount counts both,
- * and the first write on either side copies (do_wp_page). VM_WIPEONFORK VMAs (MADV_WIPEONFORK)
- * come over empty. Memory locks are not inherited, nor is mlockall(MCL_FUTURE) (mm->def_flags
- * keeps only VM_INIT_DEF_MASK); the heap bounds are.
+ * dup_mmap() (mm/mmap.c since 6.16, kernel/fork.c before) and mm/memory.c copy_page_range(): a
+ * child address space with a copy of every VMA but those marked VM_DONTCOPY (MADV_DONTFORK),
+ * each VM_ACCOUNT copy charged to vm_committed_as first (refused: fork fails), sharing the
+ * parent's anonymous pages copy-on-write: both sides' PTEs lose write permission, each page's
+ * mapcount counts both, and the first write on either side copies (do_wp_page). VM_WIPEONFORK
+ * VMAs (MADV_WIPEONFORK) come over empty, but charged. Memory locks are not inherited, nor is
+ * mlockall(MCL_FUTURE) (mm->def_flags keeps only VM_INIT_DEF_MASK); the heap bounds are.
  *
  * Simplification: the child's VMA joins the parent's anon_vma instead of getting its own child
  * anon_vma; the reverse map finds the same PTEs either way.
  */
 import { PG_anon } from '../mm/page-flags.ts';
+import { swap_duplicate } from '../mm/swapfile.ts';
 import { page_add_file_rmap } from './filemap_fault.ts';
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
-import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
-import { exit_mmap, vm_stat_account } from './mmap.ts';
-import { _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
+import { exit_mmap, type TaskContext, vm_stat_account } from './mmap.ts';
+import { _PAGE_RW, _PAGE_SWP_ENTRY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { security_vm_enough_memory_mm } from './util.ts';
 import type { Vm } from './vm.ts';
-import { VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_MAYWRITE, VM_SHARED, VM_WIPEONFORK } from './vma.ts';
+import {
+  VM_ACCOUNT,
+  VM_DONTCOPY,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_MAYWRITE,
+  VM_SHARED,
+  VM_WIPEONFORK,
+} from './vma.ts';
 
 const PMD_PAGES = PTRS_PER_TABLE;
 
-/** The child's address space, or null if memory for its page tables ran out (fork fails ENOMEM). */
-export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): MmStruct | null {
+/**
+ * kernel: mm/mmap.c dup_mmap()
+ * The child's address space, or null (fork fails ENOMEM) if the commit charge of a VM_ACCOUNT
+ * VMA is refused — charged, as in the kernel ("sic"), against the parent's mm, for `task`, the
+ * forking parent — or memory for the page tables ran out. On failure what was copied is
+ * torn down again (exit_mmap(), which gives its charge back).
+ */
+export function dup_mmap(
+  vm: Vm,
+  parent: MmStruct,
+  cpu: number,
+  nid: number,
+  task: TaskContext,
+): MmStruct | null {
   const child = vm.mm_alloc(nid, cpu);
   if (!child) return null;
   child.mmap_base = parent.mmap_base;
@@ -36,6 +59,10 @@ export function dup_mmap(vm: Vm, parent: MmStruct, cpu: number, nid: number): Mm
   for (const vma of vmas) {
     const len = (v.vm_end[vma] - v.vm_start[vma]) / 4096;
     if (v.vm_flags[vma] & VM_DONTCOPY) continue;
+    if (v.vm_flags[vma] & VM_ACCOUNT && security_vm_enough_memory_mm(vm, parent, task, len) < 0) {
+      exit_mmap(vm, child);
+      return null;
+    }
     const copy = v.dup(vma, child.id);
     v.vm_flags[copy] &= ~(VM_LOCKED | VM_LOCKONFAULT);
     const wipe = (v.vm_flags[copy] & VM_WIPEONFORK) !== 0;
@@ -75,7 +102,11 @@ function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number, dst_
         let bits = pt.bits[e];
         if (bits === 0) continue;
         const pfn = pt.pfn[e];
-        if (pfn !== vm.mm.zero_pfn) {
+        if (bits & _PAGE_SWP_ENTRY) {
+          // copy_nonpresent_pte(): both sides refer to the swap slot.
+          swap_duplicate(vm.mm, pfn);
+          dst.rss[MM_SWAPENTS]++;
+        } else if (pfn !== vm.mm.zero_pfn) {
           if (cow && bits & _PAGE_RW) {
             bits &= ~_PAGE_RW;
             pt.bits[e] = bits;

@@ -33,35 +33,19 @@
  */
 
 import { errnos } from '../lib/errno.ts';
-import { filemap_remove_folio } from '../mm/filemap.ts';
-import { lru_deactivate, lru_lazyfree, lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
+import { lru_deactivate, lru_lazyfree } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import {
-  PG_active,
-  PG_anon,
-  PG_dirty,
-  PG_lru,
-  PG_reclaim,
-  PG_referenced,
-  PG_swapbacked,
-  PG_unevictable,
-  PG_writeback,
-} from '../mm/page-flags.ts';
+import { PG_dirty, PG_lru, PG_referenced, PG_unevictable } from '../mm/page-flags.ts';
 import { force_page_cache_ra } from '../mm/readahead.ts';
+import { free_swap_and_cache } from '../mm/swapfile.ts';
 import { truncate_inode_pages } from '../mm/truncate.ts';
+import { reclaim_pages } from '../mm/vmscan.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
-import {
-  handle_mm_fault,
-  page_remove_rmap,
-  VM_FAULT_OK,
-  walk_pte_range,
-  zap_page_range_single,
-} from './memory.ts';
-import type { MmStruct } from './mm_struct.ts';
+import { handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
+import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE } from './pgtable.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from './pgtable.ts';
 import { unmap_mapping_pages } from './read_write.ts';
-import { try_to_unmap } from './rmap.ts';
 import {
   CAP_SYS_ADMIN,
   MADV_COLD,
@@ -119,9 +103,9 @@ const EACCES = -errnos.EACCES;
 const EAGAIN = -errnos.EAGAIN;
 const EPERM = -errnos.EPERM;
 const ENOSYS = -errnos.ENOSYS;
-const PGACTIVATE = vm_event_index('pgactivate');
-const PGLAZYFREED = vm_event_index('pglazyfreed');
-const NR_VMSCAN_IMMEDIATE = node_stat_index('nr_vmscan_immediate_reclaim');
+const _PGACTIVATE = vm_event_index('pgactivate');
+const _PGLAZYFREED = vm_event_index('pglazyfreed');
+const _NR_VMSCAN_IMMEDIATE = node_stat_index('nr_vmscan_immediate_reclaim');
 
 /** kernel: mm/madvise.c madvise_behavior_valid() (CONFIG_KSM, CONFIG_TRANSPARENT_HUGEPAGE, CONFIG_MEMORY_FAILURE) */
 export function madvise_behavior_valid(behavior: number): boolean {
@@ -149,14 +133,21 @@ function madvise_unmodelled(behavior: number): boolean {
  * maps too; clean the rest and queue them as lazyfree.
  */
 function madvise_free_pte_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
-  walk_pte_range(vm, mm, start, end, madvise_free_pte, null);
+  walk_pte_range(vm, mm, start, end, madvise_free_pte, null, true);
 }
 
-function madvise_free_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
+function madvise_free_pte(vm: Vm, mm: MmStruct, table: number, i: number): void {
   const pt = vm.pt;
   const f = vm.mm.frames;
   const e = table * PTRS_PER_TABLE + i;
   const pfn = pt.pfn[e];
+  if (pt.bits[e] & _PAGE_SWP_ENTRY) {
+    // A swapped-out page is simply forgotten (free_swap_and_cache_nr()).
+    pt.clear(table, i);
+    mm.rss[MM_SWAPENTS]--;
+    free_swap_and_cache(vm.mm, pfn, mm.cpu);
+    return;
+  }
   if (pfn === vm.mm.zero_pfn) return;
   if (f.flags[pfn] & PG_dirty) {
     if (f.mapcount[pfn] > 1) return;
@@ -164,32 +155,6 @@ function madvise_free_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void
   }
   pt.bits[e] &= ~(_PAGE_ACCESSED | _PAGE_DIRTY);
   lru_lazyfree(vm.mm, pfn);
-}
-
-/**
- * kernel: mm/vmscan.c reclaim_pages() -> shrink_folio_list(), for one isolated exclusive
- * anonymous page of MADV_PAGEOUT, with no swap device: a clean lazyfree page is unmapped and
- * freed (pglazyfreed); a lazyfree page written since MADV_FREE gets PG_dirty and PG_swapbacked
- * back (try_to_unmap_one() refuses to discard it); a swap-backed page cannot be added to swap.
- * Those two are activated (activate_locked: the active anon list, pgactivate).
- */
-function reclaim_anon_page(vm: Vm, mm: MmStruct, vma: number, table: number, i: number): void {
-  const pt = vm.pt;
-  const f = vm.mm.frames;
-  const e = table * PTRS_PER_TABLE + i;
-  const pfn = pt.pfn[e];
-  const lazyfree = !(f.flags[pfn] & PG_swapbacked);
-  if (lazyfree && !(f.flags[pfn] & PG_dirty) && !(pt.bits[e] & _PAGE_DIRTY)) {
-    pt.clear(table, i);
-    page_remove_rmap(vm, mm, pfn, vma);
-    vm.mm.vm_events[PGLAZYFREED]++;
-    return;
-  }
-  lruvec_del_folio(vm.mm, pfn);
-  // A redirtied lazyfree page: try_to_unmap_one() moved the PTE's dirty bit to the folio.
-  f.flags[pfn] |= PG_active | (lazyfree ? PG_swapbacked | PG_dirty : 0);
-  lruvec_add_folio(vm.mm, pfn);
-  vm.mm.vm_events[PGACTIVATE]++;
 }
 
 /**
@@ -201,12 +166,19 @@ function reclaim_anon_page(vm: Vm, mm: MmStruct, vma: number, table: number, i: 
 function madvise_cold_or_pageout_pte_range(
   vm: Vm,
   mm: MmStruct,
-  vma: number,
+  _vma: number,
   start: number,
   end: number,
   pageout: boolean,
 ): void {
-  walk_pte_range(vm, mm, start, end, pageout ? madvise_pageout_pte : madvise_cold_pte, vma);
+  if (!pageout) {
+    walk_pte_range(vm, mm, start, end, madvise_cold_pte, null);
+    return;
+  }
+  // The pages are collected during the walk and reclaimed after it (reclaim_pages()).
+  const pages: number[] = [];
+  walk_pte_range(vm, mm, start, end, madvise_pageout_pte, pages);
+  reclaim_pages(vm.mm, pages, mm.cpu);
 }
 
 function madvise_cold_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
@@ -214,37 +186,9 @@ function madvise_cold_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void
   if (pfn >= 0) lru_deactivate(vm.mm, pfn);
 }
 
-function madvise_pageout_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
+function madvise_pageout_pte(vm: Vm, _mm: MmStruct, table: number, i: number, pages: number[]): void {
   const pfn = isolate_exclusive_lru_pte(vm, table, i);
-  if (pfn < 0 || vm.mm.frames.flags[pfn] & PG_unevictable) return;
-  if (vm.mm.frames.flags[pfn] & PG_anon) reclaim_anon_page(vm, mm, vma, table, i);
-  else reclaim_file_page(vm, pfn);
-}
-
-/**
- * kernel: mm/vmscan.c reclaim_pages() -> shrink_folio_list(), for one exclusive page-cache page
- * of MADV_PAGEOUT: unmapped (the PTE's dirty bit moving to the page), then dropped from the page
- * cache if clean; a dirty page waits for the flusher on the active list (PG_reclaim, counted in
- * nr_vmscan_immediate_reclaim), as do tmpfs pages, which would need swap.
- */
-function reclaim_file_page(vm: Vm, pfn: number): void {
-  const mm = vm.mm;
-  const f = mm.frames;
-  try_to_unmap(vm, pfn);
-  const as = mm.page_cache.of(f.mapping[pfn]);
-  if (!(f.flags[pfn] & (PG_dirty | PG_writeback)) && !as.shmem && f.mapcount[pfn] === 0) {
-    filemap_remove_folio(mm, as, pfn, 0);
-    return;
-  }
-  if (f.flags[pfn] & PG_dirty && !as.shmem) {
-    f.flags[pfn] |= PG_reclaim;
-    mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_VMSCAN_IMMEDIATE]++;
-  }
-  if (f.flags[pfn] & PG_active) return;
-  lruvec_del_folio(mm, pfn);
-  f.flags[pfn] |= PG_active;
-  lruvec_add_folio(mm, pfn);
-  mm.vm_events[PGACTIVATE]++;
+  if (pfn >= 0 && !(vm.mm.frames.flags[pfn] & PG_unevictable)) pages.push(pfn);
 }
 
 /** The page an entry maps if it is an LRU page only this PTE maps, after clearing its referenced bits; else -1. */

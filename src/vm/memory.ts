@@ -8,7 +8,14 @@
 
 import { folio_mark_accessed, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
-import { lruvec_add_folio, lruvec_del_folio, mlock_new_folio, munlock_folio } from '../mm/lru.ts';
+import { folio_maybe_dma_pinned } from '../mm/gup.ts';
+import {
+  lruvec_add_folio,
+  lruvec_del_folio,
+  mlock_folio,
+  mlock_new_folio,
+  munlock_folio,
+} from '../mm/lru.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
 import {
   PG_active,
@@ -19,17 +26,27 @@ import {
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
+  PG_swapcache,
   PG_unevictable,
 } from '../mm/page-flags.ts';
+import {
+  add_to_swap_cache,
+  delete_from_swap_cache,
+  folio_swap_slot,
+  free_swap_and_cache,
+  SWAP_HAS_CACHE,
+  swap_read_folio,
+} from '../mm/swapfile.ts';
 import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { do_fault, fault_dirty_shared_page, mm_counter_file } from './filemap_fault.ts';
-import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
+import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
   _PAGE_RW,
+  _PAGE_SWP_ENTRY,
   _PAGE_TABLE,
   _PAGE_USER,
   PTRS_PER_TABLE,
@@ -39,12 +56,13 @@ import {
   pud_index,
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma } from './rmap.ts';
-import type { Vm } from './vm.ts';
+import { update_hiwater_rss, type Vm } from './vm.ts';
 import { VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
 const PGFAULT = vm_event_index('pgfault');
+const PGMAJFAULT = vm_event_index('pgmajfault');
 
 /** vm_fault_t results the model distinguishes. */
 export const VM_FAULT_OK = 0;
@@ -91,8 +109,9 @@ export type PteEntry<A> = (vm: Vm, mm: MmStruct, table: number, i: number, arg: 
 
 /**
  * kernel: mm/pagewalk.c walk_page_range() at the PTE level (ops->pte_entry)
- * Call `pte_entry` for every present PTE in [start, end), a PTE table at a time, skipping
- * missing and empty tables. The visitor may clear the entry it is given.
+ * Call `pte_entry` for every present PTE in [start, end) — and swap entries too with
+ * `include_swap` — a PTE table at a time, skipping missing and empty tables. The visitor may
+ * clear the entry it is given.
  */
 export function walk_pte_range<A>(
   vm: Vm,
@@ -101,7 +120,9 @@ export function walk_pte_range<A>(
   end: number,
   pte_entry: PteEntry<A>,
   arg: A,
+  include_swap = false,
 ): void {
+  const skip = include_swap ? 0 : _PAGE_SWP_ENTRY;
   const pt = vm.pt;
   let vpn = start / 4096;
   const last = end / 4096;
@@ -111,7 +132,8 @@ export function walk_pte_range<A>(
     if (table >= 0 && pt.used[table] > 0) {
       for (; vpn < next; vpn++) {
         const i = pte_index(vpn);
-        if (pt.bits[table * PTRS_PER_TABLE + i] !== 0) pte_entry(vm, mm, table, i, arg);
+        const bits = pt.bits[table * PTRS_PER_TABLE + i];
+        if (bits !== 0 && !(bits & skip)) pte_entry(vm, mm, table, i, arg);
       }
     }
     vpn = next;
@@ -157,6 +179,11 @@ function anon_vma_prepare(vm: Vm, vma: number): void {
 export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   // mm_account_fault(): every fault counts, from user space or GUP (populate, mlock).
   vm.mm.vm_events[PGFAULT]++;
+  return handle_pte_fault(vm, mm, vma, addr, write);
+}
+
+// kernel: mm/memory.c handle_pte_fault()
+function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   const vpn = addr / 4096;
   const table = pte_table_alloc(vm, mm, vpn);
   if (table < 0) return VM_FAULT_OOM;
@@ -165,6 +192,7 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
   const e = table * PTRS_PER_TABLE + i;
   const bits = pt.bits[e];
   const flags = vm.vmas.vm_flags[vma];
+  if (bits & _PAGE_SWP_ENTRY) return do_swap_page(vm, mm, vma, addr, write, table, i);
   if (bits !== 0) {
     if (!write || bits & _PAGE_RW) {
       pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
@@ -211,6 +239,63 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
   return VM_FAULT_OK;
 }
 
+/**
+ * kernel: mm/memory.c do_swap_page()
+ * A fault on a swap entry: the page comes from the swap cache if it is still there, else it is
+ * read back from the device (a major fault) into a new page that joins the swap cache. The PTE
+ * maps it, writable if this is its only user and the VMA is writable; the slot loses this
+ * reference, and the swap copy is dropped when it is no longer worth keeping
+ * (should_try_to_free_swap(): a write to an exclusive page, a locked VMA, swap half full).
+ */
+function do_swap_page(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  addr: number,
+  write: boolean,
+  table: number,
+  i: number,
+): number {
+  const pt = vm.pt;
+  const e = table * PTRS_PER_TABLE + i;
+  const slot = pt.pfn[e];
+  const si = vm.mm.swap!;
+  const f = vm.mm.frames;
+  let pfn = si.cache.get(slot) ?? -1;
+  if (pfn < 0) {
+    pfn = alloc_anon_folio(vm, mm, vma);
+    if (pfn < 0) return VM_FAULT_OOM;
+    vm.mm.vm_events[PGMAJFAULT]++;
+    swap_read_folio(vm.mm);
+    add_to_swap_cache(vm.mm, pfn, slot);
+    add_new_anon_page(vm, mm, vma, addr, pfn);
+  } else {
+    // folio_add_anon_rmap_pte(): another mapping of the cached page.
+    if (f.mapcount[pfn]++ === 0) vm.mm.nodes[vm.mm.page_zone(pfn)!.nid].vm_stat[NR_ANON_MAPPED]++;
+    mm.rss[MM_ANONPAGES]++;
+    if ((vm.vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) mlock_folio(vm.mm, pfn);
+  }
+  mm.rss[MM_SWAPENTS]--;
+  si.put(slot, 1); // swap_free()
+  const exclusive = f.mapcount[pfn] === 1 && (si.swap_map[slot] & ~SWAP_HAS_CACHE) === 0;
+  let bits = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+  if (exclusive && vm.vmas.vm_flags[vma] & VM_WRITE) bits |= _PAGE_RW | (write ? _PAGE_DIRTY : 0);
+  pt.pfn[e] = pfn;
+  pt.bits[e] = bits;
+  const vm_swap_full = si.free * 2 < si.total;
+  if (
+    exclusive &&
+    (vm_swap_full || vm.vmas.vm_flags[vma] & VM_LOCKED || f.flags[pfn] & PG_mlocked || write)
+  ) {
+    // folio_free_swap(): the page is the only copy again, so it is dirty.
+    delete_from_swap_cache(vm.mm, pfn);
+    f.flags[pfn] |= PG_dirty;
+  }
+  // A write to a page still shared: do_wp_page() copies it.
+  if (write && !(bits & _PAGE_RW)) return handle_pte_fault(vm, mm, vma, addr, true);
+  return VM_FAULT_OK;
+}
+
 /** vma_alloc_zeroed_movable_folio() after anon_vma_prepare(): a new page, -1 if memory ran out. */
 export function alloc_anon_folio(vm: Vm, mm: MmStruct, vma: number): number {
   anon_vma_prepare(vm, vma);
@@ -237,6 +322,13 @@ export function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number)
   if (f.mapcount[pfn] > 0) return;
   const zone = vm.mm.page_zone(pfn)!;
   vm.mm.nodes[zone.nid].vm_stat[NR_ANON_MAPPED]--;
+  if (f.flags[pfn] & PG_swapcache) {
+    // free_swap_cache(): the unmapped page leaves the swap cache unless swap PTEs elsewhere
+    // still need it (then it stays cached, unmapped, for their faults).
+    const si = vm.mm.swap!;
+    if (si.swap_map[folio_swap_slot(vm.mm, pfn)] !== SWAP_HAS_CACHE) return;
+    delete_from_swap_cache(vm.mm, pfn);
+  }
   if (f.flags[pfn] & PG_lru) lruvec_del_folio(vm.mm, pfn);
   if (f.flags[pfn] & PG_mlocked) {
     // free_pages_prepare(): a page freed still mlocked.
@@ -254,7 +346,8 @@ export function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number)
   );
   f.mapping[pfn] = 0;
   f.index[pfn] = 0;
-  __free_pages(vm.mm, pfn, 0, mm.cpu);
+  // A pinned page stays allocated until its last unpin (unpin_folio frees it).
+  if (!folio_maybe_dma_pinned(vm.mm, pfn)) __free_pages(vm.mm, pfn, 0, mm.cpu);
 }
 
 /** Drop one mapping of `pfn` by `vma`: anonymous pages may be freed, page-cache pages stay cached. */
@@ -300,7 +393,7 @@ export function zap_page_range(
   end: number,
   even_cows = true,
 ): void {
-  walk_pte_range(vm, mm, start, end, even_cows ? zap_pte : zap_file_pte, vma);
+  walk_pte_range(vm, mm, start, end, even_cows ? zap_pte : zap_file_pte, vma, even_cows);
 }
 
 // zap_pte_range() with details->even_cows false: skip anonymous pages (should_zap_folio()).
@@ -317,6 +410,12 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   const pfn = vm.pt.pfn[e];
   const bits = vm.pt.bits[e];
   vm.pt.clear(table, i);
+  if (bits & _PAGE_SWP_ENTRY) {
+    // A swapped-out page: drop the slot reference (free_swap_and_cache()).
+    mm.rss[MM_SWAPENTS]--;
+    free_swap_and_cache(vm.mm, pfn, mm.cpu);
+    return;
+  }
   if (pfn === vm.mm.zero_pfn) return;
   if (vm.mm.frames.flags[pfn] & PG_anon) {
     page_remove_rmap(vm, mm, pfn, vma);
@@ -328,6 +427,7 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   page_remove_file_rmap(vm, mm, pfn, vma);
 }
 export function zap_page_range_single(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
+  update_hiwater_rss(vm, mm);
   zap_page_range(vm, mm, vma, start, end);
   const pt = vm.pt;
   for (

@@ -1,8 +1,9 @@
 /**
  * mm/mmap.c and mm/vma.c: creating, merging, splitting and removing VMAs, finding free address
- * ranges, the VM accounting (total_vm, data_vm, locked_vm) and its limits, populating ranges
- * (mm/gup.c), brk(), and tearing an address space down. Callers (the syscalls in process.ts)
- * validate user arguments first; these functions return -errno as the kernel does.
+ * ranges, the VM accounting (total_vm, data_vm, locked_vm) and its limits, the commit charge of
+ * VM_ACCOUNT mappings (util.ts), populating ranges (mm/gup.c), brk(), and tearing an address
+ * space down. Callers (the syscalls in process.ts) validate user arguments first; these
+ * functions return -errno as the kernel does.
  */
 
 import { errnos } from '../lib/errno.ts';
@@ -10,13 +11,17 @@ import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
-import type { Vm } from './vm.ts';
+import { security_vm_enough_memory_mm, vm_acct_memory, vm_unacct_memory } from './util.ts';
+import { update_hiwater_rss, update_hiwater_vm, type Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
   VM_ACCOUNT,
   VM_DATA_DEFAULT_FLAGS,
+  VM_HUGETLB,
   VM_LOCKED,
+  VM_LOCKED_MASK,
   VM_LOCKONFAULT,
+  VM_NORESERVE,
   VM_SHARED,
   VM_SPECIAL,
   VM_STACK,
@@ -52,6 +57,56 @@ export function is_data_mapping(flags: number): boolean {
 export function vm_stat_account(mm: MmStruct, flags: number, npages: number): void {
   mm.total_vm += npages;
   if (is_data_mapping(flags)) mm.data_vm += npages;
+}
+
+/**
+ * kernel: mm/vma.c accountable_mapping()
+ * A private writable mapping without VM_NORESERVE is charged to vm_committed_as (hugetlb files,
+ * which have their own reservations, are not: none are modelled yet).
+ */
+export function accountable_mapping(flags: number): boolean {
+  return (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
+}
+
+/**
+ * kernel: mm/vma.c __mmap_prepare() (vms_gather_munmap_vmas() and the accounting) with, for
+ * MAP_FIXED, vms_complete_munmap_vmas()
+ * Make [addr, addr + len) ready for a new mapping with `flags`: an accountable mapping is charged
+ * its pages less the VM_ACCOUNT pages it replaces (vms->nr_accounted, whose charge it takes over
+ * instead of their being uncharged) — before anything is unmapped, so a refused MAP_FIXED leaves
+ * the old mappings in place — and gets VM_ACCOUNT; then, with `fixed`, the old mappings go.
+ * Returns the new mapping's flags, or -ENOMEM (commit refused, or vm.max_map_count reached while
+ * splitting; nothing is charged then).
+ */
+export function __mmap_prepare(
+  vm: Vm,
+  mm: MmStruct,
+  task: TaskContext,
+  addr: number,
+  len: number,
+  flags: number,
+  fixed: boolean,
+): number {
+  const end = addr + len;
+  let charged = 0;
+  let nr_accounted = 0;
+  if (accountable_mapping(flags)) {
+    mm.mt.iterate(addr, end, (s, e, id) => {
+      if (vm.vmas.vm_flags[id] & VM_ACCOUNT) nr_accounted += (Math.min(e, end) - Math.max(s, addr)) / PAGE;
+    });
+    charged = len / PAGE - nr_accounted;
+    if (charged && security_vm_enough_memory_mm(vm, mm, task, charged) < 0) return ENOMEM;
+    flags |= VM_ACCOUNT;
+  }
+  if (fixed) {
+    if (do_munmap(vm, mm, addr, end) < 0) {
+      vm_unacct_memory(vm, charged);
+      return ENOMEM;
+    }
+    // do_munmap() gave back the replaced VM_ACCOUNT pages; the new mapping keeps their charge.
+    vm_acct_memory(vm, nr_accounted);
+  }
+  return flags;
 }
 
 /**
@@ -228,11 +283,13 @@ export function vma_merge_new_range(
 }
 
 /**
- * kernel: mm/vma.c __mmap_region() with vma_merge_new_range()
+ * kernel: mm/vma.c __mmap_region() with vma_merge_new_range() and __mmap_complete()
  * Map [addr, addr + len) with `flags` at page offset `pgoff` — of open file `file` (whose
  * reference the caller took and the mapping keeps; 0 for anonymous memory) — merging with an
  * adjacent compatible VMA where possible (then the file reference is dropped: the merged VMA
- * holds one). The range must be free. Returns the VMA that covers it.
+ * holds one). The range must be free and the commit charge made (__mmap_prepare()). A VM_LOCKED
+ * mapping counts in locked_vm, except a VM_SPECIAL (or hugetlb) one: it loses VM_LOCKED and
+ * VM_LOCKONFAULT instead. Returns the VMA that covers it.
  */
 export function mmap_region(
   vm: Vm,
@@ -252,7 +309,10 @@ export function mmap_region(
     mm.map_count++;
   }
   vm_stat_account(mm, flags, len / PAGE);
-  if (flags & VM_LOCKED) mm.locked_vm += len / PAGE;
+  if (flags & VM_LOCKED) {
+    if (flags & (VM_SPECIAL | VM_HUGETLB)) vm.vmas.vm_flags[vma] &= ~VM_LOCKED_MASK;
+    else mm.locked_vm += len / PAGE;
+  }
   return vma;
 }
 
@@ -367,7 +427,9 @@ export function __split_vma(vm: Vm, mm: MmStruct, vma: number, addr: number): nu
 /**
  * kernel: mm/vma.c do_vmi_munmap()
  * Unmap [start, end): split the VMAs straddling either end, zap their pages, free them, then the
- * page tables of the hole. Returns 0 or -ENOMEM (too many VMAs to split).
+ * page tables of the hole, and give back the commit charge of the VM_ACCOUNT ones
+ * (vms_complete_munmap_vmas(): vm_unacct_memory(nr_accounted)). Returns 0 or -ENOMEM (too many
+ * VMAs to split).
  */
 export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): number {
   const v = vm.vmas;
@@ -391,13 +453,19 @@ export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): num
   mt.iterate(start, end, (_s, _e, id) => {
     doomed.push(id);
   });
+  // unmap_region() / vms_complete_munmap_vmas(): remember the peaks before they drop.
+  update_hiwater_rss(vm, mm);
+  update_hiwater_vm(vm, mm);
+  let nr_accounted = 0;
   for (const vma of doomed) {
     const len = v.vm_end[vma] - v.vm_start[vma];
     zap_page_range(vm, mm, vma, v.vm_start[vma], v.vm_end[vma]);
     vm_stat_account(mm, v.vm_flags[vma], -len / PAGE);
     if (v.vm_flags[vma] & VM_LOCKED) mm.locked_vm -= len / PAGE;
+    if (v.vm_flags[vma] & VM_ACCOUNT) nr_accounted += len / PAGE;
     remove_vma(vm, mm, vma);
   }
+  vm_unacct_memory(vm, nr_accounted);
   const floor = mt.prev(start) >= 0 ? mt.lastEnd : 0;
   const ceiling = mt.next(end) >= 0 ? mt.lastStart : mm.task_size + PAGE;
   free_pgd_range(vm, mm, start, end, floor, ceiling);
@@ -474,7 +542,8 @@ export function __mm_populate(
  * kernel: mm/mmap.c do_brk_flags()
  * Extend the heap by [addr, addr + len): grow `brkvma` (the VMA ending at addr, if any, and only
  * that one: brk never merges with the next VMA) or map a new VMA with the data flags plus
- * mm.def_flags. Returns 0 or -ENOMEM.
+ * mm.def_flags and VM_ACCOUNT, after charging the new pages (security_vm_enough_memory_mm()).
+ * Returns 0 or -ENOMEM.
  */
 function do_brk_flags(
   vm: Vm,
@@ -487,6 +556,7 @@ function do_brk_flags(
   const flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | mm.def_flags;
   if (!may_expand_vm(mm, flags, len / PAGE, task)) return ENOMEM;
   if (mm.map_count > vm.sysctl.max_map_count) return ENOMEM;
+  if (security_vm_enough_memory_mm(vm, mm, task, len / PAGE) < 0) return ENOMEM;
   let vma = -1;
   if (brkvma >= 0 && vm.vmas.vm_end[brkvma] === addr)
     vma = vma_merge_new_range(vm, mm, addr, addr + len, flags, addr / PAGE, -1, true);

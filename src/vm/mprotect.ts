@@ -14,9 +14,9 @@
  * PROT_READ|WRITE|EXEC|SEM, PROT_GROWSUP, and PROT_GROWSDOWN on a VMA that does not grow down;
  * ENOMEM if the range wraps or is not fully mapped (VMAs before the first hole keep their new
  * protection), or if a split passes vm.max_map_count or a private mapping turning writable passes
- * RLIMIT_DATA; EACCES for a permission the VMA may not have (VM_MAY*; anonymous mappings may have
- * all, so this needs file mappings or memory-deny-write-execute, neither modelled). Length 0 does
- * nothing.
+ * RLIMIT_DATA or is refused its commit charge (vm.overcommit_memory); EACCES for a permission the
+ * VMA may not have (VM_MAY*; anonymous mappings may have all, so this needs file mappings or
+ * memory-deny-write-execute, neither modelled). Length 0 does nothing.
  */
 
 import { errnos } from '../lib/errno.ts';
@@ -43,6 +43,7 @@ import {
   PTRS_PER_TABLE,
 } from './pgtable.ts';
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from './uapi.ts';
+import { security_vm_enough_memory_mm, vm_unacct_memory } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
@@ -130,10 +131,12 @@ function change_pte(
 /**
  * kernel: mm/mprotect.c mprotect_fixup()
  * Give [start, end) of `vma` the flags `newflags`. A private mapping turning writable is checked
- * against RLIMIT_DATA and becomes VM_ACCOUNT (commit charge; the model keeps no Committed_AS);
- * one turning read-only loses VM_ACCOUNT if it never had an anonymous page. A locked private
- * mapping turning writable is faulted in at once (COW broken) to spare later faults. Returns the
- * VMA now covering the range, or -ENOMEM.
+ * against RLIMIT_DATA and, unless it is VM_ACCOUNT already (or shared, hugetlb, VM_NORESERVE),
+ * charged its pages (security_vm_enough_memory_mm(); refused: -ENOMEM) and made VM_ACCOUNT; an
+ * anonymous one turning read-only before it ever had an anonymous page (no anon_vma) loses
+ * VM_ACCOUNT and gives the charge back — otherwise the charge stays. A locked private mapping
+ * turning writable is faulted in at once (COW broken) to spare later faults. Returns the VMA now
+ * covering the range, or -ENOMEM (the charge is undone).
  */
 export function mprotect_fixup(
   vm: Vm,
@@ -147,18 +150,27 @@ export function mprotect_fixup(
   const v = vm.vmas;
   const oldflags = v.vm_flags[vma];
   const nrpages = (end - start) / PAGE;
+  let charged = 0;
   if (newflags === oldflags) return vma;
   if (newflags & VM_WRITE) {
     // Check space limits when the area turns into data.
     if (!may_expand_vm(mm, newflags, nrpages, task) && may_expand_vm(mm, oldflags, nrpages, task))
       return ENOMEM;
-    if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) newflags |= VM_ACCOUNT;
-  } else if (oldflags & VM_ACCOUNT && v.anon_vma[vma] < 0) {
+    if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))) {
+      charged = nrpages;
+      if (security_vm_enough_memory_mm(vm, mm, task, charged) < 0) return ENOMEM;
+      newflags |= VM_ACCOUNT;
+    }
+  } else if (oldflags & VM_ACCOUNT && !v.vm_file[vma] && v.anon_vma[vma] < 0) {
     newflags &= ~VM_ACCOUNT;
   }
   const r = vma_modify_flags(vm, mm, vma, start, end, newflags);
-  if (r < 0) return r;
+  if (r < 0) {
+    vm_unacct_memory(vm, charged);
+    return r;
+  }
   change_protection(vm, mm, r, start, end);
+  if (oldflags & VM_ACCOUNT && !(newflags & VM_ACCOUNT)) vm_unacct_memory(vm, nrpages);
   if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && newflags & VM_WRITE)
     populate_vma_page_range(vm, mm, r, start, end);
   vm_stat_account(mm, oldflags, -nrpages);

@@ -30,6 +30,22 @@ export const _PAGE_PSE = 0x080;
  */
 export const _PAGE_PROTNONE = 0x100;
 export const _PAGE_SOFT_DIRTY = 0x800;
+/**
+ * A swap entry: a non-present PTE whose pfn field holds the swap slot (swp_offset; one swap
+ * device, type 0). The model marks it with this bit; x86 encodes type and offset in the PTE.
+ */
+export const _PAGE_SWP_ENTRY = 0x200;
+
+/** pte_present(): maps a page (PROT_NONE entries too, as on x86). */
+export function pte_present(bits: number): boolean {
+  return (bits & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
+}
+
+/** is_swap_pte(): a swap entry. */
+export function is_swap_pte(bits: number): boolean {
+  return (bits & _PAGE_SWP_ENTRY) !== 0;
+}
+
 /** What a table entry pointing at a lower table carries (_PAGE_TABLE). */
 export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
 

@@ -9,11 +9,13 @@ import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
+import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE, pin_user_pages, unpin_user_pages } from './gup.ts';
 import { sys_madvise } from './madvise.ts';
 import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
 import { can_do_mlock, do_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
+  __mmap_prepare,
   count_vma_pages_range,
   do_munmap,
   exit_mmap,
@@ -29,7 +31,14 @@ import {
 import { sys_mprotect } from './mprotect.ts';
 import { sys_mremap } from './mremap.ts';
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from './oom_kill.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_PRESENT,
+  _PAGE_RW,
+  PTRS_PER_TABLE,
+  pte_index,
+} from './pgtable.ts';
 import {
   dup_fd,
   exit_files,
@@ -77,9 +86,9 @@ import {
   RLIMIT_MEMLOCK,
   RLIMIT_NOFILE,
 } from './uapi.ts';
+import { OVERCOMMIT_NEVER } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
-  VM_ACCOUNT,
   VM_EXEC,
   VM_LOCKED,
   VM_MAYEXEC,
@@ -143,7 +152,15 @@ export class FaultError extends Error {
   }
 }
 
+/** An RDMA memory registration (struct ib_umem): the pinned pages, one pfn per page. */
+export interface Umem {
+  readonly pages: readonly number[];
+  released: boolean;
+}
+
 export class Process implements TaskContext, FileTask {
+  /** Live RDMA registrations (ib_umem_get), released at exit. */
+  private readonly umems = new Set<Umem>();
   /** Open file descriptors (a fork child gets a copy sharing the open files). */
   fdt = new FdTable();
   readonly uid: number;
@@ -275,8 +292,9 @@ export class Process implements TaskContext, FileTask {
     if (prot & PROT_WRITE) vm_flags |= VM_WRITE;
     if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
     if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
-    if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
-    else if (vm_flags & VM_WRITE) vm_flags |= VM_ACCOUNT;
+    // MAP_NORESERVE is honoured unless vm.overcommit_memory is 2 (do_mmap()); an accountable
+    // mapping becomes VM_ACCOUNT in __mmap_prepare().
+    if (flags & MAP_NORESERVE && vm.sysctl.overcommit_memory !== OVERCOMMIT_NEVER) vm_flags |= VM_NORESERVE;
     if (flags & MAP_LOCKED && !can_do_mlock(this)) fail('EPERM', 'MAP_LOCKED with RLIMIT_MEMLOCK 0');
     if (!mlock_future_ok(mm, vm_flags, len, this)) fail('EAGAIN', 'RLIMIT_MEMLOCK exceeded');
     let pgoff = 0;
@@ -297,15 +315,15 @@ export class Process implements TaskContext, FileTask {
     if (!may_expand_vm(mm, vm_flags, len / PAGE - replaced, this))
       fail('ENOMEM', 'RLIMIT_AS or RLIMIT_DATA exceeded');
     if (mm.map_count >= vm.sysctl.max_map_count) fail('ENOMEM', 'vm.max_map_count reached');
-    let start: number;
-    if (flags & MAP_FIXED) {
-      start = addr;
-      const r = do_munmap(vm, mm, start, start + len);
-      if (r < 0) fail('ENOMEM', 'vm.max_map_count reached while replacing a mapping');
-    } else {
+    let start = addr;
+    if (!(flags & MAP_FIXED)) {
       start = get_unmapped_area(vm, mm, addr, len);
       if (start < 0) fail('ENOMEM', 'no free range of that size');
     }
+    // The commit charge, then (MAP_FIXED) unmapping what the new mapping replaces.
+    const setup = __mmap_prepare(vm, mm, this, start, len, vm_flags, (flags & MAP_FIXED) !== 0);
+    if (setup < 0) fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
+    vm_flags = setup;
     if (file) vm.files.get_file(file);
     const vma = file
       ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
@@ -342,7 +360,7 @@ export class Process implements TaskContext, FileTask {
     if (r < 0)
       throw syscall_error('mprotect', r, {
         EINVAL: 'unaligned address, bad prot bits, or PROT_GROWSDOWN/PROT_GROWSUP',
-        ENOMEM: 'range not fully mapped, vm.max_map_count reached, or RLIMIT_DATA exceeded',
+        ENOMEM: 'range not fully mapped, vm.max_map_count reached, RLIMIT_DATA exceeded, or commit refused',
       });
   }
 
@@ -413,7 +431,7 @@ export class Process implements TaskContext, FileTask {
       throw syscall_error('mremap', r, {
         EINVAL: 'bad flags, sizes or alignment, overlapping ranges, or old size 0',
         EFAULT: 'old range not mapped by one VMA, or the mapping may not grow',
-        ENOMEM: 'cannot grow in place without MREMAP_MAYMOVE, no room, or a limit reached',
+        ENOMEM: 'cannot grow in place without MREMAP_MAYMOVE, no room, a limit reached, or commit refused',
         EAGAIN: 'RLIMIT_MEMLOCK exceeded',
         EPERM: 'MREMAP_FIXED below vm.mmap_min_addr',
       });
@@ -527,7 +545,7 @@ export class Process implements TaskContext, FileTask {
    */
   fork(): Process {
     this.alive('fork');
-    const child = this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid));
+    const child = this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid, this));
     child.fdt = dup_fd(this.vm, this.fdt);
     return child;
   }
@@ -539,9 +557,71 @@ export class Process implements TaskContext, FileTask {
   exit(): void {
     if (this.exited) return;
     this.vm.tasks[this.mm.id] = undefined;
+    for (const umem of [...this.umems]) this.ib_umem_release(umem);
     exit_mmap(this.vm, this.mm);
     exit_files(this.vm, this);
     this.exited = true;
+  }
+
+  /**
+   * pin_user_pages(2)-style pinning as a driver does it for this process: pin the pages of
+   * [addr, addr + length) (rounded out to pages), faulting them in, and return their pfns (one
+   * per page; unpin with unpin_user_pages()). FOLL_WRITE pins for writing, FOLL_LONGTERM (RDMA,
+   * VFIO) first migrates pages out of ZONE_MOVABLE and CMA. The pins belong to the caller: they
+   * outlive munmap() and exit(), keeping the pages allocated. Throws EFAULT for a hole or a
+   * mapping that may not be pinned, ENOMEM when memory runs out.
+   */
+  pin_user_pages(addr: number, length: number, gup_flags = 0): number[] {
+    this.ulongs('pin_user_pages', addr, length, gup_flags);
+    const start = addr - (addr % PAGE);
+    const nr = Math.ceil((addr + length) / PAGE) - start / PAGE;
+    const pages: number[] = [];
+    const r = this.syscall(() => pin_user_pages(this.vm, this.mm, start, nr, gup_flags, pages));
+    if (r < 0)
+      throw syscall_error('pin_user_pages', r, {
+        EFAULT: 'range not fully mapped, or a mapping that may not be pinned',
+        ENOMEM: 'out of memory, or long-term pin migration failed',
+      });
+    return pages;
+  }
+
+  /** unpin_user_pages(): drop the pins pin_user_pages() returned. */
+  unpin_user_pages(pages: readonly number[]): void {
+    unpin_user_pages(this.vm, pages, this.cpu);
+  }
+
+  /**
+   * ib_umem_get() (RDMA memory registration, drivers/infiniband/core/umem.c): count the pages
+   * in pinned_vm against RLIMIT_MEMLOCK (ENOMEM past it without CAP_IPC_LOCK), then pin them
+   * FOLL_LONGTERM (FOLL_WRITE when `writable`, else FOLL_FORCE). Released by ib_umem_release()
+   * or when the process exits (its RDMA device file closes).
+   */
+  ib_umem_get(addr: number, length: number, writable: boolean): Umem {
+    this.ulongs('ib_umem_get', addr, length);
+    const npages = Math.ceil((addr + length) / PAGE) - Math.floor(addr / PAGE);
+    if (!length || npages > 0xffffffff)
+      throw new ErrnoError('EINVAL', 'ib_umem_get', undefined, 'empty range');
+    const lock_limit = Math.floor(this.rlimits.memlock / PAGE);
+    if (this.mm.pinned_vm + npages > lock_limit && !this.capable(CAP_IPC_LOCK))
+      throw new ErrnoError('ENOMEM', 'ib_umem_get', undefined, 'RLIMIT_MEMLOCK exceeded (pinned_vm)');
+    this.mm.pinned_vm += npages;
+    try {
+      const flags = FOLL_LONGTERM | (writable ? FOLL_WRITE : FOLL_FORCE);
+      const umem = { pages: this.pin_user_pages(addr, length, flags), released: false };
+      this.umems.add(umem);
+      return umem;
+    } catch (e) {
+      this.mm.pinned_vm -= npages;
+      throw e;
+    }
+  }
+
+  /** ib_umem_release(): unpin the registration's pages and give back its pinned_vm. */
+  ib_umem_release(umem: Umem): void {
+    if (umem.released || !this.umems.delete(umem)) return;
+    umem.released = true;
+    unpin_user_pages(this.vm, umem.pages, this.cpu);
+    this.mm.pinned_vm -= umem.pages.length;
   }
 
   /** RLIMIT_NOFILE (soft): descriptors this process may hold. */
@@ -680,7 +760,7 @@ function pte_allows(vm: Vm, mm: MmStruct, addr: number, write: boolean): boolean
   if (table < 0) return false;
   const e = table * PTRS_PER_TABLE + pte_index(vpn);
   const bits = vm.pt.bits[e];
-  if (bits === 0 || (write && !(bits & _PAGE_RW))) return false;
+  if (!(bits & _PAGE_PRESENT) || (write && !(bits & _PAGE_RW))) return false;
   vm.pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
   return true;
 }

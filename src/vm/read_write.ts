@@ -6,7 +6,7 @@
  */
 import { errnos } from '../lib/errno.ts';
 import { filemap_read, generic_perform_write, shmem_file_read } from '../mm/file_rw.ts';
-import { folio_end_writeback, folio_start_writeback } from '../mm/filemap.ts';
+import { type AddressSpace, folio_end_writeback, folio_start_writeback } from '../mm/filemap.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
 import { wb_wakeup, writeback_pages } from '../mm/page-writeback.ts';
 import { force_page_cache_ra, VM_READAHEAD_PAGES } from '../mm/readahead.ts';
@@ -37,7 +37,9 @@ import {
   POSIX_FADV_SEQUENTIAL,
   POSIX_FADV_WILLNEED,
   SEEK_CUR,
+  SEEK_DATA,
   SEEK_END,
+  SEEK_HOLE,
   SEEK_SET,
 } from './uapi.ts';
 import type { Vm } from './vm.ts';
@@ -60,11 +62,17 @@ export class FdTable {
     return file;
   }
 
-  /** The lowest free descriptor below `limit`, or EMFILE (RLIMIT_NOFILE). */
-  install(file: OpenFile, limit: number): number {
+  /** get_unused_fd_flags(): the lowest free descriptor below `limit`, or EMFILE (RLIMIT_NOFILE). */
+  unused(limit: number): number {
     let fd = 0;
     while (fd < this.fds.length && this.fds[fd]) fd++;
     if (fd >= limit) fail('EMFILE', `RLIMIT_NOFILE (${limit}) descriptors are open`);
+    return fd;
+  }
+
+  /** The lowest free descriptor below `limit` now refers to `file` (or EMFILE). */
+  install(file: OpenFile, limit: number): number {
+    const fd = this.unused(limit);
     this.fds[fd] = file;
     return fd;
   }
@@ -90,8 +98,12 @@ const READ = 4;
 const WRITE = 2;
 
 /**
- * kernel: fs/open.c do_sys_open() (path_openat → do_open → may_open, handle_truncate)
- * Open (or with O_CREAT create, mode & ~umask 022) a regular file; returns the descriptor.
+ * kernel: fs/open.c do_sys_open() (get_unused_fd_flags, then path_openat → do_open → may_open,
+ * handle_truncate)
+ * Open (or with O_CREAT create, mode & ~umask 022) a regular file; returns the descriptor. A
+ * full descriptor table fails (EMFILE) before the path is looked at, creating nothing. Access
+ * mode 3 (O_ACCMODE) needs read and write permission and gives a descriptor that can do neither.
+ * O_TRUNC empties an existing file whatever the access mode (Linux truncates O_RDONLY too).
  */
 export function sys_open(vm: Vm, task: FileTask, path: string, flags: number, mode: number): number {
   if (!Number.isInteger(flags) || flags < 0) fail('EINVAL', 'flags must be a non-negative integer');
@@ -99,14 +111,15 @@ export function sys_open(vm: Vm, task: FileTask, path: string, flags: number, mo
     fail('EOPNOTSUPP', 'O_TMPFILE and O_PATH are not modelled');
   if (flags & O_DIRECTORY) fail('ENOTDIR', `${path} is not a directory`);
   const acc = flags & O_ACCMODE;
-  if (acc === O_ACCMODE) fail('EINVAL', 'O_ACCMODE (3) is not an access mode');
   const name = normalize(path);
+  task.fdt.unused(task.nofile);
   if (name === '/proc' || name.startsWith('/proc/') || name === '/sys' || name.startsWith('/sys/'))
     fail('ENOENT', `${name}: read /proc and /sys with machine.readFile()`);
   const files = vm.files;
   const mount = files.mount_of(name);
   if (mount.path === name) fail('EISDIR', `${name} is a mount point`);
   let inode = files.lookup(name);
+  const existed = inode !== undefined;
   if (inode) {
     if (flags & O_CREAT && flags & O_EXCL) fail('EEXIST', `${name} exists`);
     // may_open() (skipped for the file this open created: FMODE_CREATED)
@@ -126,7 +139,7 @@ export function sys_open(vm: Vm, task: FileTask, path: string, flags: number, mo
     files.fput(file, task.mm.cpu);
     throw e;
   }
-  if (flags & O_TRUNC && acc !== O_RDONLY) do_truncate(vm, inode, 0, task.mm.cpu);
+  if (flags & O_TRUNC && existed) do_truncate(vm, inode, 0, task.mm.cpu);
   return fd;
 }
 
@@ -181,8 +194,10 @@ export function sys_read(vm: Vm, task: FileTask, fd: number, len: number, pos?: 
 }
 
 /**
- * kernel: fs/read_write.c vfs_write() → generic_perform_write() (O_APPEND writes at the end)
- * Write `len` bytes at `pos` (the file position if undefined, which then advances).
+ * kernel: fs/read_write.c vfs_write() → generic_perform_write()
+ * Write `len` bytes at `pos` (the file position if undefined, which then advances). With
+ * O_APPEND every write goes to the end of the file (IOCB_APPEND in generic_write_checks), a
+ * pwrite() too: Linux ignores its offset (see pwrite(2), BUGS) and leaves the position alone.
  */
 export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?: number): number {
   const file = task.fdt.get(fd);
@@ -190,7 +205,7 @@ export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?:
   check_len(len);
   if (pos !== undefined && (!Number.isInteger(pos) || pos < 0)) fail('EINVAL', 'offset must be non-negative');
   const inode = file.inode;
-  const at = pos ?? (file.append ? inode.mapping.i_size : file.pos);
+  const at = file.append ? inode.mapping.i_size : (pos ?? file.pos);
   if (at + len > MAX_LFS_FILESIZE) fail('EFBIG', 'the write would pass the largest file size');
   const r = generic_perform_write(vm.mm, inode.mapping, inode.mount.sbinfo, at, len, io(task, file, vm));
   if (r === -errnos.ENOSPC) fail('ENOSPC', `the ${inode.mount.path} tmpfs is full`);
@@ -199,7 +214,13 @@ export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?:
   return r;
 }
 
-/** kernel: fs/read_write.c vfs_llseek() → generic_file_llseek(): the new position. */
+/**
+ * kernel: fs/read_write.c vfs_llseek() → generic_file_llseek() / shmem_file_llseek(): the new
+ * position. SEEK_DATA and SEEK_HOLE find the next data and the next hole at or after `offset`
+ * (ENXIO at or past the end): on tmpfs the holes are the pages never written or faulted in
+ * (mapping_seek_hole_data); a disk file is all data (the model does not track its blocks: the
+ * generic_file_llseek_size() answer).
+ */
 export function sys_lseek(task: FileTask, fd: number, offset: number, whence: number): number {
   const file = task.fdt.get(fd);
   if (!Number.isInteger(offset)) fail('EINVAL', 'offset must be an integer');
@@ -207,11 +228,28 @@ export function sys_lseek(task: FileTask, fd: number, offset: number, whence: nu
   if (whence === SEEK_SET) base = 0;
   else if (whence === SEEK_CUR) base = file.pos;
   else if (whence === SEEK_END) base = file.inode.mapping.i_size;
-  else fail('EINVAL', `whence ${whence} is not SEEK_SET, SEEK_CUR or SEEK_END`);
+  else if (whence === SEEK_DATA || whence === SEEK_HOLE) {
+    file.pos = seek_hole_data(file.inode.mapping, offset, whence === SEEK_DATA);
+    return file.pos;
+  } else fail('EINVAL', `whence ${whence} is not SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA or SEEK_HOLE`);
   const pos = base + offset;
   if (pos < 0 || pos > MAX_LFS_FILESIZE) fail('EINVAL', 'the resulting offset is negative or too large');
   file.pos = pos;
   return pos;
+}
+
+/** SEEK_DATA / SEEK_HOLE from `offset` in `as` (see sys_lseek). */
+function seek_hole_data(as: AddressSpace, offset: number, data: boolean): number {
+  const size = as.i_size;
+  if (offset < 0 || offset >= size) fail('ENXIO', 'offset at or past the end of the file');
+  if (!as.shmem) return data ? offset : size;
+  const last = Math.floor((size - 1) / PAGE_SIZE);
+  for (let index = Math.floor(offset / PAGE_SIZE); index <= last; index++) {
+    const present = as.i_pages.has(index);
+    if (present === data) return Math.max(offset, index * PAGE_SIZE);
+  }
+  if (data) fail('ENXIO', 'no data after the offset');
+  return size;
 }
 
 /**
@@ -290,6 +328,12 @@ export function sys_fadvise(
   const file = task.fdt.get(fd);
   if (!Number.isInteger(offset) || !Number.isInteger(len) || len < 0) fail('EINVAL', 'bad offset or length');
   const as = file.inode.mapping;
+  // tmpfs has no backing device (noop_backing_dev_info): every valid advice is ignored.
+  if (as.shmem) {
+    if (!Number.isInteger(advice) || advice < POSIX_FADV_NORMAL || advice > POSIX_FADV_NOREUSE)
+      fail('EINVAL', `advice ${advice} is not a POSIX_FADV_* value`);
+    return;
+  }
   const end = len === 0 ? Number.POSITIVE_INFINITY : offset + len;
   switch (advice) {
     case POSIX_FADV_NORMAL:
@@ -344,6 +388,7 @@ const MFD_ALL_FLAGS = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC
  */
 export function sys_memfd_create(vm: Vm, task: FileTask, name: string, flags: number): number {
   if (!Number.isInteger(flags) || flags & ~MFD_ALL_FLAGS) fail('EINVAL', 'unknown memfd flags');
+  if (flags & MFD_EXEC && flags & MFD_NOEXEC_SEAL) fail('EINVAL', 'MFD_EXEC and MFD_NOEXEC_SEAL together');
   if (flags & MFD_HUGETLB) fail('EINVAL', 'MFD_HUGETLB: no hugetlb pool is configured');
   if (name.length > 249) fail('EINVAL', 'name longer than 249 bytes');
   const inode = vm.files.create(null, vm.files.shm_mount, 0o777, task, task.mm.cpu, `/memfd:${name}`);

@@ -8,13 +8,21 @@
 import { folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { mlock_folio } from '../mm/lru.ts';
 import type { MM } from '../mm/mm.ts';
-import { PG_anon, PG_dirty, PG_swapbacked } from '../mm/page-flags.ts';
+import { PG_anon, PG_dirty, PG_swapbacked, PG_swapcache } from '../mm/page-flags.ts';
 import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from '../mm/rmap.ts';
+import { folio_swap_slot, swap_duplicate } from '../mm/swapfile.ts';
 import { node_stat_index } from '../mm/vmstat_items.ts';
 import { mm_counter_file } from './filemap_fault.ts';
 import { walk_pte_table } from './memory.ts';
-import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_SWP_ENTRY,
+  PTRS_PER_TABLE,
+  pte_index,
+  pte_present,
+} from './pgtable.ts';
 import type { Vm } from './vm.ts';
 import { VM_EXEC, VM_LOCKED, VM_SPECIAL } from './vma.ts';
 
@@ -49,7 +57,7 @@ export function rmap_walk(vm: Vm, pfn: number, visit: RmapVisitor): boolean {
     const table = walk_pte_table(vm, mm, vpn);
     if (table < 0) continue;
     const e = table * PTRS_PER_TABLE + pte_index(vpn);
-    if (vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn && visit(mm, vma, addr, e) === false) return false;
+    if (pte_present(vm.pt.bits[e]) && vm.pt.pfn[e] === pfn && visit(mm, vma, addr, e) === false) return false;
   }
   return true;
 }
@@ -105,7 +113,21 @@ export function try_to_unmap(vm: Vm, pfn: number): boolean {
     }
     const bits = vm.pt.bits[e];
     if (anon) {
-      if (!(f.flags[pfn] & PG_swapbacked) && (bits & _PAGE_DIRTY || f.flags[pfn] & PG_dirty)) {
+      if (f.flags[pfn] & PG_swapbacked) {
+        // A swap-backed page leaves a swap entry for its slot in the PTE (the caller put it in
+        // the swap cache first); the PTE's dirty bit makes the page dirty.
+        if (!(f.flags[pfn] & PG_swapcache)) return false;
+        if (bits & _PAGE_DIRTY) f.flags[pfn] |= PG_dirty;
+        const slot = folio_swap_slot(mm, pfn);
+        swap_duplicate(mm, slot);
+        owner.rss[MM_ANONPAGES]--;
+        owner.rss[MM_SWAPENTS]++;
+        vm.pt.pfn[e] = slot;
+        vm.pt.bits[e] = _PAGE_SWP_ENTRY;
+        if (--f.mapcount[pfn] === 0) mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ANON_MAPPED]--;
+        return true;
+      }
+      if (bits & _PAGE_DIRTY || f.flags[pfn] & PG_dirty) {
         // A lazyfree page dirtied again: it is anonymous memory again (folio_set_swapbacked).
         f.flags[pfn] |= PG_swapbacked;
         return false;
@@ -123,6 +145,17 @@ export function try_to_unmap(vm: Vm, pfn: number): boolean {
   return f.mapcount[pfn] === 0;
 }
 
+/**
+ * kernel: mm/migrate.c remove_migration_ptes() (after try_to_migrate())
+ * Every PTE that maps `old` maps `new_pfn` instead, with the same bits.
+ */
+export function remap(vm: Vm, old: number, new_pfn: number): void {
+  rmap_walk(vm, old, (_mm, _vma, _addr, e) => {
+    vm.pt.pfn[e] = new_pfn;
+    return true;
+  });
+}
+
 /** Clear the PTE at flat slot index `e` (table * PTRS_PER_TABLE + i). */
 function clear_pte(vm: Vm, e: number): void {
   vm.pt.clear(Math.floor(e / PTRS_PER_TABLE), e % PTRS_PER_TABLE);
@@ -133,5 +166,6 @@ export function install_rmap(vm: Vm, mm: MM): void {
   mm.rmap = {
     folio_referenced: (pfn, out) => folio_referenced(vm, pfn, out),
     try_to_unmap: (pfn) => try_to_unmap(vm, pfn),
+    remap: (old, new_pfn) => remap(vm, old, new_pfn),
   };
 }

@@ -140,6 +140,8 @@ export const O_TMPFILE = 0o20200000;
 export const SEEK_SET = 0;
 export const SEEK_CUR = 1;
 export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 
 /** posix_fadvise(2) advice. */
 export const POSIX_FADV_NORMAL = 0;

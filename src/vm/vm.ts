@@ -24,16 +24,14 @@ export interface VmSysctls {
   /**
    * vm.overcommit_memory (0 heuristic, 1 always, 2 never), overcommit_ratio (percent of RAM,
    * 50), overcommit_kbytes (0: use the ratio), user_reserve_kbytes and admin_reserve_kbytes
-   * (mm/util.c). CommitLimit in /proc/meminfo follows them; mmap does not enforce them yet
-   * (no __vm_enough_memory, and Committed_AS is not counted).
+   * (mm/util.c): __vm_enough_memory() (util.ts) applies them to every charge of
+   * vm_committed_as; CommitLimit in /proc/meminfo follows them.
    */
   overcommit_memory: number;
   overcommit_ratio: number;
   overcommit_kbytes: number;
   user_reserve_kbytes: number;
   admin_reserve_kbytes: number;
-  /** vm.swappiness (0..200, default 60), for reclaim's anon/file balance. */
-  swappiness: number;
   /** vm.min_unmapped_ratio (CONFIG_NUMA; 0..100, default 1): see Vm.min_unmapped_pages. */
   min_unmapped_ratio: number;
 }
@@ -52,7 +50,6 @@ export class Vm {
     overcommit_kbytes: 0,
     user_reserve_kbytes: 131072,
     admin_reserve_kbytes: 8192,
-    swappiness: 60,
     min_unmapped_ratio: 1,
   };
   /**
@@ -66,6 +63,18 @@ export class Vm {
   readonly tasks: Array<OomTask | undefined> = [];
   /** The address space whose fault or syscall is running (the kernel's current->mm), or -1. */
   current = -1;
+  /**
+   * vm_committed_as (mm/util.c), in pages: address space charged by vm_acct_memory() and
+   * __vm_enough_memory() (util.ts): every VM_ACCOUNT VMA's pages, plus vm_committed_leaked.
+   * /proc/meminfo shows it as Committed_AS.
+   */
+  vm_committed_as = 0;
+  /**
+   * Pages 6.18 charges and never gives back (mremap.ts: a MREMAP_FIXED move that also shrinks
+   * charges the shrink again; a move whose page tables cannot all be moved keeps its charge),
+   * so the invariant checker can still account for every charged page.
+   */
+  vm_committed_leaked = 0;
 
   /** Regular files, their inodes and open files (files.ts). */
   readonly files: Files;

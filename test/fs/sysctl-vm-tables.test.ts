@@ -113,12 +113,13 @@ describe('what a write changes', () => {
     expect(meminfo_field(m.readFile('/proc/meminfo'), 'Committed_AS')).toBe(0);
   });
 
-  it('overcommit_memory, swappiness and max_map_count land in vm.sysctl; max_map_count limits mmap', () => {
+  it('overcommit_memory and max_map_count land in vm.sysctl, swappiness in mm.reclaim; max_map_count limits mmap', () => {
     const m = boot();
     m.writeFile('/proc/sys/vm/overcommit_memory', '2');
     m.writeFile('/proc/sys/vm/swappiness', '200');
     m.writeFile('/proc/sys/vm/max_map_count', '2');
-    expect(m.vm.sysctl).toMatchObject({ overcommit_memory: 2, swappiness: 200, max_map_count: 2 });
+    expect(m.vm.sysctl).toMatchObject({ overcommit_memory: 2, max_map_count: 2 });
+    expect(m.mm.reclaim.swappiness).toBe(200);
     const p = m.spawn();
     p.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
     p.mmap(0, 4096, 0, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -154,7 +155,8 @@ describe('what a write changes', () => {
 
   it('sysctls given at boot go through the same handlers', () => {
     const m = Machine.boot({ memory: '512M', cpus: 2, sysctl: { swappiness: 10, overcommit_kbytes: 4096 } });
-    expect(m.vm.sysctl).toMatchObject({ swappiness: 10, overcommit_kbytes: 4096, overcommit_ratio: 0 });
+    expect(m.vm.sysctl).toMatchObject({ overcommit_kbytes: 4096, overcommit_ratio: 0 });
+    expect(m.mm.reclaim.swappiness).toBe(10);
     expect(() => Machine.boot({ memory: '512M', sysctl: { swappiness: 201 } })).toThrow(/sysctl.swappiness/);
   });
 });

@@ -17,6 +17,7 @@ import { rmap_walk } from '../../src/vm/rmap.ts';
 import {
   MAP_ANONYMOUS,
   MAP_LOCKED,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   PROT_NONE,
   PROT_READ,
@@ -118,7 +119,8 @@ describe('bad accesses', () => {
   it('SIGKILL (oom) when memory runs out, with no OOM killer to help yet', () => {
     const m = Machine.boot({ memory: '256M', cpus: 1 });
     const p = m.spawn();
-    const a = p.mmap(0, 512 * 2 ** 20, PROT_READ | PROT_WRITE, ANON);
+    // More than all RAM: heuristic overcommit refuses it unless MAP_NORESERVE.
+    const a = p.mmap(0, 512 * 2 ** 20, PROT_READ | PROT_WRITE, ANON | MAP_NORESERVE);
     expect(() => p.touch(a, 512 * 2 ** 20, { write: true })).toThrow(/SIGKILL \(oom\)/);
     expect(m.invariantViolations()).toEqual([]);
     p.exit();

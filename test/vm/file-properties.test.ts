@@ -172,7 +172,7 @@ describe('random file and mapping sequences', () => {
   test.prop([fc.array(op, { minLength: 20, maxLength: 100 })], { numRuns: 12 })(
     'keep the page cache, the file rmap and the counters consistent, and leave nothing behind',
     (ops) => {
-      const m = Machine.boot({ memory: '256M', cpus: 2, seed: 3 });
+      const m = Machine.boot({ memory: '256M', cpus: 2, seed: 3, swap: '128M' });
       const procs: Process[] = [m.spawn()];
       /** Per process: its mappings (address, pages). */
       const maps = new Map<Process, Array<[number, number]>>();

@@ -8,10 +8,12 @@ import { ZONE_MOVABLE } from '../../src/mm/mmzone.ts';
 import { pgdat_balanced } from '../../src/mm/vmscan.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { FaultError } from '../../src/vm/process.ts';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
+import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+/** More than all RAM in one mapping: heuristic overcommit refuses it without MAP_NORESERVE. */
+const HUGE = ANON | MAP_NORESERVE;
 const MiB = 2 ** 20;
 const counter = (m: Machine, name: string): number =>
   Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
@@ -46,7 +48,7 @@ describe('the OOM killer', () => {
   it('kills the faulting task itself when it is the biggest; its access never completes', () => {
     const m = Machine.boot({ memory: '512M', cpus: 2 });
     const hog = m.spawn({ name: 'hog' });
-    const a = hog.mmap(0, 1024 * MiB, RW, ANON);
+    const a = hog.mmap(0, 1024 * MiB, RW, HUGE);
     let err: unknown;
     try {
       hog.touch(a, 1024 * MiB, { write: true });
@@ -78,7 +80,7 @@ describe('reclaim', () => {
     const m = Machine.boot({ memory: '512M', cpus: 2, early: { reclaimable: '40M' } });
     const before = m.mm.slab.reclaimed_pages;
     const p = m.spawn();
-    const a = p.mmap(0, 600 * MiB, RW, ANON);
+    const a = p.mmap(0, 600 * MiB, RW, HUGE);
     expect(() => p.touch(a, 600 * MiB, { write: true })).toThrow(FaultError);
     expect(m.mm.slab.reclaimed_pages - before).toBeGreaterThan(0);
     expect(counter(m, 'allocstall_normal') + counter(m, 'allocstall_movable')).toBeGreaterThan(0);
@@ -90,7 +92,7 @@ describe('reclaim', () => {
     // zone alone is (its lowmem reserve is small), so this needs a bigger machine.
     const m = Machine.boot({ memory: '6G', cpus: 2, early: { reclaimable: '64M' } });
     const p = m.spawn();
-    const a = p.mmap(0, 8192 * MiB, RW, ANON);
+    const a = p.mmap(0, 8192 * MiB, RW, HUGE);
     let addr = a;
     while (pgdat_balanced(m.mm, m.mm.nodes[0], 0, ZONE_MOVABLE) || counter(m, 'allocstall_movable') === 0) {
       p.touch(addr, 2 * MiB, { write: true });

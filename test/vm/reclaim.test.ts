@@ -30,7 +30,9 @@ function boot(memory = '512M'): { m: Machine; p: Process } {
 const vmstat = (m: Machine, name: string): number =>
   Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
 const meminfo = (m: Machine, name: string): number =>
-  Number(new RegExp(`^${name.replace(/[()]/g, '\\$&')}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
+  Number(
+    new RegExp(`^${name.replace(/[()]/g, '\\$&')}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1],
+  );
 
 /** Write `mib` MiB to a new file and wait for it to be written back (clean page cache). */
 function cleanFile(p: Process, path: string, mib: number): number {

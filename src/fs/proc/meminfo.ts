@@ -2,30 +2,27 @@
  * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show; mode 0444), in the order and widths of
  * Linux 6.18 on x86-64 with this machine's options: ZSWAP and THP lines, CMA lines only with
  * CONFIG_CMA, no HIGHMEM or MEMORY_FAILURE lines, DirectMap1G (gbpages). Values come from the
- * model's counters; what it does not track yet (block-device buffers, swap, percpu, committed
- * address space, hugetlb pools) prints 0, as on a machine that has none. VmallocUsed is 6.18's
- * vmalloc_nr_pages() (pages of every vmalloc area); VmallocChunk has been 0 since 4.4.
+ * model's counters; what it does not track yet (block-device buffers, swap, percpu, hugetlb
+ * pools) prints 0, as on a machine that has none. VmallocUsed is 6.18's vmalloc_nr_pages() (pages
+ * of every vmalloc area); VmallocChunk has been 0 since 4.4. CommitLimit and Committed_AS are
+ * vm_commit_limit() and vm_memory_committed() (src/vm/util.ts).
  */
+
 import type { MM } from '../../mm/mm.ts';
 import { PAGE_SHIFT } from '../../mm/mmzone.ts';
+import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.ts';
 import { vmalloc_nr_pages } from '../../mm/vmalloc.ts';
 import { global_node_page_state, global_zone_page_state } from '../../mm/vmstat.ts';
 import { NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_MLOCK, node_stat_index } from '../../mm/vmstat_items.ts';
+import {
+  DEFAULT_OVERCOMMIT,
+  hugetlb_total_pages,
+  type OvercommitSysctls,
+  vm_commit_limit,
+} from '../../vm/util.ts';
 import { lu_w } from '../seq_file.ts';
 import { direct_pages_count } from './direct_map.ts';
 
-/** vm.overcommit_ratio default (mm/util.c). */
-export const SYSCTL_OVERCOMMIT_RATIO = 50;
-
-/** The overcommit sysctls CommitLimit depends on (Vm.sysctl holds the machine's). */
-export interface OvercommitSysctls {
-  overcommit_ratio: number;
-  overcommit_kbytes: number;
-}
-const DEFAULT_OVERCOMMIT: OvercommitSysctls = {
-  overcommit_ratio: SYSCTL_OVERCOMMIT_RATIO,
-  overcommit_kbytes: 0,
-};
 /** VMALLOC_END - VMALLOC_START with 4-level paging: 32 TiB less one byte, in KiB (rounded down). */
 const VMALLOC_TOTAL_KB = (32 * 2 ** 40 - 1) / 1024;
 /** The default hstate: 2 MiB pages. */
@@ -54,7 +51,6 @@ const NR_SHMEM_THPS = node_stat_index('nr_shmem_hugepages');
 const NR_SHMEM_PMDMAPPED = node_stat_index('nr_shmem_pmdmapped');
 const NR_FILE_THPS = node_stat_index('nr_file_hugepages');
 const NR_FILE_PMDMAPPED = node_stat_index('nr_file_pmdmapped');
-const NR_HUGETLB = node_stat_index('nr_hugetlb');
 const NR_BALLOON_PAGES = node_stat_index('nr_balloon_pages');
 
 /**
@@ -77,25 +73,6 @@ export function si_mem_available(mm: MM): number {
   return Math.max(available, 0);
 }
 
-/** hugetlb_total_pages(): pages in hugetlb pools, which NR_HUGETLB counts. */
-function hugetlb_total_pages(mm: MM): number {
-  return global_node_page_state(mm, NR_HUGETLB);
-}
-
-/**
- * kernel: mm/util.c vm_commit_limit()
- * overcommit_kbytes in pages if set, else (totalram - hugetlb) * overcommit_ratio / 100; plus
- * swap. 6171021 pages on the real machine with the default ratio 50 give 3085510 pages,
- * printed as 12342040 kB.
- */
-export function vm_commit_limit(mm: MM, sysctl: OvercommitSysctls = DEFAULT_OVERCOMMIT): number {
-  const total_swap_pages = 0;
-  const allowed = sysctl.overcommit_kbytes
-    ? Math.floor(sysctl.overcommit_kbytes / 4)
-    : Math.floor(((mm.totalram_pages - hugetlb_total_pages(mm)) * sysctl.overcommit_ratio) / 100);
-  return allowed + total_swap_pages;
-}
-
 // kernel: fs/proc/meminfo.c show_val_kb(): a 16-column label, pages in KiB in 8 columns.
 function show_val_kb(label: string, pages: number): string {
   return `${label}${lu_w(pages * 2 ** (PAGE_SHIFT - 10), 8)} kB\n`;
@@ -103,10 +80,14 @@ function show_val_kb(label: string, pages: number): string {
 
 // kernel: fs/proc/meminfo.c meminfo_proc_show()
 /**
- * The text of /proc/meminfo. Committed_AS is 0: the model does not count committed address
- * space (vm_committed_as) yet.
+ * The text of /proc/meminfo. CommitLimit follows the `overcommit` sysctls; Committed_AS prints
+ * `committed_as`, the pages of vm_committed_as (vm_memory_committed(); 0 for a bare MM).
  */
-export function meminfo(mm: MM, overcommit: OvercommitSysctls = DEFAULT_OVERCOMMIT): string {
+export function meminfo(
+  mm: MM,
+  overcommit: OvercommitSysctls = DEFAULT_OVERCOMMIT,
+  committed_as = 0,
+): string {
   const node = (item: number): number => global_node_page_state(mm, item);
   const totalram = mm.totalram_pages;
   const freeram = global_zone_page_state(mm, NR_FREE_PAGES);
@@ -135,8 +116,8 @@ export function meminfo(mm: MM, overcommit: OvercommitSysctls = DEFAULT_OVERCOMM
   out += show_val_kb('Inactive(file): ', inactive_file);
   out += show_val_kb('Unevictable:    ', node(NR_UNEVICTABLE));
   out += show_val_kb('Mlocked:        ', global_zone_page_state(mm, NR_MLOCK));
-  out += show_val_kb('SwapTotal:      ', 0);
-  out += show_val_kb('SwapFree:       ', 0);
+  out += show_val_kb('SwapTotal:      ', total_swap_pages(mm));
+  out += show_val_kb('SwapFree:       ', get_nr_swap_pages(mm));
   out += show_val_kb('Zswap:          ', 0);
   out += `Zswapped:       ${lu_w(0, 8)} kB\n`;
   out += show_val_kb('Dirty:          ', node(NR_FILE_DIRTY));
@@ -156,7 +137,7 @@ export function meminfo(mm: MM, overcommit: OvercommitSysctls = DEFAULT_OVERCOMM
   out += show_val_kb('Bounce:         ', 0);
   out += show_val_kb('WritebackTmp:   ', 0);
   out += show_val_kb('CommitLimit:    ', vm_commit_limit(mm, overcommit));
-  out += show_val_kb('Committed_AS:   ', 0);
+  out += show_val_kb('Committed_AS:   ', committed_as);
   out += `VmallocTotal:   ${lu_w(Math.floor(VMALLOC_TOTAL_KB), 8)} kB\n`;
   out += show_val_kb('VmallocUsed:    ', vmalloc_nr_pages(mm));
   out += show_val_kb('VmallocChunk:   ', 0);

@@ -41,6 +41,7 @@ import {
   PG_reserved,
   PG_slab,
   PG_swapbacked,
+  PG_swapcache,
   PG_table,
   PG_unevictable,
   PG_uptodate,
@@ -126,6 +127,7 @@ function folio_kpf_lo(k: number, mapcount: number): number {
   if (k & PG_active) u |= 1 << KPF_ACTIVE;
   if (k & PG_reclaim) u |= 1 << KPF_RECLAIM;
   if (k & PG_swapbacked) u |= 1 << KPF_SWAPBACKED;
+  if (k & PG_swapcache) u |= 1 << KPF_SWAPCACHE;
   if (k & PG_unevictable) u |= 1 << KPF_UNEVICTABLE;
   return u;
 }

@@ -13,7 +13,7 @@ import { ErrnoError } from '../../lib/errno.ts';
 import { PG_anon } from '../../mm/page-flags.ts';
 import { walk_pte_table } from '../../vm/memory.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from '../../vm/mm_struct.ts';
-import { PTRS_PER_TABLE } from '../../vm/pgtable.ts';
+import { _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from '../../vm/pgtable.ts';
 import { hiwater_rss, hiwater_vm, type Vm } from '../../vm/vm.ts';
 import { VM_EXEC, VM_GROWSDOWN, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE } from '../../vm/vma.ts';
 import { lu, lu_w } from '../seq_file.ts';
@@ -208,6 +208,7 @@ export const PM_PFRAME_MASK = 2n ** 55n - 1n;
 const HI_SOFT_DIRTY = 1 << 23;
 const HI_MMAP_EXCLUSIVE = 1 << 24;
 const HI_FILE = 1 << 29;
+const HI_SWAP = 1 << 30;
 const HI_PRESENT = 1 << 31;
 /** ULONG_MAX >> PAGE_SHIFT: the largest vpn pagemap_read() shifts without wrapping. */
 const MAX_SVPFN = 2 ** 52 - 1;
@@ -292,8 +293,19 @@ function pagemap_fill(
       for (; vpn < next; vpn++) {
         const e = table * PTRS_PER_TABLE + (vpn % PTRS_PER_TABLE);
         if (pt.bits[e] === 0) continue; // pte_none()
-        // A present PTE (the model has no swap entries yet).
         const pfn = pt.pfn[e];
+        if (pt.bits[e] & _PAGE_SWP_ENTRY) {
+          // A swap entry: PM_SWAP, and swp_type | swp_offset << MAX_SWAPFILES_SHIFT as the frame.
+          const j = (vpn - first) * 2;
+          let swapHi = HI_SWAP | sd;
+          if (show_pfn) {
+            const frame = pfn * 32;
+            out[j] = frame >>> 0;
+            swapHi |= Math.floor(frame / 2 ** 32);
+          }
+          out[j + 1] = swapHi >>> 0;
+          continue;
+        }
         let hiBits = HI_PRESENT | sd;
         // vm_normal_page() is NULL for the zero page: no FILE, no EXCLUSIVE.
         if (pfn !== zero_pfn) {

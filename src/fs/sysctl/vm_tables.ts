@@ -18,8 +18,9 @@
  * overcommit_kbytes to 0 and vice versa; a write to mmap_min_addr without CAP_SYS_RAWIO is
  * EPERM before anything is parsed.
  *
- * Not modelled: vm.stat_interval (the vmstat worker's period is fixed at boot to 1 s), and the
- * overcommit policy itself (mmap does not call __vm_enough_memory; Committed_AS stays 0).
+ * The overcommit sysctls take effect at the next charge (__vm_enough_memory(), src/vm/util.ts).
+ *
+ * Not modelled: vm.stat_interval (the vmstat worker's period is fixed at boot to 1 s).
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import { global_zone_page_state } from '../../mm/vmstat.ts';
@@ -103,7 +104,7 @@ export function vm_sysctl_tables(vm: Vm): VmTableEntry[] {
       const tmp = { new_policy: -1 };
       const rc = proc_dointvec_minmax(ctl_int('overcommit_memory', tmp, 'new_policy', 0, 2), true, buffer);
       if (rc.err || tmp.new_policy === -1) return rc;
-      // mm_compute_batch() and sync_overcommit_as(): the model keeps no percpu Committed_AS.
+      // mm_compute_batch() and sync_overcommit_as(): the model's vm_committed_as is exact, not percpu.
       s.overcommit_memory = tmp.new_policy;
       return rc;
     }),
@@ -125,7 +126,7 @@ export function vm_sysctl_tables(vm: Vm): VmTableEntry[] {
     ulong(ctl_ulong('admin_reserve_kbytes', s, 'admin_reserve_kbytes'), (t, w, b) =>
       proc_doulongvec_minmax(t, w, b),
     ),
-    int(ctl_int('swappiness', s, 'swappiness', 0, 200), proc_dointvec_minmax),
+    int(ctl_int('swappiness', vm.mm.reclaim, 'swappiness', 0, 200), proc_dointvec_minmax),
   ];
   if (vm.mm.config.NUMA) {
     // kernel: mm/page_alloc.c sysctl_min_unmapped_ratio_sysctl_handler(): recomputes on reads too.

@@ -2,7 +2,7 @@
  * The page allocator's entry points (mm/page_alloc.c): __alloc_pages() and __free_pages(), and
  * the boot-time free of memblock memory.
  */
-import { __GFP_THISNODE, gfp_migratetype, gfp_zone } from '../gfp.ts';
+import { __GFP_MOVABLE, __GFP_THISNODE, gfp_migratetype, gfp_zone } from '../gfp.ts';
 import { ALLOC_WMARK_LOW, FPI_NONE, FPI_TO_TAIL } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import { MAX_PAGE_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, type Zone } from '../mmzone.ts';
@@ -51,6 +51,8 @@ function prepare_alloc_pages(mm: MM, gfp: number, nid: number, cpu: number, ac: 
  */
 export function __alloc_pages(mm: MM, gfp: number, order: number, nid: number, cpu: number): number {
   if (order > MAX_PAGE_ORDER || order < 0) return -1;
+  // current_gfp_context(): a task pinning for the long term allocates nothing movable.
+  if (mm.pf_memalloc_pin) gfp &= ~__GFP_MOVABLE;
   if (depth === contexts.length) contexts.push(new AllocContext());
   const ac = contexts[depth++];
   try {
