@@ -31,6 +31,7 @@ import {
 } from './page-flags.ts';
 import type { ShmemSbInfo } from './shmem.ts';
 import { NR_MLOCK, NR_ZONE_WRITE_PENDING, node_stat_index, vm_event_index } from './vmstat_items.ts';
+import { XArray } from './xarray.ts';
 
 export const NR_FILE_PAGES = node_stat_index('nr_file_pages');
 export const NR_SHMEM = node_stat_index('nr_shmem');
@@ -54,12 +55,17 @@ export interface BackingDev {
   name: string;
   /** Bytes per second the device writes. */
   write_bw: number;
+  /**
+   * bdi->io_pages: the device's largest request in pages (max_sectors_kb / 4), up to which a
+   * large read or fadvise(WILLNEED) may read ahead past the readahead window.
+   */
+  io_pages: number;
 }
 
 /** struct address_space: one file's page cache (and, for tmpfs, its only copy of the data). */
 export class AddressSpace {
   /** i_pages: page index → pfn. */
-  readonly i_pages = new Map<number, number>();
+  readonly i_pages = new XArray();
   nrpages = 0;
   /** The dirty pages counted for writeback (PAGECACHE_TAG_DIRTY; tmpfs pages are not counted). */
   readonly dirty_pages = new Set<number>();
@@ -134,7 +140,7 @@ export function is_file_page(mm: MM, pfn: number): boolean {
 
 /** kernel: mm/filemap.c filemap_get_folio(): the pfn caching page `index`, or -1. */
 export function filemap_get_folio(as: AddressSpace, index: number): number {
-  return as.i_pages.get(index) ?? -1;
+  return as.i_pages.get(index);
 }
 
 /**
@@ -232,10 +238,13 @@ function folio_account_cleaned(mm: MM, as: AddressSpace, pfn: number): void {
 
 /**
  * kernel: mm/page-writeback.c folio_clear_dirty_for_io() + __folio_start_writeback()
- * The flusher (or reclaim) starts writing a dirty page: PG_dirty becomes PG_writeback.
+ * The flusher (or reclaim) starts writing a dirty page: PG_dirty becomes PG_writeback, and the
+ * shared mappings of the page are write-protected (folio_mkclean) so that a later store through
+ * them dirties it again.
  */
 export function folio_start_writeback(mm: MM, as: AddressSpace, pfn: number): void {
   const f = mm.frames;
+  if (f.mapcount[pfn] > 0) mm.rmap.folio_mkclean(pfn);
   f.flags[pfn] = (f.flags[pfn] & ~PG_dirty) | PG_writeback;
   folio_account_cleaned(mm, as, pfn);
   const zone = mm.page_zone(pfn)!;

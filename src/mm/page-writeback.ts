@@ -105,18 +105,25 @@ export class Writeback {
 const MAX_WRITEBACK_PAGES = 1024;
 
 /**
- * Submit writeback for up to `nr` dirty pages of `as`: each becomes PG_writeback and completes
- * when the device has written it at its bandwidth (a completion event per submitted batch).
- * Returns the pages submitted.
+ * Submit writeback for up to `nr` dirty pages of `as` (those at page indices [first, last) if
+ * given): each becomes PG_writeback and completes when the device has written it at its
+ * bandwidth (a completion event per submitted batch). Returns the pages submitted.
  */
-export function writeback_pages(mm: MM, as: AddressSpace, nr: number): number {
+export function writeback_pages(
+  mm: MM,
+  as: AddressSpace,
+  nr: number,
+  first = 0,
+  last = Number.POSITIVE_INFINITY,
+): number {
   if (!as.bdi || !as.nr_dirty) return 0;
   const f = mm.frames;
   const batch: number[] = [];
   for (const pfn of as.dirty_pages) {
     if (batch.length >= nr) break;
-    batch.push(pfn);
+    if (f.index[pfn] >= first && f.index[pfn] < last) batch.push(pfn);
   }
+  if (!batch.length) return 0;
   for (const pfn of batch) folio_start_writeback(mm, as, pfn);
   mm.vm_events[PGPGOUT] += 8 * batch.length;
   const wb = mm.writeback;

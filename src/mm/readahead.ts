@@ -123,9 +123,23 @@ export function page_cache_ra_order(ractl: ReadaheadControl): void {
   do_page_cache_ra(ractl, ra.start, ra.size, ra.async_size);
 }
 
-/** kernel: mm/readahead.c force_page_cache_ra(): exactly the request, in 2 MiB chunks. */
+/**
+ * kernel: mm/readahead.c ractl_max_pages(): a request larger than the readahead window may read
+ * up to the device's optimal I/O size (bdi->io_pages).
+ */
+function ractl_max_pages(ractl: ReadaheadControl, req_size: number): number {
+  const max_pages = ractl.ra.ra_pages;
+  const io_pages = ractl.mapping.bdi?.io_pages ?? 0;
+  if (req_size > max_pages && io_pages > max_pages) return Math.min(req_size, io_pages);
+  return max_pages;
+}
+
+/**
+ * kernel: mm/readahead.c force_page_cache_ra(): exactly the request, at most the larger of the
+ * device's optimal I/O size and the readahead window, in 2 MiB chunks.
+ */
 export function force_page_cache_ra(ractl: ReadaheadControl, index: number, nr_to_read: number): void {
-  nr_to_read = Math.min(nr_to_read, Math.max(ractl.ra.ra_pages, VM_READAHEAD_PAGES));
+  nr_to_read = Math.min(nr_to_read, Math.max(ractl.mapping.bdi?.io_pages ?? 0, ractl.ra.ra_pages));
   while (nr_to_read > 0) {
     const chunk = Math.min(512, nr_to_read);
     do_page_cache_ra(ractl, index, chunk, 0);
@@ -161,9 +175,12 @@ export function page_cache_sync_ra(ractl: ReadaheadControl, index: number, req_c
     force_page_cache_ra(ractl, index, ra.ra_pages ? req_count : 1);
     return;
   }
-  const max_pages = ra.ra_pages;
+  const max_pages = ractl_max_pages(ractl, req_count);
+  // (index - prev_index) is unsigned: only the page after the last read, or the same page, is
+  // sequential (never a page before it, nor anything before the first read).
   const prev_index = ra.prev_pos < 0 ? -1 : Math.floor(ra.prev_pos / 4096);
-  if (!index || req_count > max_pages || index - prev_index <= 1) {
+  const sequential = prev_index >= 0 && index - prev_index >= 0 && index - prev_index <= 1;
+  if (!index || req_count > max_pages || sequential) {
     ra.start = index;
     ra.size = get_init_ra_size(req_count, max_pages);
     ra.async_size = ra.size > req_count ? ra.size - req_count : ra.size >> 1;
@@ -198,7 +215,7 @@ export function page_cache_async_ra(
   const f = ractl.mm.frames;
   if (!ra.ra_pages || f.flags[pfn] & PG_writeback) return;
   f.flags[pfn] &= ~PG_readahead;
-  const max_pages = ra.ra_pages;
+  const max_pages = ractl_max_pages(ractl, req_count);
   const expected = ra.start + ra.size - ra.async_size;
   if (index === expected) {
     ra.start += ra.size;

@@ -26,6 +26,12 @@ export interface RmapOps {
    * entries' bits (migration; `new_pfn` already carries the page's mapping and index).
    */
   remap(old: number, new_pfn: number): void;
+  /**
+   * folio_mkclean(): write-protect and clean every PTE of a shared mapping that maps the page
+   * cache page `pfn`, so the next write through it faults and dirties the page again (writeback
+   * is starting). Returns the PTEs that were dirty or writable.
+   */
+  folio_mkclean(pfn: number): number;
 }
 
 /** The rmap of a machine with no address spaces: nothing is ever mapped. */
@@ -37,5 +43,6 @@ export function no_rmap(): RmapOps {
     },
     try_to_unmap: () => true,
     remap: () => {},
+    folio_mkclean: () => 0,
   };
 }

@@ -776,11 +776,12 @@ export function wakeup_kswapd(
   if (k.highest_zoneidx === MAX_NR_ZONES || k.highest_zoneidx < highest_zoneidx)
     k.highest_zoneidx = highest_zoneidx;
   if (k.order < order) k.order = order;
+  // Already awake (!waitqueue_active): it will see the new order and zone.
+  if (k.queued) return;
   if (mm.nodes[zone.nid].kswapd_failures >= MAX_RECLAIM_RETRIES) return;
   // Balanced and unboosted: nothing for kswapd (the kernel then wakes kcompactd for callers
   // that cannot reclaim directly; compaction comes later).
   if (pgdat_balanced(mm, node, order, highest_zoneidx) && !node_boosted(node)) return;
-  if (k.queued) return;
   if (mm.now() < k.nap_until) mm.vm_events[KSWAPD_LOW_WMARK_HIT_QUICKLY]++;
   k.nap_until = -1;
   k.queued = true;
@@ -794,11 +795,13 @@ function node_boosted(node: PglistData): boolean {
 
 /** kernel: mm/vmscan.c wake_all_kswapds(): every node of the allocation's zonelist. */
 export function wake_all_kswapds(mm: MM, order: number, gfp: number, ac: AllocContext): void {
-  const seen: number[] = [];
+  // The nodes already woken, as a bitmask (kernel: last_pgdat; nodes ≤ 64 in the model).
+  let seen = 0n;
   for (let i = ac.preferred_index; i < ac.zonelist.length; i++) {
     const zone = mm.zones[ac.zonelist[i]];
-    if (zone.zone_idx > ac.highest_zoneidx || seen.includes(zone.nid)) continue;
-    seen.push(zone.nid);
+    const bit = 1n << BigInt(zone.nid);
+    if (zone.zone_idx > ac.highest_zoneidx || seen & bit) continue;
+    seen |= bit;
     wakeup_kswapd(mm, zone, gfp, order, ac.highest_zoneidx);
   }
 }

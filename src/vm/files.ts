@@ -147,7 +147,9 @@ export class Files {
   ) {
     const totalram = mm.totalram_pages;
     const disk = mm.slab.super_blocks[0];
-    this.mounts.push(new Mount('/', 'ext4', '08:01', null, { name: 'sda', write_bw: 100 * 2 ** 20 }, disk));
+    // A SATA disk: 100 MiB/s, max_sectors_kb 1280 (BLK_DEF_MAX_SECTORS_CAP).
+    const sda = { name: 'sda', write_bw: 100 * 2 ** 20, io_pages: 320 };
+    this.mounts.push(new Mount('/', 'ext4', '08:01', null, sda, disk));
     // shmem_default_max_blocks(): half of RAM; systemd mounts /run with size=20%.
     this.mount_tmpfs('/dev/shm', Math.floor(totalram / 2) * PAGE_SIZE);
     this.mount_tmpfs('/run', Math.floor(totalram / 5) * PAGE_SIZE);

@@ -35,18 +35,20 @@
 import { errnos } from '../lib/errno.ts';
 import { lru_deactivate, lru_lazyfree } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import { PG_dirty, PG_lru, PG_referenced, PG_unevictable } from '../mm/page-flags.ts';
+import { PG_anon, PG_dirty, PG_lru, PG_referenced, PG_unevictable } from '../mm/page-flags.ts';
 import { force_page_cache_ra } from '../mm/readahead.ts';
 import { free_swap_and_cache } from '../mm/swapfile.ts';
 import { truncate_inode_pages } from '../mm/truncate.ts';
 import { reclaim_pages } from '../mm/vmscan.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
+import type { FileCred } from './files.ts';
 import { handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from './pgtable.ts';
 import { unmap_mapping_pages } from './read_write.ts';
 import {
+  CAP_FOWNER,
   CAP_SYS_ADMIN,
   MADV_COLD,
   MADV_COLLAPSE,
@@ -170,6 +172,7 @@ function madvise_cold_or_pageout_pte_range(
   start: number,
   end: number,
   pageout: boolean,
+  anon_only = false,
 ): void {
   if (!pageout) {
     walk_pte_range(vm, mm, start, end, madvise_cold_pte, null);
@@ -177,8 +180,24 @@ function madvise_cold_or_pageout_pte_range(
   }
   // The pages are collected during the walk and reclaimed after it (reclaim_pages()).
   const pages: number[] = [];
-  walk_pte_range(vm, mm, start, end, madvise_pageout_pte, pages);
+  walk_pte_range(vm, mm, start, end, anon_only ? madvise_pageout_anon_pte : madvise_pageout_pte, pages);
   reclaim_pages(vm.mm, pages, mm.cpu);
+}
+
+/**
+ * kernel: mm/madvise.c can_do_file_pageout()
+ * MADV_PAGEOUT reclaims page cache only of a file the caller owns (or CAP_FOWNER) or could open
+ * for writing; otherwise only the mapping's anonymous pages (pageout_anon_only_filter), lest it
+ * become a side channel on files shared with others.
+ */
+function can_do_file_pageout(vm: Vm, vma: number, task: FileCred): boolean {
+  const inode = vm.files.file(vm.vmas.vm_file[vma]).inode;
+  return task.uid === inode.uid || task.capable(CAP_FOWNER) || vm.files.permission(inode, 2, task);
+}
+
+function madvise_pageout_anon_pte(vm: Vm, mm: MmStruct, table: number, i: number, pages: number[]): void {
+  if (vm.mm.frames.flags[vm.pt.pfn[table * PTRS_PER_TABLE + i]] & PG_anon)
+    madvise_pageout_pte(vm, mm, table, i, pages);
 }
 
 function madvise_cold_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
@@ -211,6 +230,7 @@ function isolate_exclusive_lru_pte(vm: Vm, table: number, i: number): number {
 function madvise_vma_behavior(
   vm: Vm,
   mm: MmStruct,
+  task: FileCred,
   vma: number,
   start: number,
   end: number,
@@ -234,7 +254,15 @@ function madvise_vma_behavior(
     case MADV_PAGEOUT:
       // can_madv_lru_vma()
       if (flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return EINVAL;
-      madvise_cold_or_pageout_pte_range(vm, mm, vma, start, end, behavior === MADV_PAGEOUT);
+      madvise_cold_or_pageout_pte_range(
+        vm,
+        mm,
+        vma,
+        start,
+        end,
+        behavior === MADV_PAGEOUT,
+        behavior === MADV_PAGEOUT && vm.vmas.vm_file[vma] !== 0 && !can_do_file_pageout(vm, vma, task),
+      );
       return vma;
     case MADV_FREE:
     case MADV_DONTNEED:
@@ -327,7 +355,14 @@ function madvise_willneed_file(vm: Vm, mm: MmStruct, vma: number, start: number,
  * Visit the VMAs of [start, end), skipping holes but returning -ENOMEM at the end if there were
  * any; the first error from a VMA stops the walk.
  */
-function madvise_walk_vmas(vm: Vm, mm: MmStruct, start: number, end: number, behavior: number): number {
+function madvise_walk_vmas(
+  vm: Vm,
+  mm: MmStruct,
+  task: FileCred,
+  start: number,
+  end: number,
+  behavior: number,
+): number {
   const v = vm.vmas;
   let unmapped_error = 0;
   let vma = mm.mt.find(start);
@@ -339,7 +374,7 @@ function madvise_walk_vmas(vm: Vm, mm: MmStruct, start: number, end: number, beh
       if (start >= end) break;
     }
     const tmp = Math.min(v.vm_end[vma], end);
-    const r = madvise_vma_behavior(vm, mm, vma, start, tmp, behavior);
+    const r = madvise_vma_behavior(vm, mm, task, vma, start, tmp, behavior);
     if (r < 0) return r;
     start = Math.max(tmp, v.vm_end[r]);
     if (start >= end) break;
@@ -376,7 +411,7 @@ function madvise_populate(vm: Vm, mm: MmStruct, start: number, end: number, writ
 export function sys_madvise(
   vm: Vm,
   mm: MmStruct,
-  task: TaskContext,
+  task: TaskContext & FileCred,
   start: number,
   len_in: number,
   behavior: number,
@@ -394,5 +429,5 @@ export function sys_madvise(
   if (madvise_unmodelled(behavior)) return ENOSYS;
   if (behavior === MADV_POPULATE_READ || behavior === MADV_POPULATE_WRITE)
     return madvise_populate(vm, mm, start, end, behavior === MADV_POPULATE_WRITE);
-  return madvise_walk_vmas(vm, mm, start, end, behavior);
+  return madvise_walk_vmas(vm, mm, task, start, end, behavior);
 }

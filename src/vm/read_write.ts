@@ -8,7 +8,7 @@ import { errnos } from '../lib/errno.ts';
 import { filemap_read, generic_perform_write, shmem_file_read } from '../mm/file_rw.ts';
 import { type AddressSpace, folio_end_writeback, folio_start_writeback } from '../mm/filemap.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
-import { wb_wakeup, writeback_pages } from '../mm/page-writeback.ts';
+import { writeback_pages } from '../mm/page-writeback.ts';
 import { force_page_cache_ra, VM_READAHEAD_PAGES } from '../mm/readahead.ts';
 import { invalidate_mapping_pages, truncate_inode_pages } from '../mm/truncate.ts';
 import { type FileCred, FileError, type Inode, normalize, type OpenFile } from './files.ts';
@@ -358,13 +358,29 @@ export function sys_fadvise(
     case POSIX_FADV_NOREUSE:
       return;
     case POSIX_FADV_DONTNEED: {
-      if (as.bdi && as.nr_dirty) {
-        writeback_pages(vm.mm, as, as.nr_dirty);
-        wb_wakeup(vm.mm);
+      // Start writeback of the range's dirty pages (__filemap_fdatawrite_range, WB_SYNC_NONE),
+      // then drop its clean pages: whole pages only, and the last one only if the range ends at a
+      // page end or at the end of the file.
+      const endbyte = end - 1; // inclusive
+      if (as.bdi && as.nr_dirty)
+        writeback_pages(
+          vm.mm,
+          as,
+          as.nr_dirty,
+          Math.floor(offset / PAGE_SIZE),
+          Math.floor(endbyte / PAGE_SIZE) + 1,
+        );
+      const first = Math.floor((offset + PAGE_SIZE - 1) / PAGE_SIZE);
+      let last = Math.floor(endbyte / PAGE_SIZE);
+      if (
+        end !== Number.POSITIVE_INFINITY &&
+        endbyte % PAGE_SIZE !== PAGE_SIZE - 1 &&
+        endbyte !== as.i_size - 1
+      ) {
+        if (last === 0) return;
+        last--;
       }
-      const first = Math.floor(offset / PAGE_SIZE);
-      const last = end === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : Math.ceil(end / PAGE_SIZE);
-      invalidate_mapping_pages(vm.mm, as, task.mm.cpu, first, last);
+      if (last >= first) invalidate_mapping_pages(vm.mm, as, task.mm.cpu, first, last + 1);
       return;
     }
     default:

@@ -18,13 +18,14 @@ import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
+  _PAGE_RW,
   _PAGE_SWP_ENTRY,
   PTRS_PER_TABLE,
   pte_index,
   pte_present,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_EXEC, VM_LOCKED, VM_SPECIAL } from './vma.ts';
+import { VM_EXEC, VM_LOCKED, VM_SHARED, VM_SPECIAL } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 
@@ -156,6 +157,23 @@ export function remap(vm: Vm, old: number, new_pfn: number): void {
   });
 }
 
+/**
+ * kernel: mm/rmap.c folio_mkclean() → page_vma_mkclean_one() over the shared VMAs
+ * (invalid_mkclean_vma skips private ones): every dirty or writable PTE mapping the page-cache
+ * page `pfn` becomes read-only and clean. Returns how many were.
+ */
+export function folio_mkclean(vm: Vm, pfn: number): number {
+  let cleaned = 0;
+  rmap_walk(vm, pfn, (_mm, vma, _addr, e) => {
+    const bits = vm.pt.bits[e];
+    if (!(vm.vmas.vm_flags[vma] & VM_SHARED) || !(bits & (_PAGE_DIRTY | _PAGE_RW))) return true;
+    vm.pt.bits[e] = bits & ~(_PAGE_DIRTY | _PAGE_RW);
+    cleaned++;
+    return true;
+  });
+  return cleaned;
+}
+
 /** Clear the PTE at flat slot index `e` (table * PTRS_PER_TABLE + i). */
 function clear_pte(vm: Vm, e: number): void {
   vm.pt.clear(Math.floor(e / PTRS_PER_TABLE), e % PTRS_PER_TABLE);
@@ -167,5 +185,6 @@ export function install_rmap(vm: Vm, mm: MM): void {
     folio_referenced: (pfn, out) => folio_referenced(vm, pfn, out),
     try_to_unmap: (pfn) => try_to_unmap(vm, pfn),
     remap: (old, new_pfn) => remap(vm, old, new_pfn),
+    folio_mkclean: (pfn) => folio_mkclean(vm, pfn),
   };
 }
