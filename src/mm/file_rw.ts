@@ -25,6 +25,8 @@ import { type ShmemSbInfo, shmem_get_folio } from './shmem.ts';
 import { vm_event_index } from './vmstat_items.ts';
 
 const PGPGIN = vm_event_index('pgpgin');
+/** current->nr_dirtied_pause at its start: 128 KiB of pages (mm/page-writeback.c). */
+const DIRTIED_PAUSE = 32;
 
 /** Where a read or write runs: its task's CPU and node, and the file's readahead state. */
 export interface FileIoContext {
@@ -67,12 +69,14 @@ export function filemap_read(
   };
   const first = Math.floor(pos / PAGE_SIZE);
   const last = Math.floor((end - 1) / PAGE_SIZE);
+  // last_index: the request's own end, not clipped to i_size (readahead clips itself).
+  const req_last = Math.ceil((pos + len) / PAGE_SIZE) - 1;
   const f = mm.frames;
   let done = pos;
   for (let index = first; index <= last; index++) {
     let pfn = filemap_get_folio(as, index);
     if (pfn < 0) {
-      page_cache_sync_ra(ractl, index, last - index + 1);
+      page_cache_sync_ra(ractl, index, req_last - index + 1);
       pfn = filemap_get_folio(as, index);
       if (pfn < 0) {
         // filemap_create_folio(): readahead could not allocate; read this page alone.
@@ -84,16 +88,17 @@ export function filemap_read(
     if (f.flags[pfn] & PG_readahead) {
       // The page is held (a folio reference in the kernel) while readahead allocates.
       f.flags[pfn] |= PG_locked;
-      page_cache_async_ra(ractl, pfn, index, last - index + 1);
+      page_cache_async_ra(ractl, pfn, index, req_last - index + 1);
       f.flags[pfn] &= ~PG_locked;
     }
-    // Rereading the page the previous read ended in does not count as a new access.
-    if (!(index === first && ra.prev_pos >= 0 && Math.floor(ra.prev_pos / PAGE_SIZE) === index))
+    // Rereading the page the previous read ended in does not count as a new access
+    // (pos_same_folio(ki_pos, prev_pos - 1)).
+    if (!(index === first && ra.prev_pos > 0 && Math.floor((ra.prev_pos - 1) / PAGE_SIZE) === index))
       folio_mark_accessed(mm, pfn);
     done = Math.min(end, (index + 1) * PAGE_SIZE);
   }
   if (done === pos) return -12; // -ENOMEM
-  ra.prev_pos = done - 1;
+  ra.prev_pos = done; // last_pos: the end of what was read
   return done - pos;
 }
 
@@ -131,6 +136,7 @@ export function generic_perform_write(
   const end = pos + len;
   let done = pos;
   let err = 0;
+  let dirtied = 0;
   for (let index = Math.floor(pos / PAGE_SIZE); done < end; index++) {
     let pfn: number;
     if (sbinfo) {
@@ -150,10 +156,16 @@ export function generic_perform_write(
       err = pfn;
       break;
     }
-    folio_mark_dirty(mm, as, pfn, io.now);
+    if (folio_mark_dirty(mm, as, pfn, io.now)) dirtied++;
     done = Math.min(end, (index + 1) * PAGE_SIZE);
     if (done > as.i_size) as.i_size = done;
+    // balance_dirty_pages_ratelimited() after every folio: the writer stops to throttle once
+    // it has dirtied nr_dirtied_pause (32) pages.
+    if (!sbinfo && dirtied >= DIRTIED_PAUSE) {
+      balance_dirty_pages(mm, as);
+      dirtied = 0;
+    }
   }
-  if (!sbinfo && done > pos) balance_dirty_pages(mm, as);
+  if (!sbinfo && dirtied) balance_dirty_pages(mm, as);
   return done > pos ? done - pos : err;
 }

@@ -341,6 +341,7 @@ export function filemap_check(mm: MM): string[] {
         report(`mapping ${as.id}: page ${pfn} at index ${index} points at ${f.mapping[pfn]}/${f.index[pfn]}`);
       if (!(fl & PGI_alloc) || !(fl & PG_lru))
         report(`mapping ${as.id}: page ${pfn} not allocated or off the LRU`);
+      if (fl & PG_locked) report(`mapping ${as.id}: page ${pfn} left locked`);
       if (((fl & PG_swapbacked) !== 0) !== as.shmem)
         report(`mapping ${as.id}: page ${pfn} PG_swapbacked is wrong`);
       if (!as.shmem && ((fl & PG_dirty) !== 0) !== as.dirty_pages.has(pfn))

@@ -14,6 +14,7 @@ import {
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
+  PG_swapcache,
   PG_unevictable,
 } from './page-flags.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, vm_event_index } from './vmstat_items.ts';
@@ -113,7 +114,8 @@ export function lru_deactivate(mm: MM, pfn: number): boolean {
  */
 export function lru_lazyfree(mm: MM, pfn: number): boolean {
   const fl = mm.frames.flags[pfn];
-  if (!(fl & PG_lru) || !(fl & PG_anon) || !(fl & PG_swapbacked) || fl & PG_unevictable) return false;
+  if (!(fl & PG_lru) || !(fl & PG_anon) || !(fl & PG_swapbacked) || fl & (PG_unevictable | PG_swapcache))
+    return false;
   lru_move(mm, pfn, 0, PG_swapbacked | PG_active | PG_referenced);
   mm.vm_events[PGLAZYFREE]++;
   return true;

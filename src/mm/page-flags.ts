@@ -39,6 +39,20 @@ export const PGI_alloc = 1 << 25;
 /** Head of a block parked on a per-cpu list; `order[pfn]` holds its order. */
 export const PGI_pcp = 1 << 26;
 
+/**
+ * Flags a freed page may still carry and loses (PAGE_FLAGS_CHECK_AT_PREP less those checked at
+ * free): use marks from its last life.
+ */
+export const PAGE_FLAGS_CLEAR_AT_FREE =
+  PG_referenced |
+  PG_uptodate |
+  PG_dirty |
+  PG_swapbacked |
+  PG_anon |
+  PG_reclaim |
+  PG_workingset |
+  PG_swapcache;
+
 /** Flags a page must not carry when it enters the buddy allocator (page_expected_state). */
 export const PAGE_FLAGS_CHECK_AT_FREE =
   PG_lru | PG_locked | PG_slab | PG_active | PG_unevictable | PG_mlocked | PG_writeback | PG_table | PG_buddy;

@@ -8,7 +8,7 @@
  * balance_dirty_pages() throttles a writer above the dirty threshold until writeback brings
  * dirty memory back down. A process in the model does not sleep on the clock, so the throttled
  * writer's wait is modelled by completing writeback of its own file's pages at once until dirty
- * memory is back under the limit (counted in nr_throttled_written).
+ * memory is back under the limit.
  */
 import {
   type AddressSpace,
@@ -25,7 +25,6 @@ import { NR_FREE_PAGES, node_stat_index, vm_event_index } from './vmstat_items.t
 
 const NR_INACTIVE_FILE = node_stat_index('nr_inactive_file');
 const NR_ACTIVE_FILE = node_stat_index('nr_active_file');
-const NR_THROTTLED_WRITTEN = node_stat_index('nr_throttled_written');
 const PGPGOUT = vm_event_index('pgpgout');
 
 /** The writeback sysctls of mm/page-writeback.c (vm_page_dirty_table), defaults of 6.18. */
@@ -99,6 +98,8 @@ export class Writeback {
   queued = false;
   /** Address spaces with dirty pages, in the order they became dirty (b_dirty). */
   readonly b_dirty = new Set<AddressSpace>();
+  /** WB_start_all: reclaim asked for everything dirty to be written. */
+  start_all = false;
 }
 
 /** Pages the flusher submits per slice of one inode (MAX_WRITEBACK_PAGES). */
@@ -140,35 +141,45 @@ export function writeback_pages(
 }
 
 /**
- * kernel: fs/fs-writeback.c wb_do_writeback() (wb_check_old_data_flush + wb_check_background_flush)
- * One flusher run: write inodes dirty longer than dirty_expire_centisecs, then keep writing,
- * oldest inode first, while dirty memory is above the background threshold. Submits at most a
- * second's worth of device bandwidth per run and comes back when that is written.
+ * kernel: fs/fs-writeback.c wb_do_writeback() (wb_check_start_all, wb_check_old_data_flush,
+ * wb_check_background_flush)
+ * One flusher run: everything dirty when reclaim asked for it (start_all), else the inodes dirty
+ * longer than dirty_expire_centisecs, then, oldest inode first, whatever keeps dirty memory above
+ * the background threshold. A run submits at most a second's worth of device bandwidth and comes
+ * back when the device has written it, until the work is done.
  */
 export function wb_workfn(mm: MM): void {
   const wb = mm.writeback;
   wb.queued = false;
   const now = mm.now();
   const expire = mm.dirty.dirty_expire_centisecs * 1e7;
-  let budget = Number.POSITIVE_INFINITY;
-  for (const as of [...wb.b_dirty]) {
-    if (budget <= 0) break;
-    if (as.dirtied_when < 0 || now - as.dirtied_when < expire) continue;
-    budget = Math.min(budget, (as.bdi!.write_bw / PAGE_SIZE) | 0);
-    while (as.nr_dirty && budget > 0)
-      budget -= writeback_pages(mm, as, Math.min(MAX_WRITEBACK_PAGES, budget));
-  }
   const limits = global_dirty_limits(mm);
+  const over_bg = (): boolean => global_node_page_state(mm, NR_FILE_DIRTY) > limits.background;
+  let budget = -1;
+  let more = false;
   for (const as of [...wb.b_dirty]) {
-    if (global_node_page_state(mm, NR_FILE_DIRTY) <= limits.background) break;
-    if (budget === Number.POSITIVE_INFINITY) budget = (as.bdi!.write_bw / PAGE_SIZE) | 0;
-    while (as.nr_dirty && budget > 0 && global_node_page_state(mm, NR_FILE_DIRTY) > limits.background)
+    const expired = as.dirtied_when >= 0 && now - as.dirtied_when >= expire;
+    if (!wb.start_all && !expired && !over_bg()) continue;
+    if (budget < 0) budget = Math.floor(as.bdi!.write_bw / PAGE_SIZE);
+    while (as.nr_dirty && budget > 0 && (wb.start_all || expired || over_bg()))
       budget -= writeback_pages(mm, as, Math.min(MAX_WRITEBACK_PAGES, budget));
-    if (budget <= 0) break;
+    if (budget <= 0) {
+      more = true;
+      break;
+    }
   }
-  // More than a run's worth left above the background threshold: continue once it is written.
-  if (budget <= 0 && global_node_page_state(mm, NR_FILE_DIRTY) > limits.background)
-    wb_wakeup(mm, Math.max(0, wb.busy_until - now));
+  if (!wb.b_dirty.size) wb.start_all = false;
+  // A run's worth was not enough: continue once the device has written it.
+  if (more && wb.b_dirty.size) wb_wakeup(mm, Math.max(0, wb.busy_until - now));
+}
+
+/**
+ * kernel: fs/fs-writeback.c wakeup_flusher_threads(WB_REASON_VMSCAN) → wb_start_writeback()
+ * Reclaim found only dirty pages: write back everything that is dirty now.
+ */
+export function wakeup_flusher_threads(mm: MM): void {
+  mm.writeback.start_all = true;
+  wb_wakeup(mm);
 }
 
 /** Queue a flusher run `delay` ns from now (wb_wakeup / wb_start_background_writeback). */
@@ -188,18 +199,17 @@ export function balance_dirty_pages(mm: MM, as: AddressSpace): void {
   const limits = global_dirty_limits(mm);
   const dirty = global_node_page_state(mm, NR_FILE_DIRTY);
   if (dirty > limits.background) wb_wakeup(mm);
-  const node0 = mm.nodes[0];
   while (
     as.nr_dirty &&
     global_node_page_state(mm, NR_FILE_DIRTY) + global_node_page_state(mm, NR_WRITEBACK) > limits.dirty
   ) {
     let n = 0;
     for (const pfn of as.dirty_pages) {
-      if (n++ === MAX_WRITEBACK_PAGES) break;
+      if (n === MAX_WRITEBACK_PAGES) break;
       folio_start_writeback(mm, as, pfn);
       folio_end_writeback(mm, pfn);
+      n++;
     }
-    node0.vm_stat[NR_THROTTLED_WRITTEN] += n;
     mm.vm_events[PGPGOUT] += 8 * n;
   }
 }

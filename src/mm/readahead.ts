@@ -24,7 +24,7 @@ export class FileRaState {
   order = 0;
   /** ra_pages: the maximum window (0 disables readahead). */
   ra_pages = VM_READAHEAD_PAGES;
-  /** Byte position of the previous read's last byte (-1 before the first read). */
+  /** Byte position where the previous read ended (-1 before the first read). */
   prev_pos = -1;
 }
 

@@ -17,9 +17,6 @@ export class ShmemSbInfo {
   ) {}
 }
 
-/** The internal mount of shared anonymous mappings and SysV shm: no size limit. */
-export const SHM_MNT = new ShmemSbInfo(Number.POSITIVE_INFINITY);
-
 /**
  * kernel: mm/shmem.c shmem_get_folio_gfp() (SGP_CACHE / SGP_WRITE)
  * The page at `index` of a tmpfs file, allocated zeroed on first use within the mount's size.

@@ -25,10 +25,12 @@ import {
 } from './page-flags.ts';
 import { node_stat_index, vm_event_index } from './vmstat_items.ts';
 
-/** swap_map bit: a page for the slot is in the swap cache. */
-export const SWAP_HAS_CACHE = 0x40;
-/** SWAP_MAP_MAX: the most PTE references one slot counts (no continuation pages modelled). */
-export const SWAP_MAP_MAX = 0x3e;
+/**
+ * swap_map bit: a page for the slot is in the swap cache. The kernel's map is a byte per slot
+ * (SWAP_HAS_CACHE 0x40, counts up to SWAP_MAP_MAX 0x3e, then swap-count continuation pages);
+ * the model's is 32 bits wide, which counts as far as continuation does.
+ */
+export const SWAP_HAS_CACHE = 1 << 30;
 
 const NR_SWAPCACHE = node_stat_index('nr_swapcached');
 const PSWPIN = vm_event_index('pswpin');
@@ -39,7 +41,7 @@ const PGPGOUT = vm_event_index('pgpgout');
 /** struct swap_info_struct: the swap device. */
 export class SwapInfo {
   /** Per slot: PTE references, plus SWAP_HAS_CACHE. */
-  readonly swap_map: Uint8Array;
+  readonly swap_map: Uint32Array;
   /** Slots in use (swap_map nonzero). */
   inuse_pages = 0;
   /** Where the next slot search starts. */
@@ -54,7 +56,7 @@ export class SwapInfo {
     readonly name = '/swapfile',
     readonly prio = -2,
   ) {
-    this.swap_map = new Uint8Array(pages);
+    this.swap_map = new Uint32Array(pages);
   }
 
   /** Usable slots (the header is not). */
@@ -152,8 +154,6 @@ export function folio_swap_slot(mm: MM, pfn: number): number {
 /** kernel: mm/swapfile.c swap_duplicate(): one more swap PTE refers to `slot`. */
 export function swap_duplicate(mm: MM, slot: number): void {
   const si = mm.swap!;
-  if ((si.swap_map[slot] & ~SWAP_HAS_CACHE) >= SWAP_MAP_MAX)
-    throw new Error(`swap slot ${slot}: more than ${SWAP_MAP_MAX} references (no continuation pages)`);
   if (si.swap_map[slot] === 0) si.inuse_pages++;
   si.swap_map[slot]++;
 }

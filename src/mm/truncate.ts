@@ -22,7 +22,7 @@ export function truncate_inode_pages(
 ): number {
   const f = mm.frames;
   const doomed: number[] = [];
-  for (const [index, pfn] of as.i_pages) if (index >= start && index < end) doomed.push(pfn);
+  for (const [, pfn] of as.i_pages.range(start, end)) doomed.push(pfn);
   for (const pfn of doomed) {
     if (f.mapcount[pfn] > 0) throw new Error(`truncate: page ${pfn} is still mapped`);
     if (f.flags[pfn] & PG_writeback) folio_end_writeback(mm, pfn);
@@ -45,8 +45,7 @@ export function invalidate_mapping_pages(
 ): number {
   const f = mm.frames;
   const victims: number[] = [];
-  for (const [index, pfn] of as.i_pages) {
-    if (index < start || index >= end) continue;
+  for (const [, pfn] of as.i_pages.range(start, end)) {
     if (f.flags[pfn] & (PG_dirty | PG_writeback) || f.mapcount[pfn] > 0) continue;
     victims.push(pfn);
   }

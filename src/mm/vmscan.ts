@@ -49,7 +49,7 @@ import {
   PG_workingset,
   PG_writeback,
 } from './page-flags.ts';
-import { wb_wakeup } from './page-writeback.ts';
+import { wakeup_flusher_threads } from './page-writeback.ts';
 import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from './rmap.ts';
 import { DEF_PRIORITY, shrink_slab } from './shrinker.ts';
 import {
@@ -189,6 +189,7 @@ function can_reclaim_anon_pages(mm: MM): boolean {
 function lru_note_cost(mm: MM, node: PglistData, file: boolean, nr_io: number, nr_rotated: number): void {
   const k = mm.kswapd[node.node_id];
   const cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated;
+  if (!cost) return;
   if (file) k.file_cost += cost;
   else k.anon_cost += cost;
   const lrusize =
@@ -234,8 +235,9 @@ function mapping_of(mm: MM, pfn: number): AddressSpace {
 /**
  * kernel: mm/vmscan.c isolate_lru_folios()
  * Take up to `nr_to_scan` pages from the tail of `lru` into `isolated` (off the LRU, PG_lru
- * cleared). Pages of zones above sc.reclaim_idx are skipped to the head (pgskip_*). Returns
- * [taken, scanned] packed as taken * 2^16 + scanned.
+ * cleared). Pages of zones above sc.reclaim_idx are set aside (pgskip_*) and put back at the
+ * head, up to SWAP_CLUSTER_MAX_SKIPPED of them; they count as scanned (total_scan) but not
+ * toward `nr_to_scan`. Returns [taken, scanned] packed as taken * 2^16 + scanned.
  */
 function isolate_lru_folios(
   mm: MM,
@@ -248,34 +250,36 @@ function isolate_lru_folios(
   const list = node.lru_base + lru;
   let taken = 0;
   let scan = 0;
-  let skipped = 0;
-  let pfn = f.list_last(list);
-  while (scan < nr_to_scan && pfn >= 0 && skipped < SWAP_CLUSTER_MAX_SKIPPED) {
-    const prev = f.prev[pfn] >= f.nr_frames ? -1 : f.prev[pfn];
-    const zone = mm.page_zone(pfn)!;
-    if (zone.zone_idx > sc.reclaim_idx) {
-      // Moved to the head so the scan goes on past it (folios_skipped, spliced back).
+  let total_scan = 0;
+  let nr_skipped = 0;
+  while (scan < nr_to_scan && f.list_count[list] > 0) {
+    const pfn = f.list_last(list);
+    total_scan++;
+    const zone_idx = mm.page_zone(pfn)!.zone_idx;
+    if (nr_skipped < SWAP_CLUSTER_MAX_SKIPPED && zone_idx > sc.reclaim_idx) {
+      // Aside onto folios_skipped (still counted on the LRU), spliced back at the end.
+      f.list_del(pfn, list);
+      skipped[nr_skipped++] = pfn;
+      mm.vm_events[PGSKIP_DMA + zone_idx]++;
+      continue;
+    }
+    scan++;
+    if (!sc.may_unmap && f.mapcount[pfn] > 0) {
       f.list_del(pfn, list);
       f.list_add(pfn, list);
-      mm.vm_events[PGSKIP_DMA + zone.zone_idx]++;
-      skipped++;
-    } else {
-      scan++;
-      if (!sc.may_unmap && f.mapcount[pfn] > 0) {
-        f.list_del(pfn, list);
-        f.list_add(pfn, list);
-      } else {
-        lruvec_del_folio(mm, pfn);
-        isolated[taken++] = pfn;
-      }
+      continue;
     }
-    pfn = prev;
+    lruvec_del_folio(mm, pfn);
+    isolated[taken++] = pfn;
   }
-  return taken * 65536 + scan;
+  // list_splice(&folios_skipped, src): the last skipped ends up at the head.
+  for (let i = 0; i < nr_skipped; i++) f.list_add(skipped[i], list);
+  return taken * 65536 + total_scan;
 }
 
 // kernel: SWAP_CLUSTER_MAX_SKIPPED (SWAP_CLUSTER_MAX << 10)
 const SWAP_CLUSTER_MAX_SKIPPED = SWAP_CLUSTER_MAX << 10;
+const skipped = new Int32Array(SWAP_CLUSTER_MAX_SKIPPED);
 
 /** move_folios_to_lru() for one page: back on its list (unevictable if it became so). */
 function putback_lru(mm: MM, pfn: number): void {
@@ -335,7 +339,9 @@ function shrink_folio(
   if (!sc.may_unmap && f.mapcount[pfn] > 0) return KEEP;
   const fl = f.flags[pfn];
   const file_lru = !(fl & PG_swapbacked);
-  const dirty = (fl & PG_dirty) !== 0;
+  // folio_check_dirty_writeback(): only file pages (not lazyfree anon) count as dirty here.
+  const counted = file_lru && !(fl & PG_anon);
+  const dirty = counted && (fl & PG_dirty) !== 0;
   const writeback = (fl & PG_writeback) !== 0;
   if (dirty || writeback) stat.nr_dirty++;
   if (dirty && !writeback) stat.nr_unqueued_dirty++;
@@ -449,7 +455,7 @@ function shrink_inactive_list(
   mm.vm_events[PGSTEAL_ANON + file] += nr_reclaimed;
   lru_note_cost(mm, node, file === 1, stat.nr_pageout, nr_scanned - nr_reclaimed);
   // Every isolated page was dirty and not queued: the flusher is behind; kick it.
-  if (stat.nr_unqueued_dirty === nr_taken) wb_wakeup(mm);
+  if (stat.nr_unqueued_dirty === nr_taken) wakeup_flusher_threads(mm);
   sc.nr_dirty += stat.nr_dirty;
   sc.nr_congested += stat.nr_congested;
   sc.nr_unqueued_dirty += stat.nr_unqueued_dirty;
@@ -529,7 +535,8 @@ function shrink_active_list(
     }
     f.flags[pfn] = (f.flags[pfn] & ~PG_active) | PG_workingset;
     putback_lru(mm, pfn);
-    nr_deactivate++;
+    // move_folios_to_lru() counts what reached an evictable list.
+    if (!(f.flags[pfn] & PG_unevictable)) nr_deactivate++;
   }
   mm.vm_events[PGDEACTIVATE] += nr_deactivate;
   node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
@@ -703,18 +710,19 @@ export function shrink_node(mm: MM, node: PglistData, sc: ScanControl): number {
 /**
  * kernel: mm/vmscan.c try_to_free_pages() / do_try_to_free_pages()
  * Direct reclaim: from DEF_PRIORITY down, shrink each node of the allocation's zonelist (zones
- * up to highest_zoneidx) until SWAP_CLUSTER_MAX pages are freed. If active lists were left
- * unaged, try again forcing deactivation; if cache trimming found nothing, try again without it.
- * Counts allocstall against the highest zone the request may use. Returns the pages reclaimed.
+ * up to highest_zoneidx) until SWAP_CLUSTER_MAX pages are freed. With nothing freed it tries
+ * once more (the memcg full walk), then once forcing deactivation if active lists were left
+ * unaged. Each pass counts allocstall against the highest zone the request may use. Returns the
+ * pages reclaimed.
  */
 export function try_to_free_pages(mm: MM, order: number, gfp: number, ac: AllocContext): number {
-  mm.vm_events[ALLOCSTALL_DMA + Math.min(ac.highest_zoneidx, MAX_NR_ZONES - 1)]++;
   const sc = new ScanControl();
   sc.gfp_mask = gfp;
   sc.order = order;
   sc.reclaim_idx = ac.highest_zoneidx;
-  sc.may_writepage = true;
+  sc.may_writepage = !mm.dirty.laptop_mode;
   sc.may_swap = true;
+  let memcg_full_walk = false;
   const nodes: PglistData[] = [];
   for (const zid of ac.zonelist) {
     const zone = mm.zones[zid];
@@ -723,19 +731,23 @@ export function try_to_free_pages(mm: MM, order: number, gfp: number, ac: AllocC
     if (!nodes.includes(node)) nodes.push(node);
   }
   for (;;) {
+    // retry: each pass counts an allocstall against the highest zone the request may use.
+    mm.vm_events[ALLOCSTALL_DMA + Math.min(sc.reclaim_idx, MAX_NR_ZONES - 1)]++;
     for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
       sc.nr_scanned = 0;
       for (const node of nodes) shrink_node(mm, node, sc);
-      if (sc.nr_reclaimed >= sc.nr_to_reclaim) return sc.nr_reclaimed;
+      if (sc.nr_reclaimed >= sc.nr_to_reclaim) break;
+      if (sc.priority < DEF_PRIORITY - 2) sc.may_writepage = true;
     }
     if (sc.nr_reclaimed) return sc.nr_reclaimed;
+    // One more full pass (memcg_full_walk: every cgroup; the model has only the root).
+    if (!memcg_full_walk) {
+      memcg_full_walk = true;
+      continue;
+    }
     if (sc.skipped_deactivate) {
       sc.force_deactivate = true;
       sc.skipped_deactivate = false;
-      continue;
-    }
-    if (sc.cache_trim_mode_failed && !sc.no_cache_trim_mode) {
-      sc.no_cache_trim_mode = true;
       continue;
     }
     return 0;
@@ -910,25 +922,52 @@ export function kswapd(mm: MM, nid: number): void {
 /** kswapd's nap after a balanced run (schedule_timeout(HZ/10)), in ns. */
 const KSWAPD_NAP_NS = 100e6;
 
+/** kernel: mm/vmscan.c prepare_kswapd_sleep(): a hopeless node or a balanced one. */
+function prepare_kswapd_sleep(mm: MM, node: PglistData, order: number, highest_zoneidx: number): boolean {
+  if (node.kswapd_failures >= MAX_RECLAIM_RETRIES) return true;
+  return pgdat_balanced(mm, node, order, highest_zoneidx);
+}
+
 /**
  * kernel: mm/vmscan.c kswapd_try_to_sleep()
- * A balanced node lets kswapd nap for 100 ms before it sleeps (a wake-up during the nap counts
- * kswapd_low_wmark_hit_quickly, see wakeup_kswapd); an unbalanced one sends it straight back to
- * work (kswapd_high_wmark_hit_quickly) until it has failed MAX_RECLAIM_RETRIES times.
+ * A node kswapd may leave gets a 100 ms nap first: a wake-up during it counts
+ * kswapd_low_wmark_hit_quickly (see wakeup_kswapd); at its end kswapd sleeps for good if the
+ * node still may be left, else it counts kswapd_high_wmark_hit_quickly and goes back to work —
+ * as it does at once when the node is neither balanced nor hopeless.
  */
 function kswapd_try_to_sleep(mm: MM, nid: number, reclaim_order: number, highest_zoneidx: number): void {
   const k = mm.kswapd[nid];
   const node = mm.nodes[nid];
-  if (pgdat_balanced(mm, node, reclaim_order, highest_zoneidx)) {
+  if (prepare_kswapd_sleep(mm, node, reclaim_order, highest_zoneidx)) {
     k.pgdat_flags = 0; // clear_pgdat_congested()
-    k.nap_until = mm.now() + KSWAPD_NAP_NS;
+    const until = mm.now() + KSWAPD_NAP_NS;
+    k.nap_until = until;
+    mm.defer(KSWAPD_NAP_NS, () => {
+      // Woken during the nap (a new run was queued): nothing more to decide here.
+      if (k.nap_until !== until || k.queued) return;
+      k.nap_until = -1;
+      if (!prepare_kswapd_sleep(mm, node, reclaim_order, highest_zoneidx))
+        kswapd_rerun(mm, nid, reclaim_order, highest_zoneidx);
+    });
     return;
   }
+  kswapd_rerun(mm, nid, reclaim_order, highest_zoneidx);
+}
+
+/**
+ * How soon kswapd runs balance_pgdat() again when it could not leave the node: its last run's
+ * duration, until the cost model (issue 4) charges reclaim its real time.
+ */
+const KSWAPD_RERUN_NS = 10e6;
+
+/** kswapd did not get to sleep: kswapd_high_wmark_hit_quickly, and balance_pgdat() again. */
+function kswapd_rerun(mm: MM, nid: number, reclaim_order: number, highest_zoneidx: number): void {
+  const k = mm.kswapd[nid];
   mm.vm_events[KSWAPD_HIGH_WMARK_HIT_QUICKLY]++;
-  if (node.kswapd_failures >= MAX_RECLAIM_RETRIES || k.queued) return;
+  if (k.queued) return;
   if (k.order < reclaim_order) k.order = reclaim_order;
   if (k.highest_zoneidx === MAX_NR_ZONES || k.highest_zoneidx < highest_zoneidx)
     k.highest_zoneidx = highest_zoneidx;
   k.queued = true;
-  mm.defer(0, () => kswapd(mm, nid));
+  mm.defer(KSWAPD_RERUN_NS, () => kswapd(mm, nid));
 }

@@ -69,6 +69,24 @@ export class XArray {
     }
   }
 
+  /**
+   * [index, pfn] of the entries at indices [start, end): chunk by chunk through the range when
+   * it is narrower than the index is full, else by filtering every entry.
+   */
+  *range(start: number, end: number): IterableIterator<[number, number]> {
+    if (end - start > this.chunks.size * CHUNK) {
+      for (const entry of this.entries()) if (entry[0] >= start && entry[0] < end) yield entry;
+      return;
+    }
+    for (let c = Math.floor(start / CHUNK); c * CHUNK < end; c++) {
+      const chunk = this.chunks.get(c);
+      if (chunk === undefined) continue;
+      const lo = Math.max(start - c * CHUNK, 0);
+      const hi = Math.min(end - c * CHUNK, CHUNK);
+      for (let i = lo; i < hi; i++) if (chunk[i] >= 0) yield [c * CHUNK + i, chunk[i]];
+    }
+  }
+
   /** Every pfn stored. */
   *values(): IterableIterator<number> {
     for (const [, pfn] of this.entries()) yield pfn;

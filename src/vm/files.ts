@@ -16,7 +16,7 @@ import { GFP_KERNEL } from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
 import { FileRaState } from '../mm/readahead.ts';
-import { SHM_MNT, ShmemSbInfo } from '../mm/shmem.ts';
+import { ShmemSbInfo } from '../mm/shmem.ts';
 import {
   alloc_super,
   clear_nlink,
@@ -74,6 +74,8 @@ export class OpenFile {
   readonly ra = new FileRaState();
   /** FMODE_RANDOM (POSIX_FADV_RANDOM). */
   random = false;
+  /** FMODE_NOREUSE (POSIX_FADV_NOREUSE): its mappings carry no recency (vma_has_recency). */
+  noreuse = false;
   /** file->f_ra.mmap_miss: faults that had to read, less those that found the page. */
   mmap_miss = 0;
 
@@ -153,7 +155,9 @@ export class Files {
     // shmem_default_max_blocks(): half of RAM; systemd mounts /run with size=20%.
     this.mount_tmpfs('/dev/shm', Math.floor(totalram / 2) * PAGE_SIZE);
     this.mount_tmpfs('/run', Math.floor(totalram / 5) * PAGE_SIZE);
-    this.shm_mount = new Mount('', 'tmpfs', '00:01', SHM_MNT, null, this.shmem_sb());
+    // shm_mnt: memfds and shared anonymous memory, limited only by memory.
+    const shm = new ShmemSbInfo(Number.POSITIVE_INFINITY);
+    this.shm_mount = new Mount('', 'tmpfs', '00:01', shm, null, this.shmem_sb());
   }
 
   /** Mount a tmpfs of `size` bytes at `path` (a file system of its own, like `mount -t tmpfs`). */

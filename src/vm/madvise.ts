@@ -1,24 +1,25 @@
 /**
- * mm/madvise.c: madvise() on anonymous private memory.
+ * mm/madvise.c: madvise() on anonymous, shared and file mappings.
  *
  * - MADV_DONTNEED (and MADV_DONTNEED_LOCKED, which also works on VM_LOCKED VMAs): zap the pages;
  *   later accesses fault in zero-fill memory. With CONFIG_PT_RECLAIM (our kernel has it) every
  *   PTE table whose 2 MiB the range covers within one VMA is freed too.
- * - MADV_FREE: clean every exclusive page (PTE dirty and accessed bits, PG_dirty) and make it
- *   lazily freeable: off the anonymous LRU onto the inactive file list with PG_swapbacked
- *   cleared (pglazyfree). Reclaim would discard such pages while they stay clean; the model's
- *   kswapd and direct reclaim do not scan LRU pages yet, so they stay until MADV_PAGEOUT, unmap
- *   or exit. A page written again is dirty in its PTE and is not discarded.
+ * - MADV_FREE (anonymous VMAs only; EINVAL on shared or file mappings): clean every exclusive
+ *   page (PTE dirty and accessed bits, PG_dirty, its swap copy) and make it lazily freeable: off
+ *   the anonymous LRU onto the inactive file list with PG_swapbacked cleared (pglazyfree);
+ *   reclaim discards it while it stays clean (pglazyfreed). Swap entries in the range are freed.
  * - MADV_COLD: deactivate exclusive pages (active to inactive list, pgdeactivate) and clear their
- *   accessed bits. MADV_PAGEOUT: reclaim exclusive pages now (reclaim_pages()). Without swap,
- *   which our machines lack, an anonymous page cannot be written out: shrink_folio_list()
- *   activates it instead (pgactivate; measured on 6.18). Clean lazyfree pages are discarded
- *   (pglazyfreed); lazyfree pages written again become swap-backed and are activated.
+ *   accessed bits. MADV_PAGEOUT: reclaim exclusive pages now (reclaim_pages(), a page-cache page
+ *   only if the caller could write the file). Without swap, which our machines lack, an
+ *   anonymous page cannot be written out: shrink_folio_list() activates it instead (pgactivate;
+ *   measured on 6.18); with swap it goes to swap.
+ * - MADV_REMOVE punches a hole in the file behind a shared writable mapping; MADV_WILLNEED reads
+ *   a file range ahead.
  * - Flags only: MADV_DONTFORK / MADV_DOFORK (VM_DONTCOPY), MADV_WIPEONFORK / MADV_KEEPONFORK,
  *   MADV_HUGEPAGE / MADV_NOHUGEPAGE (VM_HUGEPAGE / VM_NOHUGEPAGE; khugepaged is not modelled),
  *   MADV_NORMAL / MADV_RANDOM / MADV_SEQUENTIAL, MADV_DONTDUMP / MADV_DODUMP. These split and
  *   merge VMAs; running out of vm.max_map_count gives EAGAIN, as in the kernel.
- * - MADV_WILLNEED does nothing for anonymous memory without swap. MADV_POPULATE_READ / WRITE
+ * - MADV_WILLNEED does nothing for anonymous memory (no swap readahead). MADV_POPULATE_READ / WRITE
  *   fault the range in (EINVAL where the access is not allowed, ENOMEM at a hole or when memory
  *   runs out).
  * - Not modelled (ENOSYS): KSM (MADV_MERGEABLE / UNMERGEABLE), MADV_COLLAPSE, guard regions
@@ -35,9 +36,14 @@
 import { errnos } from '../lib/errno.ts';
 import { lru_deactivate, lru_lazyfree } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import { PG_anon, PG_dirty, PG_lru, PG_referenced, PG_unevictable } from '../mm/page-flags.ts';
+import { PG_anon, PG_dirty, PG_lru, PG_referenced, PG_swapcache, PG_unevictable } from '../mm/page-flags.ts';
 import { force_page_cache_ra } from '../mm/readahead.ts';
-import { free_swap_and_cache } from '../mm/swapfile.ts';
+import {
+  delete_from_swap_cache,
+  folio_swap_slot,
+  free_swap_and_cache,
+  SWAP_HAS_CACHE,
+} from '../mm/swapfile.ts';
 import { truncate_inode_pages } from '../mm/truncate.ts';
 import { reclaim_pages } from '../mm/vmscan.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
@@ -151,8 +157,14 @@ function madvise_free_pte(vm: Vm, mm: MmStruct, table: number, i: number): void 
     return;
   }
   if (pfn === vm.mm.zero_pfn) return;
-  if (f.flags[pfn] & PG_dirty) {
+  if (f.flags[pfn] & (PG_swapcache | PG_dirty)) {
+    // A page others map too keeps its state; a swap copy is dropped (folio_free_swap), or the
+    // page is skipped while swap entries elsewhere still need it.
     if (f.mapcount[pfn] > 1) return;
+    if (f.flags[pfn] & PG_swapcache) {
+      if ((vm.mm.swap!.swap_map[folio_swap_slot(vm.mm, pfn)] & ~SWAP_HAS_CACHE) !== 0) return;
+      delete_from_swap_cache(vm.mm, pfn);
+    }
     f.flags[pfn] &= ~PG_dirty;
   }
   pt.bits[e] &= ~(_PAGE_ACCESSED | _PAGE_DIRTY);

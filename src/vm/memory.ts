@@ -55,7 +55,7 @@ import {
   pte_index,
   pud_index,
 } from './pgtable.ts';
-import { page_mapped_in_locked_vma } from './rmap.ts';
+import { page_mapped_in_locked_vma, vma_has_recency } from './rmap.ts';
 import { update_hiwater_rss, type Vm } from './vm.ts';
 import { VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
@@ -207,6 +207,14 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     }
     const f = vm.mm.frames;
     if (old !== vm.mm.zero_pfn && f.flags[old] & PG_anon && f.mapcount[old] === 1) {
+      // wp_can_reuse_anon_folio(): a page about to be written has no use for its swap copy.
+      if (f.flags[old] & PG_swapcache) {
+        const si = vm.mm.swap!;
+        if ((si.swap_map[folio_swap_slot(vm.mm, old)] & ~SWAP_HAS_CACHE) === 0) {
+          delete_from_swap_cache(vm.mm, old);
+          f.flags[old] |= PG_dirty;
+        }
+      }
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
       return VM_FAULT_OK;
     }
@@ -423,7 +431,7 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   }
   const as = vm.mm.page_cache.of(vm.mm.frames.mapping[pfn]);
   if (bits & _PAGE_DIRTY) folio_mark_dirty(vm.mm, as, pfn, vm.mm.now());
-  if (bits & _PAGE_ACCESSED) folio_mark_accessed(vm.mm, pfn);
+  if (bits & _PAGE_ACCESSED && vma_has_recency(vm, vma)) folio_mark_accessed(vm.mm, pfn);
   page_remove_file_rmap(vm, mm, pfn, vma);
 }
 export function zap_page_range_single(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {

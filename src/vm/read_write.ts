@@ -356,6 +356,7 @@ export function sys_fadvise(
       return;
     }
     case POSIX_FADV_NOREUSE:
+      file.noreuse = true;
       return;
     case POSIX_FADV_DONTNEED: {
       // Start writeback of the range's dirty pages (__filemap_fdatawrite_range, WB_SYNC_NONE),

@@ -25,7 +25,7 @@ import {
   pte_present,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_EXEC, VM_LOCKED, VM_SHARED, VM_SPECIAL } from './vma.ts';
+import { VM_EXEC, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_SPECIAL } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 
@@ -63,6 +63,17 @@ export function rmap_walk(vm: Vm, pfn: number, visit: RmapVisitor): boolean {
   return true;
 }
 
+/**
+ * kernel: include/linux/mm_inline.h vma_has_recency()
+ * Accesses through the VMA age its pages, unless it was advised MADV_SEQUENTIAL/MADV_RANDOM or
+ * its file POSIX_FADV_NOREUSE.
+ */
+export function vma_has_recency(vm: Vm, vma: number): boolean {
+  if (vm.vmas.vm_flags[vma] & (VM_SEQ_READ | VM_RAND_READ)) return false;
+  const file = vm.vmas.vm_file[vma];
+  return !(file && vm.files.file(file).noreuse);
+}
+
 /** Some PTE of a VM_LOCKED VMA maps `pfn`. */
 export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
   return !rmap_walk(vm, pfn, (_mm, vma) => !(vm.vmas.vm_flags[vma] & VM_LOCKED));
@@ -78,6 +89,8 @@ export function folio_referenced(vm: Vm, pfn: number, out: { vm_flags: number })
   let referenced = 0;
   let flags = 0;
   rmap_walk(vm, pfn, (_mm, vma, _addr, e) => {
+    // invalid_folio_referenced_vma(): accesses through a VMA without recency do not count.
+    if (!vma_has_recency(vm, vma)) return true;
     const vf = vm.vmas.vm_flags[vma];
     if ((vf & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
       mlock_folio(vm.mm, pfn);

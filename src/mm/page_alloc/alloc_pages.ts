@@ -6,7 +6,13 @@ import { __GFP_MOVABLE, __GFP_THISNODE, gfp_migratetype, gfp_zone } from '../gfp
 import { ALLOC_WMARK_LOW, FPI_NONE, FPI_TO_TAIL } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import { MAX_PAGE_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, type Zone } from '../mmzone.ts';
-import { PAGE_FLAGS_CHECK_AT_FREE, PG_head, PG_tail, PGI_alloc } from '../page-flags.ts';
+import {
+  PAGE_FLAGS_CHECK_AT_FREE,
+  PAGE_FLAGS_CLEAR_AT_FREE,
+  PG_head,
+  PG_tail,
+  PGI_alloc,
+} from '../page-flags.ts';
 import { get_pfnblock_migratetype } from '../pageblock.ts';
 import { PGFREE } from '../vmstat_items.ts';
 import { split_large_buddy } from './buddy.ts';
@@ -93,7 +99,8 @@ function free_pages_prepare(mm: MM, pfn: number, order: number): void {
     const end = pfn + (1 << order);
     for (let p = pfn + 1; p < end; p++) f.flags[p] &= ~PG_tail;
   }
-  f.flags[pfn] &= ~(PGI_alloc | PG_head);
+  // page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP: no state outlives the page's use.
+  f.flags[pfn] &= ~(PGI_alloc | PG_head | PAGE_FLAGS_CLEAR_AT_FREE);
   f.order[pfn] = 0;
   const tp = mm.trace.mm_page_free;
   if (tp !== null) tp(pfn, order);
