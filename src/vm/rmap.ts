@@ -5,7 +5,7 @@
  * test and clear accessed bits (folio_referenced) and to unmap pages (try_to_unmap); the vm
  * layer installs those on the MM (install_rmap).
  */
-import { folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
+import { type AddressSpace, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { mlock_folio } from '../mm/lru.ts';
 import type { MM } from '../mm/mm.ts';
 import { PG_anon, PG_dirty, PG_swapbacked, PG_swapcache } from '../mm/page-flags.ts';
@@ -30,37 +30,48 @@ import { VM_EXEC, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_SPECIAL } 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 
 /**
- * A visitor of the PTEs mapping a page: (address space, VMA, address, PTE slot index into
- * pt.bits). Returning false stops the walk.
+ * A visitor of the PTEs mapping a page: (vm, address space, VMA, address, PTE slot index into
+ * pt.bits, the caller's `arg`). Returning false stops the walk. Plain functions with their state
+ * in `arg`, so a walk allocates nothing.
  */
-export type RmapVisitor = (mm: MmStruct, vma: number, addr: number, e: number) => boolean | undefined;
-
-/** The VMAs that may map `pfn`: its anon_vma's, or its file's i_mmap. */
-function rmap_vmas(vm: Vm, pfn: number): Iterable<number> {
-  const mapping = vm.mm.frames.mapping[pfn];
-  if (vm.mm.frames.flags[pfn] & PG_anon) return vm.anon.linked(mapping >> 2);
-  return vm.vmas.i_mmap.get(mapping >> 2) ?? [];
-}
+export type RmapVisitor<A> = (
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  addr: number,
+  e: number,
+  arg: A,
+) => boolean | undefined;
 
 /**
  * kernel: mm/rmap.c rmap_walk() (rmap_walk_anon / rmap_walk_file)
- * Visit every PTE that maps `pfn`. Returns false if the visitor stopped the walk.
+ * Visit every PTE that maps `pfn`: through its anon_vma's VMAs, or its file's i_mmap. Returns
+ * false if the visitor stopped the walk.
  */
-export function rmap_walk(vm: Vm, pfn: number, visit: RmapVisitor): boolean {
-  const f = vm.mm.frames;
-  const index = f.index[pfn];
-  const v = vm.vmas;
-  for (const vma of rmap_vmas(vm, pfn)) {
-    const addr = v.vm_start[vma] + (index - v.vm_pgoff[vma]) * 4096;
-    if (addr < v.vm_start[vma] || addr >= v.vm_end[vma]) continue;
-    const mm = vm.mms[v.vm_mm[vma]]!;
-    const vpn = addr / 4096;
-    const table = walk_pte_table(vm, mm, vpn);
-    if (table < 0) continue;
-    const e = table * PTRS_PER_TABLE + pte_index(vpn);
-    if (pte_present(vm.pt.bits[e]) && vm.pt.pfn[e] === pfn && visit(mm, vma, addr, e) === false) return false;
+export function rmap_walk<A>(vm: Vm, pfn: number, visit: RmapVisitor<A>, arg: A): boolean {
+  const mapping = vm.mm.frames.mapping[pfn];
+  if (vm.mm.frames.flags[pfn] & PG_anon) {
+    const list = vm.anon.linked(mapping >> 2);
+    for (let i = 0; i < list.length; i++) if (!rmap_one(vm, pfn, list[i], visit, arg)) return false;
+    return true;
   }
+  const set = vm.vmas.i_mmap.get(mapping >> 2);
+  if (set) for (const vma of set) if (!rmap_one(vm, pfn, vma, visit, arg)) return false;
   return true;
+}
+
+/** Visit the PTE of `vma` at `pfn`'s index if it maps `pfn`; false if the visitor said stop. */
+function rmap_one<A>(vm: Vm, pfn: number, vma: number, visit: RmapVisitor<A>, arg: A): boolean {
+  const v = vm.vmas;
+  const addr = v.vm_start[vma] + (vm.mm.frames.index[pfn] - v.vm_pgoff[vma]) * 4096;
+  if (addr < v.vm_start[vma] || addr >= v.vm_end[vma]) return true;
+  const mm = vm.mms[v.vm_mm[vma]]!;
+  const vpn = addr / 4096;
+  const table = walk_pte_table(vm, mm, vpn);
+  if (table < 0) return true;
+  const e = table * PTRS_PER_TABLE + pte_index(vpn);
+  if (!pte_present(vm.pt.bits[e]) || vm.pt.pfn[e] !== pfn) return true;
+  return visit(vm, mm, vma, addr, e, arg) !== false;
 }
 
 /**
@@ -76,8 +87,15 @@ export function vma_has_recency(vm: Vm, vma: number): boolean {
 
 /** Some PTE of a VM_LOCKED VMA maps `pfn`. */
 export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
-  return !rmap_walk(vm, pfn, (_mm, vma) => !(vm.vmas.vm_flags[vma] & VM_LOCKED));
+  return !rmap_walk(vm, pfn, not_locked, null);
 }
+
+function not_locked(vm: Vm, _mm: MmStruct, vma: number): boolean {
+  return !(vm.vmas.vm_flags[vma] & VM_LOCKED);
+}
+
+/** Walk state shared by the visitors below (one walk at a time: nothing runs in between). */
+const walk = { pfn: 0, count: 0, flags: 0, anon: false, as: null as AddressSpace | null, new_pfn: 0 };
 
 /**
  * kernel: mm/rmap.c folio_referenced() / folio_referenced_one()
@@ -86,26 +104,37 @@ export function page_mapped_in_locked_vma(vm: Vm, pfn: number): boolean {
  * RMAP_VM_EXEC.
  */
 export function folio_referenced(vm: Vm, pfn: number, out: { vm_flags: number }): number {
-  let referenced = 0;
-  let flags = 0;
-  rmap_walk(vm, pfn, (_mm, vma, _addr, e) => {
-    // invalid_folio_referenced_vma(): accesses through a VMA without recency do not count.
-    if (!vma_has_recency(vm, vma)) return true;
-    const vf = vm.vmas.vm_flags[vma];
-    if ((vf & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
-      mlock_folio(vm.mm, pfn);
-      flags |= RMAP_VM_LOCKED;
-      return false;
-    }
-    if (vm.pt.bits[e] & _PAGE_ACCESSED) {
-      vm.pt.bits[e] &= ~_PAGE_ACCESSED;
-      referenced++;
-      if (vf & VM_EXEC) flags |= RMAP_VM_EXEC;
-    }
-    return true;
-  });
-  out.vm_flags = flags;
-  return referenced;
+  walk.pfn = pfn;
+  walk.count = 0;
+  walk.flags = 0;
+  rmap_walk(vm, pfn, folio_referenced_one, walk);
+  out.vm_flags = walk.flags;
+  return walk.count;
+}
+
+// kernel: mm/rmap.c folio_referenced_one()
+function folio_referenced_one(
+  vm: Vm,
+  _mm: MmStruct,
+  vma: number,
+  _addr: number,
+  e: number,
+  w: typeof walk,
+): boolean {
+  // invalid_folio_referenced_vma(): accesses through a VMA without recency do not count.
+  if (!vma_has_recency(vm, vma)) return true;
+  const vf = vm.vmas.vm_flags[vma];
+  if ((vf & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
+    mlock_folio(vm.mm, w.pfn);
+    w.flags |= RMAP_VM_LOCKED;
+    return false;
+  }
+  if (vm.pt.bits[e] & _PAGE_ACCESSED) {
+    vm.pt.bits[e] &= ~_PAGE_ACCESSED;
+    w.count++;
+    if (vf & VM_EXEC) w.flags |= RMAP_VM_EXEC;
+  }
+  return true;
 }
 
 /**
@@ -117,46 +146,59 @@ export function folio_referenced(vm: Vm, pfn: number, out: { vm_flags: number })
  */
 export function try_to_unmap(vm: Vm, pfn: number): boolean {
   const mm = vm.mm;
+  walk.pfn = pfn;
+  walk.anon = (mm.frames.flags[pfn] & PG_anon) !== 0;
+  walk.as = walk.anon ? null : mm.page_cache.of(mm.frames.mapping[pfn]);
+  rmap_walk(vm, pfn, try_to_unmap_one, walk);
+  return mm.frames.mapcount[pfn] === 0;
+}
+
+// kernel: mm/rmap.c try_to_unmap_one()
+function try_to_unmap_one(
+  vm: Vm,
+  owner: MmStruct,
+  vma: number,
+  _addr: number,
+  e: number,
+  w: typeof walk,
+): boolean {
+  const mm = vm.mm;
   const f = mm.frames;
-  const anon = (f.flags[pfn] & PG_anon) !== 0;
-  const as = anon ? null : mm.page_cache.of(f.mapping[pfn]);
-  rmap_walk(vm, pfn, (owner, vma, _addr, e) => {
-    if ((vm.vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
-      mlock_folio(mm, pfn);
+  const pfn = w.pfn;
+  if ((vm.vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) {
+    mlock_folio(mm, pfn);
+    return false;
+  }
+  const bits = vm.pt.bits[e];
+  if (w.anon) {
+    if (f.flags[pfn] & PG_swapbacked) {
+      // A swap-backed page leaves a swap entry for its slot in the PTE (the caller put it in
+      // the swap cache first); the PTE's dirty bit makes the page dirty.
+      if (!(f.flags[pfn] & PG_swapcache)) return false;
+      if (bits & _PAGE_DIRTY) f.flags[pfn] |= PG_dirty;
+      const slot = folio_swap_slot(mm, pfn);
+      swap_duplicate(mm, slot);
+      owner.rss[MM_ANONPAGES]--;
+      owner.rss[MM_SWAPENTS]++;
+      vm.pt.pfn[e] = slot;
+      vm.pt.bits[e] = _PAGE_SWP_ENTRY;
+      if (--f.mapcount[pfn] === 0) mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ANON_MAPPED]--;
+      return true;
+    }
+    if (bits & _PAGE_DIRTY || f.flags[pfn] & PG_dirty) {
+      // A lazyfree page dirtied again: it is anonymous memory again (folio_set_swapbacked).
+      f.flags[pfn] |= PG_swapbacked;
       return false;
     }
-    const bits = vm.pt.bits[e];
-    if (anon) {
-      if (f.flags[pfn] & PG_swapbacked) {
-        // A swap-backed page leaves a swap entry for its slot in the PTE (the caller put it in
-        // the swap cache first); the PTE's dirty bit makes the page dirty.
-        if (!(f.flags[pfn] & PG_swapcache)) return false;
-        if (bits & _PAGE_DIRTY) f.flags[pfn] |= PG_dirty;
-        const slot = folio_swap_slot(mm, pfn);
-        swap_duplicate(mm, slot);
-        owner.rss[MM_ANONPAGES]--;
-        owner.rss[MM_SWAPENTS]++;
-        vm.pt.pfn[e] = slot;
-        vm.pt.bits[e] = _PAGE_SWP_ENTRY;
-        if (--f.mapcount[pfn] === 0) mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ANON_MAPPED]--;
-        return true;
-      }
-      if (bits & _PAGE_DIRTY || f.flags[pfn] & PG_dirty) {
-        // A lazyfree page dirtied again: it is anonymous memory again (folio_set_swapbacked).
-        f.flags[pfn] |= PG_swapbacked;
-        return false;
-      }
-      owner.rss[MM_ANONPAGES]--;
-    } else {
-      if (bits & _PAGE_DIRTY) folio_mark_dirty(mm, as!, pfn, mm.now());
-      owner.rss[mm_counter_file(as!)]--;
-    }
-    clear_pte(vm, e);
-    if (--f.mapcount[pfn] === 0)
-      mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[anon ? NR_ANON_MAPPED : NR_FILE_MAPPED]--;
-    return true;
-  });
-  return f.mapcount[pfn] === 0;
+    owner.rss[MM_ANONPAGES]--;
+  } else {
+    if (bits & _PAGE_DIRTY) folio_mark_dirty(mm, w.as!, pfn, mm.now());
+    owner.rss[mm_counter_file(w.as!)]--;
+  }
+  clear_pte(vm, e);
+  if (--f.mapcount[pfn] === 0)
+    mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[w.anon ? NR_ANON_MAPPED : NR_FILE_MAPPED]--;
+  return true;
 }
 
 /**
@@ -164,10 +206,20 @@ export function try_to_unmap(vm: Vm, pfn: number): boolean {
  * Every PTE that maps `old` maps `new_pfn` instead, with the same bits.
  */
 export function remap(vm: Vm, old: number, new_pfn: number): void {
-  rmap_walk(vm, old, (_mm, _vma, _addr, e) => {
-    vm.pt.pfn[e] = new_pfn;
-    return true;
-  });
+  walk.new_pfn = new_pfn;
+  rmap_walk(vm, old, remove_migration_pte, walk);
+}
+
+function remove_migration_pte(
+  vm: Vm,
+  _mm: MmStruct,
+  _vma: number,
+  _addr: number,
+  e: number,
+  w: typeof walk,
+): boolean {
+  vm.pt.pfn[e] = w.new_pfn;
+  return true;
 }
 
 /**
@@ -176,15 +228,24 @@ export function remap(vm: Vm, old: number, new_pfn: number): void {
  * page `pfn` becomes read-only and clean. Returns how many were.
  */
 export function folio_mkclean(vm: Vm, pfn: number): number {
-  let cleaned = 0;
-  rmap_walk(vm, pfn, (_mm, vma, _addr, e) => {
-    const bits = vm.pt.bits[e];
-    if (!(vm.vmas.vm_flags[vma] & VM_SHARED) || !(bits & (_PAGE_DIRTY | _PAGE_RW))) return true;
-    vm.pt.bits[e] = bits & ~(_PAGE_DIRTY | _PAGE_RW);
-    cleaned++;
-    return true;
-  });
-  return cleaned;
+  walk.count = 0;
+  rmap_walk(vm, pfn, page_vma_mkclean_one, walk);
+  return walk.count;
+}
+
+function page_vma_mkclean_one(
+  vm: Vm,
+  _mm: MmStruct,
+  vma: number,
+  _addr: number,
+  e: number,
+  w: typeof walk,
+): boolean {
+  const bits = vm.pt.bits[e];
+  if (!(vm.vmas.vm_flags[vma] & VM_SHARED) || !(bits & (_PAGE_DIRTY | _PAGE_RW))) return true;
+  vm.pt.bits[e] = bits & ~(_PAGE_DIRTY | _PAGE_RW);
+  w.count++;
+  return true;
 }
 
 /** Clear the PTE at flat slot index `e` (table * PTRS_PER_TABLE + i). */

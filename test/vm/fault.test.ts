@@ -64,9 +64,14 @@ describe('anonymous faults', () => {
     p.touch(a + 4096, 1, { write: true });
     const pfn = pfnAt(m, p, a + 4096);
     const found: number[] = [];
-    rmap_walk(m.vm, pfn, (_mm, _vma, addr) => {
-      found.push(addr);
-    });
+    rmap_walk(
+      m.vm,
+      pfn,
+      (_vm, _mm, _vma, addr) => {
+        found.push(addr);
+      },
+      null,
+    );
     expect(found).toEqual([a + 4096]);
   });
 

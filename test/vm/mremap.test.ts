@@ -121,9 +121,14 @@ describe('moving', () => {
     expect([0, 1, 2, 3].map((i) => pte(m, p, b + i * PG)!.pfn)).toEqual(pfns);
     expect(pte(m, p, A)).toBeNull();
     const found: number[] = [];
-    rmap_walk(m.vm, pfns[2], (_mm, _vma, addr) => {
-      found.push(addr);
-    });
+    rmap_walk(
+      m.vm,
+      pfns[2],
+      (_vm, _mm, _vma, addr) => {
+        found.push(addr);
+      },
+      null,
+    );
     expect(found).toEqual([b + 2 * PG]);
     expect(p.mm.total_vm).toBe(17);
     expect(p.touch(b, 8 * PG, { write: true })).toBe(0);
