@@ -22,15 +22,18 @@ export {
   ZONE_NORMAL,
   zone_names,
 } from './mm/mmzone.ts';
+export type { PagePool } from './mm/page_pool.ts';
 export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';
+export { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE } from './vm/gup.ts';
 export {
   FaultError,
   Process,
   RLIM_INFINITY,
   type Rlimits,
   type SpawnOptions,
+  type Umem,
 } from './vm/process.ts';
 export * from './vm/uapi.ts';
