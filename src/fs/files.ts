@@ -6,6 +6,7 @@ import type { MM } from '../mm/mm.ts';
 import { drop_caches } from '../mm/shrinker.ts';
 import { vm_memory_committed } from '../vm/util.ts';
 import type { Vm } from '../vm/vm.ts';
+import { extfrag_index, unusable_index } from './debugfs/extfrag.ts';
 import { proc_pid_dir, type TaskTable } from './proc/base.ts';
 import { buddyinfo } from './proc/buddyinfo.ts';
 import { meminfo } from './proc/meminfo.ts';
@@ -36,6 +37,27 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/vmallocinfo', { mode: 0o400, read: () => vmallocinfo(mm) });
   register_vm_sysctls(vfs, mm);
   register_drop_caches(vfs, mm);
+  register_extfrag(vfs, mm);
+}
+
+/**
+ * kernel: mm/vmstat.c extfrag_debug_init(): debugfs extfrag/extfrag_index and unusable_index
+ * (0444), under /sys/kernel/debug, which only root may enter (debugfs's root is 0700).
+ */
+function register_extfrag(vfs: Vfs, mm: MM): void {
+  for (const [name, show] of [
+    ['extfrag_index', extfrag_index],
+    ['unusable_index', unusable_index],
+  ] as const) {
+    const path = `/sys/kernel/debug/extfrag/${name}`;
+    vfs.register(path, {
+      mode: 0o444,
+      open: (cred) => {
+        if (cred.uid !== 0) throw new ErrnoError('EACCES', 'open', path);
+      },
+      read: () => show(mm),
+    });
+  }
 }
 
 /**

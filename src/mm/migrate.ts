@@ -1,9 +1,10 @@
 /**
  * Page migration (mm/migrate.c): move an LRU page's contents, identity and mappings to a new
- * page. migrate_pages() takes isolated pages; for each it allocates a target, copies the page's
- * state (page-cache slot, anon_vma and index, LRU list, dirty/mlock state and their counters),
- * repoints every PTE through the rmap (the kernel's migration entries, made and removed in one
- * step here: nothing runs in between), and frees the old page.
+ * page. migrate_pages() takes isolated pages; for each it allocates a target (or takes one from
+ * the caller's get_new_folio(), as compaction does), copies the page's state (page-cache or
+ * swap-cache slot, anon_vma and index, LRU list, dirty/mlock state and their counters), repoints
+ * every PTE through the rmap (the kernel's migration entries, made and removed in one step here:
+ * nothing runs in between), and frees the old page.
  *
  * Failure causes as in the kernel: a pinned page (its reference count is not what the mapping
  * explains: -EAGAIN, retried, then a failure), a page under writeback or locked in the async
@@ -32,6 +33,7 @@ import {
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
+  PG_swapcache,
   PG_unevictable,
   PG_uptodate,
   PG_workingset,
@@ -62,6 +64,7 @@ const PGMIGRATE_SUCCESS = vm_event_index('pgmigrate_success');
 const PGMIGRATE_FAIL = vm_event_index('pgmigrate_fail');
 const NR_ISOLATED_ANON = node_stat_index('nr_isolated_anon');
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
+const NR_SWAPCACHE = node_stat_index('nr_swapcached');
 
 /** struct migration_target_control: where targets come from. */
 export interface MigrationTarget {
@@ -100,7 +103,8 @@ const MIGRATE_FLAGS =
   PG_referenced |
   PG_workingset |
   PG_mlocked |
-  PG_unevictable;
+  PG_unevictable |
+  PG_swapcache;
 
 /** Move the per-node/zone counters a page contributes from `old`'s zone to `new_pfn`'s. */
 function migrate_counters(mm: MM, old: number, new_pfn: number, as: AddressSpace | null): void {
@@ -129,6 +133,7 @@ function migrate_counters(mm: MM, old: number, new_pfn: number, as: AddressSpace
     zo.vm_stat[NR_MLOCK]--;
     zn.vm_stat[NR_MLOCK]++;
   }
+  if (fl & PG_swapcache) move(NR_SWAPCACHE);
 }
 
 /**
@@ -147,6 +152,13 @@ function move_to_new_folio(mm: MM, old: number, new_pfn: number, cpu: number): v
     // folio_migrate_mapping(): the new page takes the old one's slot.
     as.i_pages.set(f.index[old], new_pfn);
     if (as.dirty_pages.delete(old)) as.dirty_pages.add(new_pfn);
+  } else if (f.flags[old] & PG_swapcache) {
+    // __folio_migrate_mapping() of the swap cache: the new page caches the old one's slot.
+    const si = mm.swap!;
+    const slot = si.slot_of.get(old)!;
+    si.slot_of.delete(old);
+    si.slot_of.set(new_pfn, slot);
+    si.cache.set(slot, new_pfn);
   }
   // remove_migration_ptes(): the PTEs that mapped the old page map the new one.
   if (f.mapcount[old] > 0) mm.rmap.remap(old, new_pfn);
@@ -170,64 +182,144 @@ export interface MigrateResult {
 }
 
 /**
+ * new_folio_t and free_folio_t with their `private`: a caller that supplies its own targets
+ * (compaction's compaction_alloc() and compaction_free()). get_new_folio() is asked before the
+ * source is locked, as migrate_folio_unmap() does; a target that ends up unused goes back through
+ * put_new_folio().
+ */
+export interface NewFolioOps {
+  /** A target page for `src` (an allocated order-0 page), or -1: migration stops with -ENOMEM. */
+  get_new_folio(src: number): number;
+  /** An unused target from get_new_folio(). */
+  put_new_folio(dst: number): void;
+  /** The CPU the migration runs on: where the migrated-from pages are freed. */
+  readonly cpu: number;
+  /**
+   * PF_MEMALLOC of the migrating task (direct compaction sets it): a locked source is never
+   * waited for, only retried (migrate_folio_unmap()).
+   */
+  readonly pf_memalloc: boolean;
+}
+
+/** Scratch lists of migrate_pages() by nesting depth (allocating a target can migrate again). */
+const scratch: Int32Array[] = [];
+let depth = 0;
+
+/** The scratch list `i` of this depth, with room for `n` pfns. */
+function scratch_list(i: number, n: number): Int32Array {
+  const k = depth * 2 + i;
+  while (scratch.length <= k) scratch.push(new Int32Array(64));
+  if (scratch[k].length < n) scratch[k] = new Int32Array(Math.max(n, scratch[k].length * 2));
+  return scratch[k];
+}
+
+/**
  * kernel: mm/migrate.c migrate_pages() for isolated order-0 pages
- * Migrate each page of `pfns` (isolated with folio_isolate_lru) to a target from `target`. A page
- * that cannot move now is retried up to NR_MAX_MIGRATE_PAGES_RETRY times, then put back on its
- * LRU and counted failed (pgmigrate_fail); moved pages count pgmigrate_success. Running out of
- * targets puts the rest back and returns -ENOMEM.
+ * Migrate the first `nr` pages of `pfns` (isolated with folio_isolate_lru), in that order, to
+ * targets from `target`: allocated as a migration_target_control says, or from the caller's
+ * get_new_folio(). A page that cannot move now is retried up to NR_MAX_MIGRATE_PAGES_RETRY
+ * times, then put back on its LRU and counted failed (pgmigrate_fail); moved pages count
+ * pgmigrate_success. Running out of targets puts the rest back and returns -ENOMEM (with
+ * get_new_folio() the page that found none counts as failed, as in the kernel).
+ *
+ * The kernel's MIGRATE_SYNC* runs (an async batch of 3 passes, then each failed page alone for
+ * 7 more) come to the same outcome here as 10 passes in one loop: nothing changes between them.
  */
 export function migrate_pages(
   mm: MM,
-  pfns: readonly number[],
-  target: MigrationTarget,
+  pfns: ArrayLike<number>,
+  target: MigrationTarget | NewFolioOps,
   mode: number,
+  nr = pfns.length,
 ): MigrateResult {
   const f = mm.frames;
   const res: MigrateResult = { succeeded: 0, failed: 0, err: 0 };
-  let pending = [...pfns];
-  for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && pending.length && !res.err; pass++) {
-    const retry: number[] = [];
-    for (let i = 0; i < pending.length; i++) {
-      const pfn = pending[i];
-      if (res.err) {
-        folio_putback_lru(mm, pfn);
-        continue;
-      }
-      const fl = f.flags[pfn];
-      // migrate_folio_unmap(): the page must be unlocked and not under writeback to move now.
-      if (fl & PG_writeback) {
-        if (mode !== MIGRATE_SYNC) {
+  const ops = 'get_new_folio' in target ? target : null;
+  const alloc = ops === null ? (target as MigrationTarget) : null;
+  const cpu = target.cpu;
+  let pending = scratch_list(0, nr);
+  let retry = scratch_list(1, nr);
+  for (let i = 0; i < nr; i++) pending[i] = pfns[i];
+  let npending = nr;
+  depth++;
+  try {
+    for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && npending && !res.err; pass++) {
+      let nretry = 0;
+      for (let i = 0; i < npending; i++) {
+        const pfn = pending[i];
+        if (res.err) {
           folio_putback_lru(mm, pfn);
-          res.failed++;
           continue;
         }
-        folio_end_writeback(mm, pfn); // MIGRATE_SYNC waits for the write.
+        let dst = -1;
+        if (ops !== null) {
+          dst = ops.get_new_folio(pfn);
+          if (dst < 0) {
+            res.err = -12;
+            res.failed++;
+            folio_putback_lru(mm, pfn);
+            continue;
+          }
+        }
+        const fl = f.flags[pfn];
+        // migrate_folio_unmap(): the page lock first (trylock; only the sync modes wait for it,
+        // and never under PF_MEMALLOC or, in SYNC_LIGHT, for a page still being read), then
+        // writeback, which only MIGRATE_SYNC waits for.
+        if (fl & PG_locked) {
+          if (ops !== null) {
+            if (
+              mode === MIGRATE_ASYNC ||
+              ops.pf_memalloc ||
+              (mode === MIGRATE_SYNC_LIGHT && !(fl & PG_uptodate))
+            ) {
+              ops.put_new_folio(dst);
+              retry[nretry++] = pfn;
+              continue;
+            }
+          } else if (mode === MIGRATE_ASYNC) {
+            folio_putback_lru(mm, pfn);
+            res.failed++;
+            continue;
+          }
+        }
+        if (fl & PG_writeback) {
+          if (mode !== MIGRATE_SYNC) {
+            if (dst >= 0) ops!.put_new_folio(dst);
+            folio_putback_lru(mm, pfn);
+            res.failed++;
+            continue;
+          }
+          folio_end_writeback(mm, pfn); // MIGRATE_SYNC waits for the write.
+        }
+        // folio_migrate_mapping()'s reference check: pins are unexplained references.
+        if (folio_maybe_dma_pinned(mm, pfn)) {
+          if (dst >= 0) ops!.put_new_folio(dst);
+          retry[nretry++] = pfn;
+          continue;
+        }
+        if (alloc !== null) {
+          const nid = alloc.nid >= 0 ? alloc.nid : mm.page_zone(pfn)!.nid;
+          dst = __alloc_pages(mm, alloc.gfp, 0, nid, cpu);
+          if (dst < 0) {
+            res.err = -12;
+            folio_putback_lru(mm, pfn);
+            continue;
+          }
+        }
+        move_to_new_folio(mm, pfn, dst, cpu);
+        res.succeeded++;
       }
-      if (fl & PG_locked && mode === MIGRATE_ASYNC) {
-        folio_putback_lru(mm, pfn);
-        res.failed++;
-        continue;
-      }
-      // folio_migrate_mapping()'s reference check: pins are unexplained references.
-      if (folio_maybe_dma_pinned(mm, pfn)) {
-        retry.push(pfn);
-        continue;
-      }
-      const nid = target.nid >= 0 ? target.nid : mm.page_zone(pfn)!.nid;
-      const new_pfn = __alloc_pages(mm, target.gfp, 0, nid, target.cpu);
-      if (new_pfn < 0) {
-        res.err = -12;
-        folio_putback_lru(mm, pfn);
-        continue;
-      }
-      move_to_new_folio(mm, pfn, new_pfn, target.cpu);
-      res.succeeded++;
+      const t = pending;
+      pending = retry;
+      retry = t;
+      npending = nretry;
     }
-    pending = retry;
-  }
-  for (const pfn of pending) {
-    folio_putback_lru(mm, pfn);
-    res.failed++;
+    for (let i = 0; i < npending; i++) {
+      folio_putback_lru(mm, pending[i]);
+      res.failed++;
+    }
+  } finally {
+    depth--;
   }
   mm.vm_events[PGMIGRATE_SUCCESS] += res.succeeded;
   mm.vm_events[PGMIGRATE_FAIL] += res.failed;

@@ -3,6 +3,7 @@
  * bitmap, the nodes and zones, the page-allocator sysctls and the vm event counters. Every
  * mechanism in src/mm takes this as its first argument.
  */
+import type { CaptureControl, CompactionSysctls } from './compaction.ts';
 import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
 import { NR_LRU_LISTS } from './lru.ts';
@@ -74,6 +75,18 @@ export class MM {
   readonly trace: Tracepoints = no_tracepoints();
   /** Reclaim, compaction and OOM as the slow path reaches them. */
   hooks: SlowpathHooks = no_slowpath_hooks();
+  /**
+   * current->capture_control: set while a direct compactor runs (compact_zone_order()), so that
+   * __free_one_page() hands it the block it is waiting for.
+   */
+  capture_control: CaptureControl | null = null;
+  /** The compaction sysctls of mm/compaction.c (/proc/sys/vm/compact_*, extfrag_threshold). */
+  readonly compaction: CompactionSysctls = {
+    compact_memory: 0,
+    compaction_proactiveness: 20,
+    extfrag_threshold: 500,
+    compact_unevictable_allowed: 1,
+  };
   /** From a page to the PTEs that map it: installed by the address-space layer. */
   rmap: RmapOps = no_rmap();
   /** The swap device (swapfile.ts), or null: our machines have none. */

@@ -5,6 +5,7 @@
  * own early allocations, which claim pageblocks as UNMOVABLE and RECLAIMABLE as on a real boot.
  */
 import type { Prng } from '../lib/prng.ts';
+import { compaction_zonelist_suitable, try_to_compact_pages } from './compaction.ts';
 import { __GFP_RECLAIMABLE, GFP_KERNEL } from './gfp.ts';
 import { type KernelConfig, MM, type PageAllocSysctls } from './mm.ts';
 import {
@@ -443,5 +444,10 @@ export function mm_init(opts: BootOptions): MM {
   mm.hooks.wake_all_kswapds = (order, gfp, ac) => wake_all_kswapds(mm, order, gfp, ac);
   mm.hooks.try_to_free_pages = (order, gfp, ac) => try_to_free_pages(mm, order, gfp, ac);
   mm.hooks.zone_reclaimable_pages = (zone) => zone_reclaimable_pages(mm, zone);
+  // CONFIG_COMPACTION: the slow path compacts directly (mm/compaction.c).
+  mm.hooks.try_to_compact_pages = (gfp, order, alloc_flags, ac, prio, out) =>
+    try_to_compact_pages(mm, gfp, order, alloc_flags, ac, prio, out);
+  mm.hooks.compaction_zonelist_suitable = (ac, order, alloc_flags) =>
+    compaction_zonelist_suitable(mm, ac, order, alloc_flags);
   return mm;
 }

@@ -148,6 +148,22 @@ export class Zone {
   readonly vm_stat = new Float64Array(16);
   readonly vm_numa_event = new Float64Array(8);
   pcp!: PerCpuPages;
+  // CONFIG_COMPACTION (mm/compaction.c): where the scanners restart, deferral after failures, and
+  // whether the pageblock skip bits are due for a reset. Zero at boot, as in the kernel.
+  /** Where the free scanner restarts (a pageblock start). */
+  compact_cached_free_pfn = 0;
+  /** Where the migrate scanner restarts: [0] for async, [1] for sync compaction. */
+  readonly compact_cached_migrate_pfn = new Float64Array(2);
+  compact_init_migrate_pfn = 0;
+  compact_init_free_pfn = 0;
+  /** Compaction attempts skipped since the last deferral (compaction_deferred()). */
+  compact_considered = 0;
+  /** Skip up to 1 << compact_defer_shift attempts (at most COMPACT_MAX_DEFER_SHIFT). */
+  compact_defer_shift = 0;
+  /** Orders below this are never deferred. */
+  compact_order_failed = 0;
+  /** A full direct compaction finished: reset the skip bits when kswapd goes to sleep. */
+  compact_blockskip_flush = false;
 
   constructor(
     readonly nid: number,
@@ -205,6 +221,8 @@ export class PglistData {
   kswapd_failures = 0;
   /** List id of this node's first LRU list (lruvec->lists[0]); see lru.ts. */
   lru_base = 0;
+  /** A write to vm.compaction_proactiveness asked kcompactd for a proactive round. */
+  proactive_compact_trigger = false;
 
   constructor(
     readonly node_id: number,

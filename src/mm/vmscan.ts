@@ -18,6 +18,7 @@
  * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
  */
 
+import { reset_isolation_suitable } from './compaction.ts';
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
 import { __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
@@ -940,6 +941,8 @@ function kswapd_try_to_sleep(mm: MM, nid: number, reclaim_order: number, highest
   const node = mm.nodes[nid];
   if (prepare_kswapd_sleep(mm, node, reclaim_order, highest_zoneidx)) {
     k.pgdat_flags = 0; // clear_pgdat_congested()
+    // Compaction may scan pageblocks it skipped again (kcompactd is woken here too, later).
+    reset_isolation_suitable(mm, node);
     const until = mm.now() + KSWAPD_NAP_NS;
     k.nap_until = until;
     mm.defer(KSWAPD_NAP_NS, () => {

@@ -11,12 +11,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type AddressSpace, filemap_get_folio } from '../../src/mm/filemap.ts';
+import { Machine } from '../../src/sim/machine.ts';
 import { _PAGE_DIRTY, _PAGE_RW } from '../../src/vm/pgtable.ts';
 import { FaultError, type Process } from '../../src/vm/process.ts';
 import {
   MADV_DONTNEED,
+  MADV_NORMAL,
   MADV_PAGEOUT,
+  MADV_RANDOM,
   MADV_REMOVE,
+  MADV_SEQUENTIAL,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_LOCKED,
@@ -28,6 +32,7 @@ import {
   O_RDWR,
   O_WRONLY,
   POSIX_FADV_DONTNEED,
+  POSIX_FADV_NOREUSE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -418,6 +423,29 @@ describe('MAP_SHARED | MAP_ANONYMOUS', () => {
     expect([...m.mm.page_cache.all()]).toEqual([]);
     expect(m.invariantViolations()).toEqual([]);
   });
+
+  it('belongs to its machine: shared memory in one machine is not counted in another', () => {
+    const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
+    const m1 = Machine.boot({ memory: '256M', early });
+    const p1 = m1.spawn();
+    p1.mmap(A, 4 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    p1.touch(A, 4 * MiB, { write: true });
+    const m2 = Machine.boot({ memory: '256M', early });
+    expect(m2.invariantViolations()).toEqual([]);
+    const p2 = m2.spawn();
+    p2.mmap(A, MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    p2.touch(A, MiB, { write: true });
+    expect(meminfo(m1, 'Shmem')).toBe(4096);
+    expect(meminfo(m2, 'Shmem')).toBe(1024);
+    expect(m1.invariantViolations()).toEqual([]);
+    expect(m2.invariantViolations()).toEqual([]);
+    p1.exit();
+    p2.exit();
+    expect(meminfo(m1, 'Shmem')).toBe(0);
+    expect(meminfo(m2, 'Shmem')).toBe(0);
+    expect(m1.invariantViolations()).toEqual([]);
+    expect(m2.invariantViolations()).toEqual([]);
+  });
 });
 
 describe('/proc/<pid>/maps', () => {
@@ -475,6 +503,34 @@ describe('/proc/<pid>/maps', () => {
   });
 });
 
+/** 32 MiB of a file mapped with `advice` and touched, then 64 MiB of cache, then pressure. */
+function reclaimAround(advice: 'none' | 'random' | 'sequential' | 'noreuse'): {
+  m: Machine;
+  mapped: number;
+  rotated: number;
+} {
+  const m = Machine.boot({ memory: '256M', early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 } });
+  const p = m.spawn();
+  cleanFile(p, '/data/mapped', 32 * MiB);
+  cleanFile(p, '/data/other', 64 * MiB);
+  const fd = p.open('/data/mapped', O_RDONLY);
+  if (advice === 'noreuse') p.fadvise(fd, 0, 0, POSIX_FADV_NOREUSE);
+  p.mmap(A, 32 * MiB, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (advice === 'random') p.madvise(A, 32 * MiB, MADV_RANDOM);
+  if (advice === 'sequential') p.madvise(A, 32 * MiB, MADV_SEQUENTIAL);
+  p.touch(A, 32 * MiB);
+  expect(meminfo(m, 'Mapped')).toBe(32 * 1024);
+  // Pressure for about 25 MiB; the mapped file is the oldest cache.
+  const hog = p.mmap(0, 130 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.touch(hog, 130 * MiB, { write: true });
+  expect(p.exited).toBe(false);
+  return {
+    m,
+    mapped: meminfo(m, 'Mapped'),
+    rotated: vmstat(m, 'pgscan_direct') - vmstat(m, 'pgsteal_direct'),
+  };
+}
+
 describe('madvise() on file mappings', () => {
   it('MADV_REMOVE on tmpfs frees the pages behind the range, from every mapping (6.18)', () => {
     const { m, p } = boot();
@@ -525,6 +581,48 @@ describe('madvise() on file mappings', () => {
     p.touch(A + 64 * PG, 1);
     expect(vmstat(m, 'pgmajfault')).toBe(maj + 1);
     expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('pages in use through a mapping outlast unmapped cache under reclaim, unless it is MADV_RANDOM', () => {
+    // Referenced through its PTEs, the mapping is kept (rotated); unmapped cache goes instead.
+    const normal = reclaimAround('none');
+    expect(normal.mapped).toBe(32 * 1024);
+    expect(normal.rotated).toBeGreaterThan(0);
+    // Without recency its accesses do not count: it is reclaimed like unmapped cache.
+    const random = reclaimAround('random');
+    expect(random.mapped).toBeLessThan(16 * 1024);
+    expect(random.rotated).toBeLessThan(normal.rotated);
+    expect(normal.m.invariantViolations()).toEqual([]);
+    expect(random.m.invariantViolations()).toEqual([]);
+  });
+
+  it('MADV_SEQUENTIAL mappings and POSIX_FADV_NOREUSE files do not keep their pages from reclaim either', () => {
+    for (const advice of ['sequential', 'noreuse'] as const) {
+      const r = reclaimAround(advice);
+      expect(r.mapped).toBeLessThan(16 * 1024);
+      expect(r.rotated).toBeLessThan(1024);
+      expect(r.m.invariantViolations()).toEqual([]);
+    }
+  });
+
+  it('unmapping a MADV_RANDOM mapping does not count its accesses: a later read does not activate the pages', () => {
+    const run = (advice: number) => {
+      const { m, p } = boot();
+      cleanFile(p, '/data/f', 16 * MiB);
+      const fd = p.open('/data/f', O_RDONLY);
+      p.mmap(A, 16 * MiB, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+      p.madvise(A, 16 * MiB, advice);
+      p.touch(A, 16 * MiB);
+      p.munmap(A, 16 * MiB); // young PTEs: folio_mark_accessed() where the VMA has recency
+      p.pread(fd, 16 * MiB, 0); // the second access activates
+      return { m, active: meminfo(m, 'Active(file)') };
+    };
+    const normal = run(MADV_NORMAL);
+    expect(normal.active).toBe(16 * 1024);
+    const random = run(MADV_RANDOM);
+    expect(random.active).toBe(0);
+    expect(normal.m.invariantViolations()).toEqual([]);
+    expect(random.m.invariantViolations()).toEqual([]);
   });
 
   it('MADV_DONTNEED on a shared mapping unmaps but keeps the page cache; a new touch maps the same page (6.18)', () => {

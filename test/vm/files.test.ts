@@ -654,6 +654,69 @@ describe('writeback', () => {
     expect(m.invariantViolations()).toEqual([]);
   });
 
+  it('a single write() larger than free memory completes: the writer is throttled as it dirties pages', () => {
+    const { m, p } = boot();
+    expect(meminfo(m, 'MemFree')).toBeLessThan(600 * 1024);
+    const fd = p.open('/data/huge', O_CREAT | O_WRONLY);
+    expect(p.write(fd, 600 * MiB)).toBe(600 * MiB);
+    expect(p.exited).toBe(false);
+    expect(vmstat(m, 'oom_kill')).toBe(0);
+    expect(size(p, fd)).toBe(600 * MiB);
+    // Throttled every 32 pages it dirtied, the writer never left more than the limit dirty.
+    expect((meminfo(m, 'Dirty') + meminfo(m, 'Writeback')) / 4).toBeLessThanOrEqual(
+      vmstat(m, 'nr_dirty_threshold'),
+    );
+    expect(vmstat(m, 'nr_written')).toBeGreaterThan(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('expired dirty data drains at the disk’s full 100 MiB/s, however much there is', () => {
+    const { m, p } = boot();
+    // Thresholds high enough that 200 MiB stays dirty until it expires.
+    m.writeFile('/proc/sys/vm/dirty_ratio', '60');
+    m.writeFile('/proc/sys/vm/dirty_background_ratio', '50');
+    const pages = 51200; // 200 MiB: two seconds of the disk
+    expect(pages).toBeLessThan(vmstat(m, 'nr_dirty_background_threshold'));
+    const t0 = m.now;
+    const written = vmstat(m, 'nr_written');
+    const fd = p.open('/data/log', O_CREAT | O_WRONLY);
+    p.write(fd, pages * PG);
+    m.advance(29.9e9);
+    expect(meminfo(m, 'Dirty')).toBe(pages * 4);
+    let start = -1;
+    while (m.now - t0 < 35.1e9) {
+      m.advance('10ms');
+      if (meminfo(m, 'Dirty') < pages * 4) {
+        start = m.now;
+        break;
+      }
+    }
+    expect(start).toBeGreaterThan(0);
+    // After one second half is written; after two and a bit, all of it.
+    m.advance(start + 1e9 - m.now);
+    expect(vmstat(m, 'nr_written') - written).toBeGreaterThan(pages / 3);
+    expect(vmstat(m, 'nr_written') - written).toBeLessThan(pages);
+    m.advance(start + 2.1e9 - m.now);
+    expect(meminfo(m, 'Dirty')).toBe(0);
+    expect(meminfo(m, 'Writeback')).toBe(0);
+    expect(vmstat(m, 'nr_written') - written).toBe(pages);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('pages a throttled writer writes back count once each: pgpgout is 4 KiB per written page', () => {
+    const { m, p } = boot();
+    const written = vmstat(m, 'nr_written');
+    const pgpgout = vmstat(m, 'pgpgout');
+    const fd = p.open('/data/big', O_CREAT | O_WRONLY);
+    p.write(fd, 200 * MiB);
+    const n = vmstat(m, 'nr_written') - written;
+    expect(n).toBeGreaterThan(0); // the writer was throttled
+    expect(vmstat(m, 'pgpgout') - pgpgout).toBe(n * 4);
+    // No reclaim was throttled waiting for writeback.
+    expect(vmstat(m, 'nr_throttled_written')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
   it('dirty_bytes overrides dirty_ratio in the thresholds /proc/vmstat shows', () => {
     const { m } = boot();
     m.writeFile('/proc/sys/vm/dirty_bytes', String(64 * MiB));
@@ -687,6 +750,34 @@ describe('posix_fadvise(2)', () => {
     expect(present()).not.toContain(11);
     expect(present()).toContain(12);
     expect(cached(m, '/data/d')).toBe(256 - 2 - 2 - 1 - 2);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('DONTNEED of small ranges drops exactly those pages, anywhere in a large file', () => {
+    const { m, p } = boot();
+    const pages = 16384; // 64 MiB, clean
+    const fd = p.open('/data/big', O_CREAT | O_RDWR);
+    p.write(fd, pages * PG);
+    p.fsync(fd);
+    const as = m.vm.files.lookup('/data/big')!.mapping;
+    // Single pages, ranges across the index's 512-page chunks, and one past the end.
+    const ranges: Array<[number, number]> = [
+      [0, 1],
+      [511, 2],
+      [1000, 100],
+      [1535, 1026],
+      [8191, 1],
+      [pages - 3, 10],
+    ];
+    for (let i = 0; i < 1000; i++) ranges.push([(i * 7919) % pages, 1]);
+    for (const [first, n] of ranges) p.fadvise(fd, first * PG, n * PG, POSIX_FADV_DONTNEED);
+    const dropped = new Set<number>();
+    for (const [first, n] of ranges) for (let i = first; i < Math.min(first + n, pages); i++) dropped.add(i);
+    const wrong: number[] = [];
+    for (let i = 0; i < pages; i++) if (filemap_get_folio(as, i) < 0 !== dropped.has(i)) wrong.push(i);
+    expect(wrong).toEqual([]);
+    expect(cached(m, '/data/big')).toBe(pages - dropped.size);
+    expect(meminfo(m, 'Cached')).toBe((pages - dropped.size) * 4);
     expect(m.invariantViolations()).toEqual([]);
   });
 
@@ -842,6 +933,24 @@ describe('readahead', () => {
     ]);
     expect(vmstat(m, 'pgpgin') - pgpgin).toBe(188 * 4);
     expect(vmstat(m, 'pgmajfault')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('a read that starts one page past where the last one ended is still sequential: it reads ahead', () => {
+    const { m, p } = boot();
+    coldFile(p, '/data/big', 8 * MiB);
+    const fd = p.open('/data/big', O_RDONLY);
+    p.pread(fd, 4096, 100 * PG); // a lone read: one page
+    expect(cached(m, '/data/big')).toBe(1);
+    const pgpgin = vmstat(m, 'pgpgin');
+    // It ended at page 101 (prev_pos); page 102 is within one page of it: a 4-page window.
+    p.pread(fd, 4096, 102 * PG);
+    expect(vmstat(m, 'pgpgin') - pgpgin).toBe(16);
+    expect(cached(m, '/data/big')).toBe(1 + 4);
+    // Two pages past the end is a random read again: the page alone.
+    p.pread(fd, 4096, 200 * PG);
+    p.pread(fd, 4096, 203 * PG);
+    expect(cached(m, '/data/big')).toBe(1 + 4 + 1 + 1);
     expect(m.invariantViolations()).toEqual([]);
   });
 

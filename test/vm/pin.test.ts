@@ -9,6 +9,7 @@ import { get_pfnblock_migratetype } from '../../src/mm/pageblock.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../../src/vm/gup.ts';
 import {
+  MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -24,6 +25,8 @@ const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const MiB = 2 ** 20;
 const vmstat = (m: Machine, name: string): number =>
   Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
+const meminfo = (m: Machine, name: string): number =>
+  Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
 const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
 
 describe('pin_user_pages()', () => {
@@ -75,6 +78,33 @@ describe('pin_user_pages()', () => {
     // The process still sees its data at the same addresses: the PTEs follow the migration.
     expect(p.touch(a, 32 * MiB, { write: true })).toBe(0);
     p.unpin_user_pages(pages);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('FOLL_LONGTERM migrates pages read back from swap with their swap-cache entries', () => {
+    const m = Machine.boot({ memory: '512M', swap: '256M', movablecore: '256M', cpus: 2, early });
+    const p = m.spawn();
+    const a = p.mmap(0, MiB, RW, ANON);
+    p.touch(a, MiB, { write: true });
+    p.madvise(a, MiB, MADV_PAGEOUT);
+    p.touch(a, MiB); // read back: in ZONE_MOVABLE and in the swap cache
+    expect(meminfo(m, 'SwapCached')).toBe(1024);
+    const zone = (pfn: number) => m.mm.page_zone(pfn)!.zone_idx;
+    const pages = p.pin_user_pages(a, MiB, FOLL_LONGTERM);
+    expect(vmstat(m, 'pgmigrate_success')).toBe(256);
+    expect(pages.every((pfn) => zone(pfn) !== ZONE_MOVABLE)).toBe(true);
+    // The new pages cache the same swap slots: still SwapCached, no second copy.
+    expect(meminfo(m, 'SwapCached')).toBe(1024);
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(1024);
+    expect(m.invariantViolations()).toEqual([]);
+    p.unpin_user_pages(pages);
+    p.munmap(a, MiB);
+    expect(meminfo(m, 'SwapCached')).toBe(0);
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    // The freed pages are reused cleanly.
+    const b = p.mmap(0, 64 * MiB, RW, ANON);
+    p.touch(b, 64 * MiB, { write: true });
+    expect(meminfo(m, 'SwapCached')).toBe(0);
     expect(m.invariantViolations()).toEqual([]);
   });
 

@@ -5,6 +5,8 @@
  * reclaim the OOM killer runs.
  */
 import { describe, expect, it } from 'vitest';
+import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../../src/mm/gfp.ts';
+import { PG_active, PG_anon, PG_reclaim, PG_swapcache, PG_workingset } from '../../src/mm/page-flags.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import type { Process } from '../../src/vm/process.ts';
 import {
@@ -22,8 +24,10 @@ const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const MiB = 2 ** 20;
 
+const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
+
 function boot(memory = '512M'): { m: Machine; p: Process } {
-  const m = Machine.boot({ memory, cpus: 2, early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 } });
+  const m = Machine.boot({ memory, cpus: 2, early });
   return { m, p: m.spawn() };
 }
 
@@ -41,6 +45,13 @@ function cleanFile(p: Process, path: string, mib: number): number {
   p.fsync(fd);
   return fd;
 }
+
+/** A /proc/zoneinfo field of the zone named `zone` (DMA, DMA32, Normal, Movable). */
+const zoneinfo = (m: Machine, zone: string, field: string): number => {
+  const text = m.readFile('/proc/zoneinfo');
+  const from = text.indexOf(`zone ${zone.padStart(8)}`);
+  return Number(new RegExp(`^\\s+${field}\\s+(\\d+)$`, 'm').exec(text.slice(from))![1]);
+};
 
 /** Fault in `mib` MiB of anonymous memory. */
 function anon(p: Process, mib: number): number {
@@ -81,6 +92,32 @@ describe('reclaim of the page cache', () => {
     expect(m.invariantViolations()).toEqual([]);
   });
 
+  it('kswapd looks at the watermarks again after its 100 ms nap and goes back to work below high', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/cache', 400);
+    m.advance('40s');
+    const free = () => zoneinfo(m, 'DMA32', 'pages free');
+    const low = zoneinfo(m, 'DMA32', 'low');
+    const high = zoneinfo(m, 'DMA32', 'high');
+    // Allocate until the allocator, below the low watermarks, wakes kswapd to balance the node.
+    while (vmstat(m, 'pageoutrun') === 0) {
+      for (let i = 0; i < 64; i++) m.kernel.alloc_pages(GFP_HIGHUSER_MOVABLE, 0);
+      m.advance('1ms');
+    }
+    expect(vmstat(m, 'pageoutrun')).toBe(1);
+    expect(free()).toBeGreaterThanOrEqual(high);
+    // During its nap, allocations take free memory between low and high: no wake-up.
+    while (free() >= (low + high) / 2) m.kernel.alloc_pages(GFP_HIGHUSER_MOVABLE, 0);
+    expect(free()).toBeGreaterThan(low);
+    expect(vmstat(m, 'kswapd_low_wmark_hit_quickly')).toBe(0);
+    // At the end of the nap the node is no longer balanced: kswapd reclaims again.
+    m.advance('1s');
+    expect(vmstat(m, 'kswapd_high_wmark_hit_quickly')).toBe(1);
+    expect(vmstat(m, 'pageoutrun')).toBe(2);
+    expect(free()).toBeGreaterThanOrEqual(high);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
   it('leaves dirty pages to the flusher: they are marked for reclaim and rotated, not written', () => {
     const { m, p } = boot();
     m.writeFile('/proc/sys/vm/dirty_expire_centisecs', '360000');
@@ -98,6 +135,30 @@ describe('reclaim of the page cache', () => {
     expect(m.invariantViolations()).toEqual([]);
   });
 
+  it('wakes the flusher when it finds only dirty pages, and the flusher writes them all, below the background threshold too', () => {
+    const { m, p } = boot();
+    // Fixed thresholds (200 MiB, background 100 MiB), which memory pressure does not lower.
+    m.writeFile('/proc/sys/vm/dirty_bytes', String(200 * MiB));
+    m.writeFile('/proc/sys/vm/dirty_background_bytes', String(100 * MiB));
+    const pages = 10240; // 40 MiB: not expired, below the background threshold
+    const fd = p.open('/data/dirty', O_CREAT | O_RDWR);
+    p.write(fd, pages * 4096);
+    cleanFile(p, '/data/clean', 150);
+    const written = vmstat(m, 'nr_written');
+    // The dirty pages are the oldest on the inactive list: reclaim meets them first.
+    anon(p, 300);
+    expect(p.exited).toBe(false);
+    expect(vmstat(m, 'nr_vmscan_immediate_reclaim')).toBeGreaterThan(0);
+    expect(meminfo(m, 'Dirty')).toBe(pages * 4);
+    expect(vmstat(m, 'nr_dirty_background_threshold')).toBe(25600);
+    // Woken by reclaim, the flusher writes everything dirty at the disk's 100 MiB/s.
+    m.advance('1s');
+    expect(meminfo(m, 'Dirty')).toBe(0);
+    expect(meminfo(m, 'Writeback')).toBe(0);
+    expect(vmstat(m, 'nr_written') - written).toBe(pages);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
   it('ages the active list when the inactive one runs low (pgrefill, pgdeactivate)', () => {
     const { m, p } = boot();
     const fd = cleanFile(p, '/data/hot', 200);
@@ -108,6 +169,32 @@ describe('reclaim of the page cache', () => {
     anon(p, 350);
     expect(vmstat(m, 'pgrefill')).toBeGreaterThan(0);
     expect(vmstat(m, 'pgdeactivate')).toBeGreaterThan(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('kernel allocations reclaim the lower zones: Movable pages on the way count as skipped and scanned, and past 32768 of them are taken too', () => {
+    const m = Machine.boot({ memory: '1G', movablecore: '700M', cpus: 2, early });
+    const p = m.spawn();
+    // 900 MiB of clean cache: the Movable zone full of it, the rest in DMA32 and DMA.
+    cleanFile(p, '/data/cache', 900);
+    const movable = zoneinfo(m, 'Movable', 'nr_zone_inactive_file');
+    expect(movable).toBeGreaterThan(32768);
+    // GFP_KERNEL cannot use ZONE_MOVABLE: allocate until direct reclaim has run a few times.
+    let failed = 0;
+    while (vmstat(m, 'allocstall_normal') < 5)
+      for (let i = 0; i < 256; i++) if (m.kernel.alloc_pages(GFP_KERNEL, 0) < 0) failed++;
+    expect(failed).toBe(0);
+    const skipped = vmstat(m, 'pgskip_movable');
+    const stolen = vmstat(m, 'pgsteal_direct') + vmstat(m, 'pgsteal_kswapd');
+    expect(skipped).toBeGreaterThan(0);
+    expect(stolen).toBeGreaterThan(0);
+    // Skipped pages count as scanned; every other page scanned was clean cache, and freed.
+    expect(vmstat(m, 'pgscan_direct') + vmstat(m, 'pgscan_kswapd')).toBe(skipped + stolen);
+    // Each scan set aside at most SWAP_CLUSTER_MAX_SKIPPED (32768) pages, then took Movable
+    // pages as they came; the lower zones gave the rest.
+    const taken = movable - zoneinfo(m, 'Movable', 'nr_zone_inactive_file');
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(stolen);
     expect(m.invariantViolations()).toEqual([]);
   });
 
@@ -126,6 +213,32 @@ describe('reclaim of the page cache', () => {
     const before = vmstat(m, 'pgmajfault');
     p.touch(a, 200 * MiB);
     expect(vmstat(m, 'pgmajfault')).toBeGreaterThan(before);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('a freed page starts its next life clean: page cache does not inherit workingset or other marks', () => {
+    const m = Machine.boot({ memory: '512M', swap: '1G', cpus: 2, early });
+    const p = m.spawn();
+    // Anonymous memory shared with a child: referenced twice, reclaim activates it, then ages
+    // it back to the inactive list as the active list outgrows it (PG_workingset).
+    anon(p, 256);
+    const child = p.fork();
+    const hog = m.spawn({ cpu: 1 });
+    anon(hog, 200);
+    expect(vmstat(m, 'pgactivate')).toBeGreaterThan(0);
+    expect(vmstat(m, 'pgdeactivate')).toBeGreaterThan(0);
+    for (const task of [child, p, hog]) task.exit();
+    // Those pages are freed, and the page cache reuses them.
+    const q = m.spawn();
+    const fd = q.open('/data/new', O_CREAT | O_RDWR);
+    q.write(fd, 100 * MiB);
+    const f = m.mm.frames;
+    const marks = PG_workingset | PG_active | PG_reclaim | PG_swapcache | PG_anon;
+    const marked = [...m.vm.files.lookup('/data/new')!.mapping.i_pages.values()].filter(
+      (pfn) => f.flags[pfn] & marks,
+    );
+    expect(marked).toEqual([]);
+    expect(meminfo(m, 'Active(file)')).toBe(0);
     expect(m.invariantViolations()).toEqual([]);
   });
 

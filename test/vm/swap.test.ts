@@ -4,6 +4,7 @@
  * munmap, MADV_FREE and exit free them; /proc/swaps, meminfo, status and pagemap show them.
  */
 import { describe, expect, it } from 'vitest';
+import { reclaim_pages } from '../../src/mm/vmscan.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import type { Process } from '../../src/vm/process.ts';
 import {
@@ -26,6 +27,16 @@ const vmstat = (m: Machine, name: string): number =>
   Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
 const meminfo = (m: Machine, name: string): number =>
   Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
+
+/** A /proc/<pid>/status value in kB. */
+const status = (m: Machine, p: Process, field: string): number =>
+  Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(m.readFile(`/proc/${p.pid}/status`))![1]);
+
+/** The pagemap entry of `addr` in `p`. */
+function pagemap(m: Machine, p: Process, addr: number): bigint {
+  const pm = m.readFileBytes(`/proc/${p.pid}/pagemap`, { offset: (addr / 4096) * 8, length: 8 });
+  return new DataView(pm.buffer, pm.byteOffset).getBigUint64(0, true);
+}
 
 function anon(p: Process, mib: number): number {
   const a = p.mmap(0, mib * MiB, RW, ANON);
@@ -85,6 +96,95 @@ describe('swap', () => {
     p.exit();
     expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
     expect(meminfo(m, 'SwapCached')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('a swapped-out page can be shared by any number of fork children, beyond 62', () => {
+    const m = Machine.boot({ memory: '512M', swap: '256M', early });
+    const p = m.spawn();
+    const a = p.mmap(0, MiB, RW, ANON);
+    p.touch(a, MiB, { write: true });
+    p.madvise(a, MiB, MADV_PAGEOUT);
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(1024);
+    const children: Process[] = [];
+    for (let i = 0; i < 100; i++) children.push(p.fork());
+    // One copy on the device, referenced from 101 address spaces.
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(1024);
+    expect(children.every((c) => status(m, c, 'VmSwap') === 1024)).toBe(true);
+    expect(m.invariantViolations()).toEqual([]);
+    // Each reads its pages back; the last one out frees the slots.
+    children[99].touch(a, MiB);
+    expect(vmstat(m, 'pswpin')).toBe(256);
+    for (const c of children) c.exit();
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(1024);
+    p.exit();
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    expect(meminfo(m, 'SwapCached')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('reclaim swaps out a page mapped by more than 62 processes', () => {
+    const m = Machine.boot({ memory: '512M', swap: '256M', early });
+    const p = m.spawn();
+    const a = p.mmap(0, 4096, RW, ANON);
+    p.touch(a, 4096, { write: true });
+    const children: Process[] = [];
+    for (let i = 0; i < 70; i++) children.push(p.fork());
+    const pfn = Number(pagemap(m, p, a) & (2n ** 55n - 1n));
+    expect(m.readFileBytes('/proc/kpagecount', { offset: pfn * 8, length: 8 })[0]).toBe(71);
+    expect(reclaim_pages(m.mm, [pfn], 0)).toBe(1);
+    expect(vmstat(m, 'pswpout')).toBe(1);
+    expect(pagemap(m, p, a) >> 62n).toBe(1n); // swapped, everywhere
+    expect(children.every((c) => status(m, c, 'VmSwap') === 4)).toBe(true);
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(4);
+    expect(m.invariantViolations()).toEqual([]);
+    for (const c of children) c.exit();
+    p.exit();
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('writing to a page read back from swap drops its swap copy', () => {
+    const m = Machine.boot({ memory: '512M', swap: '256M', early });
+    const p = m.spawn();
+    const a = p.mmap(0, 16 * MiB, RW, ANON);
+    p.touch(a, 16 * MiB, { write: true });
+    p.madvise(a, 16 * MiB, MADV_PAGEOUT);
+    const child = p.fork();
+    child.touch(a, 16 * MiB); // read back: in the swap cache, the copy on the device kept
+    p.exit();
+    expect(meminfo(m, 'SwapCached')).toBe(16 * 1024);
+    expect(meminfo(m, 'SwapTotal') - meminfo(m, 'SwapFree')).toBe(16 * 1024);
+    // The child, now the only user, writes: the copy on the device is stale, and freed.
+    child.touch(a, 16 * MiB, { write: true });
+    expect(meminfo(m, 'SwapCached')).toBe(0);
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    expect(meminfo(m, 'AnonPages')).toBe(16 * 1024);
+    // Reclaimed again, the pages are written out again.
+    child.madvise(a, 16 * MiB, MADV_PAGEOUT);
+    expect(vmstat(m, 'pswpout')).toBe(2 * 4096);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('MADV_FREE of pages read back from swap drops their swap copies; reclaim then discards them', () => {
+    const m = Machine.boot({ memory: '512M', swap: '256M', early });
+    const p = m.spawn();
+    const a = p.mmap(0, 16 * MiB, RW, ANON);
+    p.touch(a, 16 * MiB, { write: true });
+    p.madvise(a, 16 * MiB, MADV_PAGEOUT);
+    p.touch(a, 16 * MiB); // read back: clean, in the swap cache
+    expect(meminfo(m, 'SwapCached')).toBe(16 * 1024);
+    p.madvise(a, 16 * MiB, MADV_FREE);
+    expect(vmstat(m, 'pglazyfree')).toBe(4096);
+    expect(meminfo(m, 'SwapCached')).toBe(0);
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    // Lazily freed, clean pages: reclaim drops them without writing them to swap.
+    const pswpout = vmstat(m, 'pswpout');
+    p.madvise(a, 16 * MiB, MADV_PAGEOUT);
+    expect(vmstat(m, 'pglazyfreed')).toBe(4096);
+    expect(vmstat(m, 'pswpout')).toBe(pswpout);
+    expect(meminfo(m, 'SwapFree')).toBe(meminfo(m, 'SwapTotal'));
+    expect(meminfo(m, 'AnonPages')).toBe(0);
     expect(m.invariantViolations()).toEqual([]);
   });
 

@@ -15,6 +15,7 @@ import {
 } from '../../mm/page_alloc/pcp.ts';
 import { setup_per_zone_lowmem_reserve, setup_per_zone_wmarks } from '../../mm/page_alloc/watermark.ts';
 import type { Vfs } from '../vfs.ts';
+import { compaction_sysctl_table } from './compaction.ts';
 import {
   type CtlTable,
   ctl_int,
@@ -29,6 +30,8 @@ import { writeback_sysctl_table } from './writeback.ts';
 /** One entry: its table and its proc_handler (write = false reads, with `out` the text). */
 export interface VmSysctl {
   procname: string;
+  /** Permission bits (default 0644); without read bits even root cannot read it (EACCES). */
+  mode?: number;
   proc_handler(write: boolean, buffer?: string): ProcIo;
 }
 
@@ -134,13 +137,25 @@ export function page_alloc_sysctl_table(mm: MM): VmSysctl[] {
   ];
 }
 
-/** Register /proc/sys/vm/<name> for every entry of page_alloc_sysctl_table(). */
+/**
+ * Register /proc/sys/vm/<name> for every entry of page_alloc_sysctl_table(),
+ * writeback_sysctl_table() and compaction_sysctl_table().
+ */
 export function register_vm_sysctls(vfs: Vfs, mm: MM): void {
-  for (const e of [...page_alloc_sysctl_table(mm), ...writeback_sysctl_table(mm)]) {
+  for (const e of [
+    ...page_alloc_sysctl_table(mm),
+    ...writeback_sysctl_table(mm),
+    ...compaction_sysctl_table(mm),
+  ]) {
     const path = `/proc/sys/vm/${e.procname}`;
+    const mode = e.mode ?? 0o644;
     vfs.register(path, {
-      mode: 0o644,
-      read: () => e.proc_handler(false).out,
+      mode,
+      read: () => {
+        // proc_sys_permission() checks the mode bits for root too.
+        if (!(mode & 0o444)) throw new ErrnoError('EACCES', 'open', path);
+        return e.proc_handler(false).out;
+      },
       write: (text) => {
         const rc = e.proc_handler(true, text);
         if (rc.err) throw new ErrnoError(errno_code(rc.err), 'write', path);

@@ -5,6 +5,7 @@
  * with local constants that makes the raw buddy path ~25% faster (bench/buddy-raw-vs-c).
  */
 
+import type { CaptureControl } from '../compaction.ts';
 import { FPI_TO_TAIL } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import {
@@ -12,6 +13,7 @@ import {
   MIGRATE_CMA,
   MIGRATE_HIGHATOMIC,
   MIGRATE_ISOLATE,
+  MIGRATE_MOVABLE,
   MIGRATE_TYPES,
   migratetype_is_mergeable,
   pageblock_nr_pages,
@@ -37,6 +39,7 @@ const L_NR_FREE_PAGES = 0;
 const L_NR_FREE_CMA_PAGES = 10;
 const L_MIGRATE_CMA = 4;
 const L_MIGRATE_HIGHATOMIC = 3;
+const L_MIGRATE_MOVABLE = 1;
 if (
   L_MAX_PAGE_ORDER !== MAX_PAGE_ORDER ||
   L_MIGRATE_TYPES !== MIGRATE_TYPES ||
@@ -48,7 +51,8 @@ if (
   L_NR_FREE_PAGES !== NR_FREE_PAGES ||
   L_NR_FREE_CMA_PAGES !== NR_FREE_CMA_PAGES ||
   L_MIGRATE_CMA !== MIGRATE_CMA ||
-  L_MIGRATE_HIGHATOMIC !== MIGRATE_HIGHATOMIC
+  L_MIGRATE_HIGHATOMIC !== MIGRATE_HIGHATOMIC ||
+  L_MIGRATE_MOVABLE !== MIGRATE_MOVABLE
 ) {
   throw new Error(
     'page_alloc/buddy.ts: local constants disagree with mmzone.ts/page-flags.ts/vmstat_items.ts',
@@ -163,11 +167,27 @@ export function change_pageblock_range(mm: MM, pfn: number, order: number, mt: n
 }
 
 /**
+ * kernel: mm/page_alloc.c compaction_capture()
+ * The direct compactor waiting in this zone (task_capc()) takes the block being freed once it has
+ * merged up to the compactor's order, unless that would put CMA or isolated memory to use, or
+ * let a non-movable request take part of a movable pageblock. The caller checked the order.
+ */
+function compaction_capture(capc: CaptureControl, pfn: number, order: number, mt: number): boolean {
+  if (mt === L_MIGRATE_CMA || mt === L_MIGRATE_ISOLATE) return false;
+  if (order < L_pageblock_order && mt === L_MIGRATE_MOVABLE && capc.cc.migratetype !== L_MIGRATE_MOVABLE)
+    return false;
+  capc.page = pfn;
+  return true;
+}
+
+/**
  * kernel: mm/page_alloc.c __free_one_page()
  * Merge the freed block with its free buddies up to MAX_PAGE_ORDER. Below pageblock order buddies
  * share a pageblock and merge freely; at or above it two blocks merge only if their types match
  * or both are mergeable (UNMOVABLE/MOVABLE/RECLAIMABLE), and the buddy's pageblocks then take
  * the freed block's type. So ISOLATE, CMA and HIGHATOMIC blocks never merge with other types.
+ * While a direct compactor waits in this zone (mm.capture_control), a block that reaches its
+ * order is handed to it instead of a free list (compaction_capture()).
  */
 export function __free_one_page(
   mm: MM,
@@ -187,8 +207,15 @@ export function __free_one_page(
   const pb_zone = mm.pb_zone;
   const nr_free = zone.nr_free;
   const base = zone.free_list_base;
+  // task_capc(): a direct compactor of this zone still waiting for its block; its order, or -1.
+  const capc = mm.capture_control;
+  const capc_order = capc !== null && capc.page < 0 && capc.cc.zone === zone ? capc.cc.order : -1;
   account_freepages_l(zone, 1 << order, mt);
   while (order < L_MAX_PAGE_ORDER) {
+    if (order === capc_order && compaction_capture(capc!, pfn, order, mt)) {
+      account_freepages_l(zone, -(1 << order), mt);
+      return;
+    }
     // find_buddy_page_pfn()
     const buddy = pfn ^ (1 << order);
     if (buddy >= nr_frames || (flags[buddy] & L_PG_buddy) === 0 || orders[buddy] !== order) break;

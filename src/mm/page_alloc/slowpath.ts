@@ -4,6 +4,7 @@
  * compaction at rising priority, bounded retries, the OOM killer, and for __GFP_NOFAIL no
  * failure at all. Reclaim, compaction and OOM are reached through mm.hooks.
  */
+import { compaction_defer_reset } from '../compaction.ts';
 import {
   __GFP_DIRECT_RECLAIM,
   __GFP_HARDWALL,
@@ -27,7 +28,7 @@ import {
 } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import { MIGRATE_MOVABLE, PAGE_ALLOC_COSTLY_ORDER, ZONE_NORMAL } from '../mmzone.ts';
-import { NR_FREE_PAGES } from '../vmstat_items.ts';
+import { NR_FREE_PAGES, vm_event_index } from '../vmstat_items.ts';
 import {
   type AllocContext,
   COMPACT_DEFERRED,
@@ -41,7 +42,12 @@ import {
 } from './context.ts';
 import { unreserve_highatomic_pageblock } from './fallback.ts';
 import { drain_all_pages } from './pcp.ts';
-import { get_page_from_freelist, gfp_to_alloc_flags, gfp_to_alloc_flags_cma } from './rmqueue.ts';
+import {
+  get_page_from_freelist,
+  gfp_to_alloc_flags,
+  gfp_to_alloc_flags_cma,
+  prep_new_page,
+} from './rmqueue.ts';
 import { __zone_watermark_ok } from './watermark.ts';
 
 export const MAX_RECLAIM_RETRIES = 16;
@@ -53,6 +59,9 @@ export const MAX_COMPACT_RETRIES = 16;
 export const NOFAIL_LOOP_LIMIT = 1000;
 
 const compact = new CompactOutcome();
+const COMPACTSTALL = vm_event_index('compact_stall');
+const COMPACTFAIL = vm_event_index('compact_fail');
+const COMPACTSUCCESS = vm_event_index('compact_success');
 
 /** What a pass through the retry loop ends in, besides a page: the kernel's `goto` targets. */
 const GOTO_NOPAGE = -1;
@@ -187,7 +196,9 @@ function __alloc_pages_may_oom(
 
 /**
  * kernel: mm/page_alloc.c __alloc_pages_direct_compact() (CONFIG_COMPACTION)
- * Order 0 never compacts (and leaves compact_result alone).
+ * Order 0 never compacts (and leaves compact_result alone). A compaction that ran in some zone
+ * counts compact_stall, then compact_success with the captured block or one from the free lists
+ * (resetting that zone's deferral), or compact_fail.
  */
 function __alloc_pages_direct_compact(
   mm: MM,
@@ -202,8 +213,20 @@ function __alloc_pages_direct_compact(
   mm.hooks.try_to_compact_pages(gfp, order, alloc_flags, ac, prio, compact);
   st.compact_result = compact.result;
   if (compact.result === COMPACT_SKIPPED) return -1;
-  if (compact.pfn >= 0) return compact.pfn;
-  return get_page_from_freelist(mm, gfp, order, alloc_flags, ac);
+  mm.vm_events[COMPACTSTALL]++;
+  let pfn = compact.pfn;
+  // Prep a captured page if available, else try the free lists.
+  if (pfn >= 0) prep_new_page(mm, pfn, order, gfp);
+  else pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac);
+  if (pfn >= 0) {
+    const zone = mm.page_zone(pfn)!;
+    zone.compact_blockskip_flush = false;
+    compaction_defer_reset(zone, order, true);
+    mm.vm_events[COMPACTSUCCESS]++;
+    return pfn;
+  }
+  mm.vm_events[COMPACTFAIL]++;
+  return -1;
 }
 
 /**
