@@ -69,3 +69,6 @@ export function delta(m: Machine, names: string[], fn: () => void): Record<strin
   fn();
   return Object.fromEntries(names.map((n, i) => [n, vmstat(m, n) - before[i]]));
 }
+
+/** Boot options for a machine whose kernel holds no memory of its own after boot. */
+export const NO_EARLY = { unmovable: 0, reclaimable: 0, transient_fraction: 0 } as const;

@@ -19,24 +19,18 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
+import { meminfo, NO_EARLY, vmstat } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const MiB = 2 ** 20;
 
-const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
+const early = NO_EARLY;
 
 function boot(memory = '512M'): { m: Machine; p: Process } {
   const m = Machine.boot({ memory, cpus: 2, early });
   return { m, p: m.spawn() };
 }
-
-const vmstat = (m: Machine, name: string): number =>
-  Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
-const meminfo = (m: Machine, name: string): number =>
-  Number(
-    new RegExp(`^${name.replace(/[()]/g, '\\$&')}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1],
-  );
 
 /** Write `mib` MiB to a new file and wait for it to be written back (clean page cache). */
 function cleanFile(p: Process, path: string, mib: number): number {

@@ -17,16 +17,12 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
+import { meminfo, NO_EARLY, vmstat } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const MiB = 2 ** 20;
-const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
-
-const vmstat = (m: Machine, name: string): number =>
-  Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'))![1]);
-const meminfo = (m: Machine, name: string): number =>
-  Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
+const early = NO_EARLY;
 
 /** A /proc/<pid>/status value in kB. */
 const status = (m: Machine, p: Process, field: string): number =>

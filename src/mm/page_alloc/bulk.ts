@@ -13,26 +13,11 @@ import { __GFP_ACCOUNT, __GFP_THISNODE, gfp_migratetype, gfp_zone } from '../gfp
 import { ALLOC_WMARK_LOW, ALLOC_WMARK_MASK } from '../internal.ts';
 import type { MM } from '../mm.ts';
 import type { Zone } from '../mmzone.ts';
-import { NUMA_FOREIGN, NUMA_HIT, NUMA_LOCAL, NUMA_MISS, NUMA_OTHER, PGALLOC_DMA } from '../vmstat_items.ts';
+import { PGALLOC_DMA } from '../vmstat_items.ts';
 import { __alloc_pages } from './alloc_pages.ts';
 import { rmqueue_pcplist } from './pcp.ts';
-import { gfp_to_alloc_flags_cma, prep_new_page } from './rmqueue.ts';
+import { gfp_to_alloc_flags_cma, prep_new_page, zone_statistics } from './rmqueue.ts';
 import { zone_watermark_fast } from './watermark.ts';
-
-/**
- * kernel: mm/page_alloc.c zone_statistics() for `nr` pages (as rmqueue.ts counts one): numa_hit
- * or numa_miss/numa_foreign, and numa_local or numa_other.
- */
-function zone_statistics(mm: MM, preferred: Zone, z: Zone, cpu: number, nr: number): void {
-  if (!mm.config.NUMA) return;
-  const local = z.nid === mm.cpu_to_node[cpu] ? NUMA_LOCAL : NUMA_OTHER;
-  if (z.nid === preferred.nid) z.vm_numa_event[NUMA_HIT] += nr;
-  else {
-    z.vm_numa_event[NUMA_MISS] += nr;
-    preferred.vm_numa_event[NUMA_FOREIGN] += nr;
-  }
-  z.vm_numa_event[local] += nr;
-}
 
 /** The `failed:` exit: one page from the regular allocator (fast path, then slow path). */
 function bulk_failed(

@@ -42,7 +42,7 @@ import { pcp_allowed_order, rmqueue_pcplist } from './pcp.ts';
 import { zone_watermark_fast } from './watermark.ts';
 
 /** kernel: mm/page_alloc.c zone_statistics(): numa_hit/miss/foreign and local/other. */
-function zone_statistics(mm: MM, preferred: Zone, z: Zone, cpu: number, nr: number): void {
+export function zone_statistics(mm: MM, preferred: Zone, z: Zone, cpu: number, nr: number): void {
   if (!mm.config.NUMA) return;
   const local = z.nid === mm.cpu_to_node[cpu] ? NUMA_LOCAL : NUMA_OTHER;
   if (z.nid === preferred.nid) z.vm_numa_event[NUMA_HIT] += nr;
