@@ -80,6 +80,13 @@ export class AddressSpace {
   get nr_dirty(): number {
     return this.dirty_pages.size;
   }
+  /**
+   * shmem_acct_blocks() / shmem_unacct_blocks() of a tmpfs file charged page by page
+   * (VM_NORESERVE: tmpfs files, memfds, MAP_NORESERVE shared memory): charge `pages` (negative
+   * to give back) to the commit count; false when the overcommit policy refuses. Null: not
+   * charged per page.
+   */
+  acct_blocks: ((pages: number) => boolean) | null = null;
   /** Open files, mappings and the name that keep the inode (i_count + i_nlink, simplified). */
   refs = 0;
 
@@ -290,7 +297,9 @@ export function filemap_remove_folio(mm: MM, as: AddressSpace, pfn: number, cpu:
   node.vm_stat[NR_FILE_PAGES]--;
   if (as.sbinfo) {
     node.vm_stat[NR_SHMEM]--;
-    as.sbinfo.used_blocks--; // shmem_recalc_inode()
+    // shmem_recalc_inode(): the block and its commit charge go back.
+    as.sbinfo.used_blocks--;
+    as.acct_blocks?.(-1);
   }
   const fl = f.flags[pfn];
   if (fl & PG_dirty && !as.shmem) folio_account_cleaned(mm, as, pfn);

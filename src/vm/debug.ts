@@ -52,14 +52,15 @@ const NR_FILE_MAPPED = node_stat_index('nr_mapped');
  *   mappings), do_brk_flags(), mprotect_fixup() (turning writable), mremap (growth, moves,
  *   MREMAP_DONTUNMAP) and dup_mmap() charge exactly the pages they give VM_ACCOUNT, and unmapping
  *   (do_munmap(), exit_mmap()) or mprotect_fixup() dropping VM_ACCOUNT uncharges them;
- * - what the kernel leaks on its own error paths (Vm.vm_committed_leaked; see mremap.ts).
- * A new charge source (shmem_acct_size() of tmpfs and shared anonymous memory, hugetlb, stack
- * growth, …) adds an entry here with the pages it holds.
+ * - what the kernel leaks on its own error paths (Vm.vm_committed_leaked; see mremap.ts);
+ * - tmpfs and shared memory (Files.committed(): shmem_acct_size() and shmem_acct_blocks()).
+ * A new charge source (hugetlb, stack growth, …) adds an entry here with the pages it holds.
  */
 function committed_sources(vm: Vm, vm_account_pages: number): Array<[string, number]> {
   return [
     ['VM_ACCOUNT VMAs', vm_account_pages],
     ['leaked', vm.vm_committed_leaked],
+    ['shmem', vm.files.committed()],
   ];
 }
 

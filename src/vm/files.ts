@@ -50,6 +50,8 @@ export class Inode {
   nlink = 1;
   /** Open files (struct file) referring to it. */
   nr_files = 0;
+  /** Pages charged to Committed_AS for its whole size (shmem_acct_size: shared anonymous memory). */
+  acct_size = 0;
 
   constructor(
     readonly ino: number,
@@ -146,6 +148,11 @@ export class Files {
      * ask whether any VMA still maps it (the vm layer's i_mmap).
      */
     private readonly mapped: (as: AddressSpace) => boolean,
+    /**
+     * Charge `pages` to the commit count for the running task (negative: give back); false when
+     * the overcommit policy refuses.
+     */
+    private readonly acct: (pages: number) => boolean = () => true,
   ) {
     const totalram = mm.totalram_pages;
     const disk = mm.slab.super_blocks[0];
@@ -201,6 +208,14 @@ export class Files {
     return this.byMapping.get(as.id);
   }
 
+  /** Pages tmpfs and shared memory hold charged to Committed_AS (per page or by size). */
+  committed(): number {
+    let pages = 0;
+    for (const inode of this.byMapping.values())
+      pages += inode.acct_size + (inode.mapping.acct_blocks ? inode.mapping.nrpages : 0);
+    return pages;
+  }
+
   /** Every named file's path, sorted. */
   list(): string[] {
     return [...this.names.keys()].sort();
@@ -228,6 +243,8 @@ export class Files {
     }
     d_instantiate(sb, dentry, inode_obj);
     const as = this.mm.page_cache.create(mount.sbinfo, mount.bdi);
+    // tmpfs files are VM_NORESERVE: their pages are charged as they are allocated.
+    if (mount.sbinfo) as.acct_blocks = this.acct;
     const inode = new Inode(
       this.nextIno++,
       as,
@@ -300,6 +317,7 @@ export class Files {
     if (inode.nlink || inode.nr_files || this.mapped(inode.mapping)) return;
     const as = inode.mapping;
     truncate_inode_pages(this.mm, as, 0, cpu);
+    if (inode.acct_size) this.acct(-inode.acct_size); // shmem_unacct_size()
     this.byMapping.delete(as.id);
     this.mm.page_cache.destroy(as);
     dput(inode.mount.sb, inode.dentry, cpu);
@@ -326,10 +344,16 @@ export function shmem_zero_setup(
   cred: FileCred & { mm: { cpu: number } },
   vma: number,
   size: number,
+  acct_size: number,
 ): void {
   const files = vm.files;
   const inode = files.create(null, files.shm_mount, 0o777, cred, cred.mm.cpu, '/dev/zero');
   inode.mapping.i_size = size;
+  // Charged for its size at mmap (the caller did it), unless VM_NORESERVE: then page by page.
+  if (acct_size) {
+    inode.acct_size = acct_size;
+    inode.mapping.acct_blocks = null;
+  }
   const file = files.open_file(inode, O_RDWR);
   vm.vmas.set_file(vma, file.id, inode.mapping.id);
 }

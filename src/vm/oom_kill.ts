@@ -18,6 +18,8 @@ export interface OomTask {
   comm: string;
   uid: number;
   oom_score_adj: number;
+  /** The task holds CAP_SYS_ADMIN (the overcommit checks charged on its behalf look at it). */
+  cap_sys_admin: boolean;
   /** Deliver SIGKILL: the task's memory is reaped (now, or when its current fault unwinds). */
   kill(): void;
 }

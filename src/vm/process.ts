@@ -86,7 +86,7 @@ import {
   RLIMIT_MEMLOCK,
   RLIMIT_NOFILE,
 } from './uapi.ts';
-import { OVERCOMMIT_NEVER } from './util.ts';
+import { OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_EXEC,
@@ -225,6 +225,7 @@ export class Process implements TaskContext, FileTask {
       comm: this.name,
       uid: this.uid,
       oom_score_adj,
+      cap_sys_admin: this.caps.has(CAP_SYS_ADMIN),
       kill: () => {
         if (vm.current === mm.id) this.killed = true;
         else this.exit();
@@ -320,15 +321,24 @@ export class Process implements TaskContext, FileTask {
       start = get_unmapped_area(vm, mm, addr, len);
       if (start < 0) fail('ENOMEM', 'no free range of that size');
     }
+    // shmem_zero_setup()'s shmem_acct_size(): shared anonymous memory without VM_NORESERVE is
+    // charged for its whole size. Checked before anything is replaced: 6.18 puts a MAP_FIXED
+    // victim back when this fails.
+    const shm_acct = !file && type !== MAP_PRIVATE && !(vm_flags & VM_NORESERVE) ? len / PAGE : 0;
+    if (shm_acct && security_vm_enough_memory_mm(vm, mm, this, shm_acct) < 0)
+      fail('ENOMEM', 'commit refused for shared memory (vm.overcommit_memory)');
     // The commit charge, then (MAP_FIXED) unmapping what the new mapping replaces.
     const setup = __mmap_prepare(vm, mm, this, start, len, vm_flags, (flags & MAP_FIXED) !== 0);
-    if (setup < 0) fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
+    if (setup < 0) {
+      if (shm_acct) vm_unacct_memory(vm, shm_acct);
+      fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
+    }
     vm_flags = setup;
     if (file) vm.files.get_file(file);
     const vma = file
       ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
       : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE ? start / PAGE : 0);
-    if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len);
+    if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
       this.asCurrent(() => populate_vma_page_range(vm, mm, vma, start, start + len));

@@ -9,6 +9,7 @@ import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct
 import type { OomTask } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
 import { install_rmap } from './rmap.ts';
+import { __vm_enough_memory, vm_unacct_memory } from './util.ts';
 import { VmaTable } from './vma.ts';
 
 export interface VmSysctls {
@@ -81,10 +82,29 @@ export class Vm {
 
   constructor(readonly mm: MM) {
     this.pt = new PageTables(mm);
-    this.files = new Files(mm, (as) => this.vmas.i_mmap.has(as.id));
+    this.files = new Files(
+      mm,
+      (as) => this.vmas.i_mmap.has(as.id),
+      (pages) => this.shmem_acct(pages),
+    );
     this.vmas.file_get = (id) => this.files.get_file(this.files.file(id));
     this.vmas.file_put = (id) => this.files.fput(this.files.file(id), 0);
     install_rmap(this, mm);
+  }
+
+  /**
+   * kernel: mm/shmem.c shmem_acct_blocks() / shmem_unacct_blocks(): charge tmpfs pages to the
+   * commit count on behalf of the running task (current->mm and its CAP_SYS_ADMIN), or give them
+   * back (negative `pages`).
+   */
+  private shmem_acct(pages: number): boolean {
+    if (pages < 0) {
+      vm_unacct_memory(this, -pages);
+      return true;
+    }
+    const mm = this.current >= 0 ? (this.mms[this.current] ?? null) : null;
+    const task = this.current >= 0 ? this.tasks[this.current] : undefined;
+    return __vm_enough_memory(this, mm, pages, task?.cap_sys_admin ?? true) === 0;
   }
 
   /** mm_alloc() + pgd_alloc(): a new, empty address space; null if no page for the PGD. */

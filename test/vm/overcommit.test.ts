@@ -49,11 +49,13 @@ describe('what is charged', () => {
     expect(m.vm.vm_committed_as).toBe(1000);
     expect(meminfo(m, 'Committed_AS')).toBe(4000);
     expect(flagsAt(m, p, a) & VM_ACCOUNT).toBe(VM_ACCOUNT);
-    // Read-only, PROT_NONE and shared mappings are not charged here (shmem charges its own).
+    // Read-only and PROT_NONE mappings are not charged; shared memory is not VM_ACCOUNT (shmem
+    // charges its own object instead, see below).
     p.mmap(0, 300 * PG, PROT_READ, ANON);
     p.mmap(0, 300 * PG, PROT_NONE, ANON);
     const s = p.mmap(0, 300 * PG, RW, MAP_SHARED | MAP_ANONYMOUS);
     expect(flagsAt(m, p, s) & VM_ACCOUNT).toBe(0);
+    p.munmap(s, 300 * PG);
     expect(m.vm.vm_committed_as).toBe(1000);
     // A hole in the middle splits the VMA; both halves stay charged.
     p.munmap(a + 100 * PG, 50 * PG);
@@ -378,7 +380,47 @@ describe('the invariant checker', () => {
     p.mmap(0, 10 * PG, RW, ANON);
     m.vm.vm_committed_as++;
     expect(m.invariantViolations().join('\n')).toMatch(
-      /vm_committed_as 11 but its sources hold 10 \(VM_ACCOUNT VMAs 10, leaked 0\)/,
+      /vm_committed_as 11 but its sources hold 10 \(VM_ACCOUNT VMAs 10, leaked 0, shmem 0\)/,
     );
+  });
+});
+
+describe('shared memory and tmpfs (shmem_acct_size, shmem_acct_blocks)', () => {
+  it('charges a shared anonymous mapping for its size at mmap and gives it back with its last user', () => {
+    const { m, p } = boot();
+    const a = p.mmap(0, 1000 * PG, RW, MAP_SHARED | MAP_ANONYMOUS);
+    expect(meminfo(m, 'Committed_AS')).toBe(4000);
+    const child = p.fork(); // the child shares the same object: no new charge
+    expect(meminfo(m, 'Committed_AS')).toBe(4000);
+    p.munmap(a, 1000 * PG);
+    expect(meminfo(m, 'Committed_AS')).toBe(4000);
+    child.exit();
+    expect(meminfo(m, 'Committed_AS')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('charges MAP_NORESERVE shared memory and tmpfs files page by page as they fill', () => {
+    const { m, p } = boot();
+    const a = p.mmap(0, 1000 * PG, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE);
+    expect(meminfo(m, 'Committed_AS')).toBe(0);
+    p.touch(a, 10 * PG, { write: true });
+    expect(meminfo(m, 'Committed_AS')).toBe(40);
+    const fd = p.open('/dev/shm/seg', 0o102); // O_CREAT | O_RDWR
+    p.write(fd, 25 * PG);
+    expect(meminfo(m, 'Committed_AS')).toBe(140);
+    p.ftruncate(fd, 5 * PG);
+    expect(meminfo(m, 'Committed_AS')).toBe(60);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('refuses shared memory and tmpfs pages beyond the commit limit in mode 2', () => {
+    const { m, p } = strict(2000);
+    expect(errno(() => p.mmap(0, 3000 * PG, RW, MAP_SHARED | MAP_ANONYMOUS))).toBe('ENOMEM');
+    expect(meminfo(m, 'Committed_AS')).toBe(0);
+    const fd = p.open('/dev/shm/big', 0o102);
+    expect(errno(() => p.write(fd, 3000 * PG))).toBe('ok'); // a short write: as far as the limit
+    expect(meminfo(m, 'Committed_AS')).toBeLessThan(2000 * 4);
+    expect(errno(() => p.write(fd, PG))).toBe('ENOMEM');
+    expect(m.invariantViolations()).toEqual([]);
   });
 });
