@@ -60,6 +60,8 @@ export interface BackingDev {
    * large read or fadvise(WILLNEED) may read ahead past the readahead window.
    */
   io_pages: number;
+  /** bdi->ra_pages: read_ahead_kb / 4, the readahead window a file opened on it starts with. */
+  ra_pages: number;
 }
 
 /** struct address_space: one file's page cache (and, for tmpfs, its only copy of the data). */

@@ -57,6 +57,15 @@ export const machineConfigSchema = z
       })
       .strict()
       .default({ transient_fraction: 0.3 }),
+    /** The disk behind `/`: its queue settings and write bandwidth (a SATA disk's by default). */
+    disk: z
+      .object({
+        read_ahead_kb: z.number().int().min(0).default(128),
+        max_sectors_kb: z.number().int().min(4).default(1280),
+        write_mb_s: z.number().positive().default(100),
+      })
+      .strict()
+      .default({ read_ahead_kb: 128, max_sectors_kb: 1280, write_mb_s: 100 }),
     /** A swap device of this size (swapon at boot); none by default, as on our machines. */
     swap: size.default(0),
     /** Sysctls written right after boot, as `name: value` under /proc/sys/vm. */

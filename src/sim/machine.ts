@@ -78,7 +78,7 @@ export class Machine {
       rand: this.rand,
     });
     this.kernel = new KernelApi(this.mm);
-    this.vm = new Vm(this.mm);
+    this.vm = new Vm(this.mm, config.disk);
     this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
     this.mm.defer = (delay, fn) => this.clock.after(delay, fn);
     this.mm.now = () => this.clock.now;

@@ -68,6 +68,23 @@ export class Inode {
   ) {}
 }
 
+/** The disk behind `/`: readahead window, largest request, write bandwidth. */
+export interface DiskConfig {
+  /** /sys/block/<dev>/queue/read_ahead_kb */
+  read_ahead_kb: number;
+  /** /sys/block/<dev>/queue/max_sectors_kb */
+  max_sectors_kb: number;
+  /** The device's write bandwidth, MiB/s (6.18 starts every bdi's estimate at 100 MiB/s). */
+  write_mb_s: number;
+}
+
+/**
+ * A SATA disk's defaults: read_ahead_kb 128 (VM_READAHEAD_PAGES), max_sectors_kb 1280
+ * (BLK_DEF_MAX_SECTORS_CAP), 100 MiB/s. Our machines' virtio disk has read_ahead_kb 8192 and
+ * max_sectors_kb 4096, but also ext4 large folios, which the model's page cache lacks.
+ */
+export const DEFAULT_DISK: DiskConfig = { read_ahead_kb: 128, max_sectors_kb: 1280, write_mb_s: 100 };
+
 /** struct file: an open file, shared by the descriptors and mappings that refer to it. */
 export class OpenFile {
   pos = 0;
@@ -153,12 +170,18 @@ export class Files {
      * the overcommit policy refuses.
      */
     private readonly acct: (pages: number) => boolean = () => true,
+    /** The disk behind `/` (the machine config's `disk`). */
+    private readonly disk: DiskConfig = DEFAULT_DISK,
   ) {
     const totalram = mm.totalram_pages;
-    const disk = mm.slab.super_blocks[0];
-    // A SATA disk: 100 MiB/s, max_sectors_kb 1280 (BLK_DEF_MAX_SECTORS_CAP).
-    const sda = { name: 'sda', write_bw: 100 * 2 ** 20, io_pages: 320 };
-    this.mounts.push(new Mount('/', 'ext4', '08:01', null, sda, disk));
+    const root_sb = mm.slab.super_blocks[0];
+    const sda = {
+      name: 'sda',
+      write_bw: this.disk.write_mb_s * 2 ** 20,
+      io_pages: Math.floor(this.disk.max_sectors_kb / 4),
+      ra_pages: Math.floor(this.disk.read_ahead_kb / 4),
+    };
+    this.mounts.push(new Mount('/', 'ext4', '08:01', null, sda, root_sb));
     // shmem_default_max_blocks(): half of RAM; systemd mounts /run with size=20%.
     this.mount_tmpfs('/dev/shm', Math.floor(totalram / 2) * PAGE_SIZE);
     this.mount_tmpfs('/run', Math.floor(totalram / 5) * PAGE_SIZE);
@@ -285,6 +308,8 @@ export class Files {
   open_file(inode: Inode, flags: number): OpenFile {
     const id = this.freeIds.pop() ?? this.open.length;
     const file = new OpenFile(id, inode, flags);
+    // file_ra_state_init(): the window of the file's device (tmpfs keeps the default).
+    if (inode.mapping.bdi) file.ra.ra_pages = inode.mapping.bdi.ra_pages;
     this.open[id] = file;
     inode.nr_files++;
     return file;

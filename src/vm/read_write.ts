@@ -337,14 +337,14 @@ export function sys_fadvise(
   const end = len === 0 ? Number.POSITIVE_INFINITY : offset + len;
   switch (advice) {
     case POSIX_FADV_NORMAL:
-      file.ra.ra_pages = VM_READAHEAD_PAGES;
+      file.ra.ra_pages = file.inode.mapping.bdi?.ra_pages ?? VM_READAHEAD_PAGES;
       file.random = false;
       return;
     case POSIX_FADV_RANDOM:
       file.random = true;
       return;
     case POSIX_FADV_SEQUENTIAL:
-      file.ra.ra_pages = VM_READAHEAD_PAGES * 2;
+      file.ra.ra_pages = (file.inode.mapping.bdi?.ra_pages ?? VM_READAHEAD_PAGES) * 2;
       file.random = false;
       return;
     case POSIX_FADV_WILLNEED: {

@@ -4,7 +4,7 @@
  */
 import type { MM } from '../mm/mm.ts';
 import { AnonVmas } from './anon_vma.ts';
-import { Files } from './files.ts';
+import { DEFAULT_DISK, type DiskConfig, Files } from './files.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct.ts';
 import type { OomTask } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
@@ -80,12 +80,16 @@ export class Vm {
   /** Regular files, their inodes and open files (files.ts). */
   readonly files: Files;
 
-  constructor(readonly mm: MM) {
+  constructor(
+    readonly mm: MM,
+    disk: DiskConfig = DEFAULT_DISK,
+  ) {
     this.pt = new PageTables(mm);
     this.files = new Files(
       mm,
       (as) => this.vmas.i_mmap.has(as.id),
       (pages) => this.shmem_acct(pages),
+      disk,
     );
     this.vmas.file_get = (id) => this.files.get_file(this.files.file(id));
     this.vmas.file_put = (id) => this.files.fput(this.files.file(id), 0);

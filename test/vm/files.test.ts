@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { filemap_get_folio } from '../../src/mm/filemap.ts';
+import { Machine } from '../../src/sim/machine.ts';
 import { FileError } from '../../src/vm/files.ts';
 import { FaultError, type Process } from '../../src/vm/process.ts';
 import {
@@ -1006,5 +1007,28 @@ describe('readahead', () => {
     expect(meminfo(m, 'Shmem')).toBe(0);
     expect(vmstat(m, 'pgpgin')).toBe(pgpgin);
     expect(m.invariantViolations()).toEqual([]);
+  });
+});
+
+describe('the disk behind /', () => {
+  it('takes its readahead window from the machine config (read_ahead_kb)', () => {
+    const run = (read_ahead_kb: number): number => {
+      const m = Machine.boot({ memory: '512M', disk: { read_ahead_kb } });
+      const p = m.spawn();
+      const fd = p.open('/data/big', O_CREAT | O_RDWR);
+      p.ftruncate(fd, 64 * MiB);
+      p.pread(fd, PG, 0);
+      p.pread(fd, PG, PG); // the async mark: the second window
+      return meminfo(m, 'Cached') / 4;
+    };
+    // get_init_ra_size(1) = 4, then get_next_ra_size(4): ×2 under a 32-page window, ×4 under 2048.
+    expect(run(128)).toBe(4 + 8);
+    expect(run(8192)).toBe(4 + 16);
+  });
+
+  it('refuses an impossible disk configuration, naming the field', () => {
+    expect(() => Machine.boot({ memory: '512M', disk: { read_ahead_kb: -1 } })).toThrow(
+      /disk\.read_ahead_kb/,
+    );
   });
 });
