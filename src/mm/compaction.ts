@@ -23,14 +23,19 @@
  * compaction_zonelist_suitable() for reclaim's decisions. Also mm/vmstat.c's fragmentation_index()
  * and extfrag_for_order(), which they rely on.
  *
+ * kcompactd, one per node on the simulated clock, compacts for the order kswapd or an allocation
+ * that could not reclaim asked for (wakeup_kcompactd, kcompactd_do_work), and every
+ * HPAGE_FRAG_CHECK_INTERVAL_MSEC (500 ms) checks the node's fragmentation score to compact it
+ * proactively (compaction_proactiveness, fragmentation_score_node, compact_node(proactive)).
+ *
  * The model runs compaction in one go, with no lock contention, signals or need_resched(), so
- * `contended` stays false and nothing is aborted for those reasons. kcompactd, proactive
- * compaction and the cost model are not here yet (issue 4).
+ * `contended` stays false and nothing is aborted for those reasons. Compaction takes no simulated
+ * time yet: the cost model is still to come (issue 4).
  */
 import { is_file_page } from './filemap.ts';
 import { __GFP_FS, __GFP_IO, GFP_KERNEL, gfp_migratetype } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
-import { ALLOC_CMA, ALLOC_WMARK_MASK } from './internal.ts';
+import { ALLOC_CMA, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN } from './internal.ts';
 import {
   folio_isolate_lru,
   folio_putback_lru,
@@ -78,7 +83,7 @@ import {
 } from './page_alloc/context.ts';
 import { find_suitable_fallback, move_freepages_block } from './page_alloc/fallback.ts';
 import { __del_page_from_free_list, account_freepages } from './page_alloc/freelist.ts';
-import { drain_pages_zone, mod_zone_stat_diff } from './page_alloc/pcp.ts';
+import { drain_all_pages, drain_pages_zone, mod_zone_stat_diff } from './page_alloc/pcp.ts';
 import { __zone_watermark_ok, zone_watermark_ok } from './page_alloc/watermark.ts';
 import {
   PG_anon,
@@ -1344,6 +1349,14 @@ function isolate_migratepages(cc: CompactControl): number {
 }
 
 /**
+ * kernel: mm/compaction.c kswapd_is_running(): the node's kswapd is TASK_RUNNING, reclaiming or
+ * woken to (a run queued on the clock; kswapd napping or asleep is not running).
+ */
+function kswapd_is_running(mm: MM, pgdat: PglistData): boolean {
+  return pgdat.kswapd_running || mm.kswapd[pgdat.node_id].queued;
+}
+
+/**
  * kernel: mm/compaction.c __compact_finished()
  * Done when the scanners meet (COMPLETE for a whole-zone run, else PARTIAL_SKIPPED; the next run
  * starts afresh). A full compaction goes on to the end. Otherwise, at a pageblock boundary only,
@@ -1361,7 +1374,7 @@ function __compact_finished(cc: CompactControl): number {
     return cc.whole_zone ? COMPACT_COMPLETE : COMPACT_PARTIAL_SKIPPED;
   }
   if (cc.proactive_compaction) {
-    if (mm.nodes[zone.nid].kswapd_running) return COMPACT_PARTIAL_SKIPPED;
+    if (kswapd_is_running(mm, mm.nodes[zone.nid])) return COMPACT_PARTIAL_SKIPPED;
     const score = fragmentation_score_zone(zone);
     const wmark_low = fragmentation_score_wmark(mm, true);
     const ret = score > wmark_low ? COMPACT_CONTINUE : COMPACT_SUCCESS;
@@ -1924,4 +1937,271 @@ export function fragmentation_score_wmark(mm: MM, low: boolean): number {
 /** kernel: mm/compaction.c fragmentation_score_zone(): extfrag_for_order(COMPACTION_HPAGE_ORDER). */
 export function fragmentation_score_zone(zone: Zone): number {
   return extfrag_for_order(zone, COMPACTION_HPAGE_ORDER);
+}
+
+/**
+ * kernel: mm/compaction.c fragmentation_score_zone_weighted()
+ * The zone's score scaled by its share of the node's present pages, so that a small zone (DMA,
+ * DMA32 beside a large Normal) adds little to the node's score.
+ */
+export function fragmentation_score_zone_weighted(zone: Zone, pgdat: PglistData): number {
+  return Math.floor((zone.present_pages * fragmentation_score_zone(zone)) / (pgdat.node_present_pages + 1));
+}
+
+/**
+ * kernel: mm/compaction.c fragmentation_score_node()
+ * The node's fragmentation score, 0..100: the weighted scores of its populated zones summed.
+ * Arithmetic over free_area[].nr_free only (11 orders per zone): cheap enough to run every
+ * HPAGE_FRAG_CHECK_INTERVAL_MSEC. Free pages on the per-cpu lists are not on free_area and do
+ * not count, as in the kernel.
+ */
+export function fragmentation_score_node(pgdat: PglistData): number {
+  let score = 0;
+  for (const zone of pgdat.node_zones) {
+    if (!zone.populated_zone()) continue;
+    score += fragmentation_score_zone_weighted(zone, pgdat);
+  }
+  return score;
+}
+
+/**
+ * kernel: mm/compaction.c should_proactive_compact_node()
+ * Proactive compaction is on (compaction_proactiveness > 0), kswapd is not reclaiming on the
+ * node, and the node's score is above the high threshold.
+ */
+export function should_proactive_compact_node(mm: MM, pgdat: PglistData): boolean {
+  if (!mm.compaction.compaction_proactiveness || kswapd_is_running(mm, pgdat)) return false;
+  return fragmentation_score_node(pgdat) > fragmentation_score_wmark(mm, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kcompactd: one background compaction thread per node, on the simulated clock.
+
+/** HPAGE_FRAG_CHECK_INTERVAL_MSEC (500 ms): kcompactd's proactive check interval, in ns. */
+export const HPAGE_FRAG_CHECK_INTERVAL_NS = 500e6;
+/** MAX_SCHEDULE_TIMEOUT: a wait with no timeout. */
+const MAX_SCHEDULE_TIMEOUT = Number.POSITIVE_INFINITY;
+
+const KCOMPACTD_WAKE = vm_event_index('compact_daemon_wake');
+
+/**
+ * The kcompactd thread of one node (pgdat->kcompactd, its wait queue and kcompactd()'s local
+ * `timeout`). The thread's loop runs as events on the clock: a wait is a pending timeout event
+ * (none with MAX_SCHEDULE_TIMEOUT), a wake-up queues a run at the current time.
+ */
+export class KcompactdState {
+  /** pgdat->kcompactd != NULL: kcompactd_run() started the thread. */
+  started = false;
+  /** Waiting on pgdat->kcompactd_wait (wq_has_sleeper()); false while a woken run is queued. */
+  sleeping = false;
+  /** Numbers the waits, so the timeout event of a wait that a wake-up ended does nothing. */
+  wait_seq = 0;
+  /** kcompactd()'s `timeout` for its next wait, in ns. */
+  timeout = HPAGE_FRAG_CHECK_INTERVAL_NS;
+  /** Simulated time the current wait times out at (Infinity without a timeout), for tests. */
+  wait_until = MAX_SCHEDULE_TIMEOUT;
+}
+
+/** The CPU kcompactd runs on (a kthread bound to its node's CPUs): the node's first CPU. */
+function kcompactd_cpu(pgdat: PglistData): number {
+  return pgdat.cpus.length ? pgdat.cpus[0] : 0;
+}
+
+/** kernel: mm/compaction.c kcompactd_work_requested() */
+function kcompactd_work_requested(pgdat: PglistData): boolean {
+  return pgdat.kcompactd_max_order > 0 || pgdat.proactive_compact_trigger;
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd_node_suitable()
+ * Some populated zone up to kcompactd_highest_zoneidx is worth compacting for
+ * kcompactd_max_order: not already able to serve it at the min watermark (high in defrag_mode),
+ * with enough free pages and, for costly orders, a fragmentation index above extfrag_threshold.
+ */
+export function kcompactd_node_suitable(mm: MM, pgdat: PglistData): boolean {
+  const highest_zoneidx = pgdat.kcompactd_highest_zoneidx;
+  const alloc_flags = mm.sysctl.defrag_mode ? ALLOC_WMARK_HIGH : ALLOC_WMARK_MIN;
+  for (let zoneid = 0; zoneid <= highest_zoneidx; zoneid++) {
+    const zone = pgdat.node_zones[zoneid];
+    if (!zone.populated_zone()) continue;
+    const ret = compaction_suit_allocation_order(
+      mm,
+      zone,
+      pgdat.kcompactd_max_order,
+      highest_zoneidx,
+      alloc_flags,
+      false,
+      true,
+    );
+    if (ret === COMPACT_CONTINUE) return true;
+  }
+  return false;
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd_do_work()
+ * Compact each zone up to kcompactd_highest_zoneidx that is not deferred and worth compacting
+ * until a block of kcompactd_max_order is free: MIGRATE_SYNC_LIGHT from the cached scanner
+ * positions, skip bits honoured, one compact_control shared by the zones. Success resets the
+ * zone's deferral for the order; a run that reached the end without success drains every CPU's
+ * pcp lists of the zone (so freed pages merge) and defers the zone as sync direct compaction
+ * does. Counts compact_daemon_wake and the scanners' work in compact_daemon_*_scanned, then
+ * forgets the request.
+ */
+export function kcompactd_do_work(mm: MM, pgdat: PglistData): void {
+  const cc = get_cc();
+  const order = pgdat.kcompactd_max_order;
+  const highest_zoneidx = pgdat.kcompactd_highest_zoneidx;
+  try {
+    cc.reset(mm, null, kcompactd_cpu(pgdat));
+    cc.order = order;
+    cc.search_order = order;
+    cc.highest_zoneidx = highest_zoneidx;
+    cc.mode = MIGRATE_SYNC_LIGHT;
+    cc.ignore_skip_hint = false;
+    cc.gfp_mask = GFP_KERNEL;
+    cc.alloc_flags = mm.sysctl.defrag_mode ? ALLOC_WMARK_HIGH : ALLOC_WMARK_MIN;
+    mm.trace.mm_compaction_kcompactd_wake?.(pgdat.node_id, order, highest_zoneidx);
+    mm.vm_events[KCOMPACTD_WAKE]++;
+    for (let zoneid = 0; zoneid <= highest_zoneidx; zoneid++) {
+      const zone = pgdat.node_zones[zoneid];
+      if (!zone.populated_zone()) continue;
+      if (compaction_deferred(zone, order)) continue;
+      const ret = compaction_suit_allocation_order(mm, zone, order, zoneid, cc.alloc_flags, false, true);
+      if (ret !== COMPACT_CONTINUE) continue;
+      cc.zone = zone;
+      const status = compact_zone(cc, null);
+      if (status === COMPACT_SUCCESS) {
+        compaction_defer_reset(zone, order, false);
+      } else if (status === COMPACT_PARTIAL_SKIPPED || status === COMPACT_COMPLETE) {
+        // Buddy pages stranded on pcp lists could coalesce to >= cc.order; ratelimited by the
+        // deferral that follows.
+        drain_all_pages(mm, zone, cc.cpu);
+        // Sync migration: defer as sync direct compaction does.
+        defer_compaction(zone, order);
+      }
+      mm.vm_events[KCOMPACTD_MIGRATE_SCANNED] += cc.total_migrate_scanned;
+      mm.vm_events[KCOMPACTD_FREE_SCANNED] += cc.total_free_scanned;
+    }
+  } finally {
+    put_cc();
+  }
+  // Done until woken again, but keep a request that was higher or tighter than this run's.
+  if (pgdat.kcompactd_max_order <= order) pgdat.kcompactd_max_order = 0;
+  if (pgdat.kcompactd_highest_zoneidx >= highest_zoneidx)
+    pgdat.kcompactd_highest_zoneidx = pgdat.nr_zones - 1;
+}
+
+/**
+ * kernel: mm/compaction.c wakeup_kcompactd()
+ * Ask the node's kcompactd to compact for `order` in zones up to `highest_zoneidx` (the request
+ * is recorded even if kcompactd is not woken), and wake it if it is waiting and some zone is
+ * worth compacting. A request recorded without a wake-up is still served when kcompactd's wait
+ * next ends, e.g. at its proactive timeout.
+ */
+export function wakeup_kcompactd(mm: MM, pgdat: PglistData, order: number, highest_zoneidx: number): void {
+  if (!order) return;
+  if (pgdat.kcompactd_max_order < order) pgdat.kcompactd_max_order = order;
+  if (pgdat.kcompactd_highest_zoneidx > highest_zoneidx) pgdat.kcompactd_highest_zoneidx = highest_zoneidx;
+  // wq_has_sleeper(): a running (or already woken) kcompactd sees the request when it loops.
+  if (!mm.kcompactd[pgdat.node_id].sleeping) return;
+  if (!kcompactd_node_suitable(mm, pgdat)) return;
+  mm.trace.mm_compaction_wakeup_kcompactd?.(pgdat.node_id, order, highest_zoneidx);
+  wake_up_kcompactd(mm, pgdat);
+}
+
+/**
+ * wake_up_interruptible(&pgdat->kcompactd_wait): the waiting kcompactd re-checks
+ * kcompactd_work_requested() and, if it holds, runs now; otherwise it sleeps on with the rest of
+ * its timeout.
+ */
+export function wake_up_kcompactd(mm: MM, pgdat: PglistData): void {
+  const k = mm.kcompactd[pgdat.node_id];
+  if (!k.sleeping || !kcompactd_work_requested(pgdat)) return;
+  k.sleeping = false;
+  k.wait_seq++;
+  k.wait_until = MAX_SCHEDULE_TIMEOUT;
+  mm.defer(0, () => {
+    kcompactd_wait_done(mm, pgdat, true);
+    kcompactd_wait(mm, pgdat);
+  });
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd(), the top of its loop: with proactiveness 0 the wait has no
+ * timeout; wait_event_freezable_timeout() returns at once while work is requested, else
+ * kcompactd sleeps until wake_up_kcompactd() or the timeout (whose event then finishes the
+ * iteration and loops).
+ */
+function kcompactd_wait(mm: MM, pgdat: PglistData): void {
+  const k = mm.kcompactd[pgdat.node_id];
+  for (;;) {
+    // Avoid the unnecessary wake-up for proactive compaction when it is disabled.
+    if (!mm.compaction.compaction_proactiveness) k.timeout = MAX_SCHEDULE_TIMEOUT;
+    mm.trace.mm_compaction_kcompactd_sleep?.(pgdat.node_id);
+    if (!kcompactd_work_requested(pgdat)) break;
+    kcompactd_wait_done(mm, pgdat, true);
+  }
+  k.sleeping = true;
+  const seq = ++k.wait_seq;
+  k.wait_until = k.timeout === MAX_SCHEDULE_TIMEOUT ? MAX_SCHEDULE_TIMEOUT : mm.now() + k.timeout;
+  if (k.timeout === MAX_SCHEDULE_TIMEOUT) return;
+  mm.defer(k.timeout, () => {
+    if (k.wait_seq !== seq || !k.sleeping) return;
+    k.sleeping = false;
+    k.wait_until = MAX_SCHEDULE_TIMEOUT;
+    // Timed out: the wait still returns nonzero if the condition holds by now.
+    kcompactd_wait_done(mm, pgdat, kcompactd_work_requested(pgdat));
+    kcompactd_wait(mm, pgdat);
+  });
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd(), the rest of one iteration after the wait returned
+ * (`woken`: nonzero). A wake-up for an order (not the proactive trigger) compacts for it
+ * (kcompactd_do_work()). Otherwise, the timeout or the sysctl's trigger: compact the whole node
+ * proactively (compact_node(proactive)) if its fragmentation score is above the high threshold,
+ * and if that did not lower the score, wait 64 intervals (32 s) before the next check.
+ */
+function kcompactd_wait_done(mm: MM, pgdat: PglistData, woken: boolean): void {
+  const k = mm.kcompactd[pgdat.node_id];
+  const default_timeout = HPAGE_FRAG_CHECK_INTERVAL_NS;
+  if (woken && !pgdat.proactive_compact_trigger) {
+    kcompactd_do_work(mm, pgdat);
+    // The proactive back-off is lost here, as in the kernel.
+    k.timeout = default_timeout;
+    return;
+  }
+  k.timeout = default_timeout;
+  if (should_proactive_compact_node(mm, pgdat)) {
+    const prev_score = fragmentation_score_node(pgdat);
+    compact_node(mm, pgdat, true, kcompactd_cpu(pgdat));
+    const score = fragmentation_score_node(pgdat);
+    // No progress: defer proactive compaction.
+    if (score >= prev_score) k.timeout = default_timeout * 2 ** COMPACT_MAX_DEFER_SHIFT;
+  }
+  if (pgdat.proactive_compact_trigger) pgdat.proactive_compact_trigger = false;
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd_run() and the start of kcompactd()
+ * Start the node's kcompactd: no request yet, then the loop's first wait (500 ms with proactive
+ * compaction on, as it is by default). Needs the machine's clock (mm.defer).
+ */
+export function kcompactd_run(mm: MM, pgdat: PglistData): void {
+  const k = mm.kcompactd[pgdat.node_id];
+  if (k.started) return;
+  k.started = true;
+  pgdat.kcompactd_max_order = 0;
+  pgdat.kcompactd_highest_zoneidx = pgdat.nr_zones - 1;
+  k.timeout = HPAGE_FRAG_CHECK_INTERVAL_NS;
+  kcompactd_wait(mm, pgdat);
+}
+
+/**
+ * kernel: mm/compaction.c kcompactd_init()
+ * A kcompactd for every node with memory (N_MEMORY).
+ */
+export function kcompactd_init(mm: MM): void {
+  for (const pgdat of mm.nodes) if (pgdat.node_present_pages) kcompactd_run(mm, pgdat);
 }

@@ -3,7 +3,7 @@
  * bitmap, the nodes and zones, the page-allocator sysctls and the vm event counters. Every
  * mechanism in src/mm takes this as its first argument.
  */
-import type { CaptureControl, CompactionSysctls } from './compaction.ts';
+import { type CaptureControl, type CompactionSysctls, KcompactdState } from './compaction.ts';
 import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
 import { NR_LRU_LISTS } from './lru.ts';
@@ -103,6 +103,8 @@ export class MM {
   pf_memalloc_pin = false;
   /** Per-node kswapd state (vmscan.ts). */
   readonly kswapd: KswapdState[];
+  /** Per-node kcompactd threads (compaction.ts), started by kcompactd_init(). */
+  readonly kcompactd: KcompactdState[];
   /**
    * Run kernel background work `delay` ns from now: the machine wires this to its clock;
    * without one the work runs at once.
@@ -138,6 +140,7 @@ export class MM {
     this.nodes = nodes;
     this.zones = zones;
     this.kswapd = nodes.map(() => new KswapdState());
+    this.kcompactd = nodes.map(() => new KcompactdState());
     this.nr_cpus = nr_cpus;
     this.cpu_to_node = cpu_to_node;
     // List ids: each zone's free areas, then each zone's per-cpu lists.

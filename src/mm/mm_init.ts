@@ -93,6 +93,8 @@ function init_node_zones(node: PglistData, range: PfnRange, movable_pfn: number,
     if (end <= start) continue;
     zone.zone_start_pfn = start;
     zone.spanned_pages = end - start;
+    // init_currently_empty_zone()
+    if (idx + 1 > node.nr_zones) node.nr_zones = idx + 1;
     for (const r of ram) zone.present_pages += overlap(r, start, end);
   }
   for (const z of node.node_zones) node.node_present_pages += z.present_pages;

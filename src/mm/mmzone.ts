@@ -221,6 +221,17 @@ export class PglistData {
   kswapd_failures = 0;
   /** List id of this node's first LRU list (lruvec->lists[0]); see lru.ts. */
   lru_base = 0;
+  /**
+   * One more than the highest zone with pages spanned (free_area_init_core() →
+   * init_currently_empty_zone()); 0 for a node without memory.
+   */
+  nr_zones = 0;
+  // CONFIG_COMPACTION: what kcompactd was asked for (mm/compaction.c). Zero, as the kernel's
+  // zeroed pg_data_t, until kcompactd starts (kcompactd_run()).
+  /** The highest order a wakeup_kcompactd() asked for since kcompactd last worked (0: none). */
+  kcompactd_max_order = 0;
+  /** The lowest highest_zoneidx a wakeup_kcompactd() asked for (nr_zones - 1 when none). */
+  kcompactd_highest_zoneidx = 0;
   /** A write to vm.compaction_proactiveness asked kcompactd for a proactive round. */
   proactive_compact_trigger = false;
 

@@ -1,5 +1,5 @@
 /**
- * Tracepoints (include/trace/events/kmem.h). Each is null until a consumer attaches a probe, so a
+ * Tracepoints (include/trace/events/kmem.h, compaction.h). Each is null until a consumer attaches a probe, so a
  * disabled tracepoint costs one comparison, as in the kernel.
  */
 export interface Tracepoints {
@@ -18,8 +18,21 @@ export interface Tracepoints {
         claimed: boolean,
       ) => void)
     | null;
+  /** compaction:mm_compaction_kcompactd_sleep: kcompactd waits (each turn of its loop). */
+  mm_compaction_kcompactd_sleep: ((nid: number) => void) | null;
+  /** compaction:mm_compaction_wakeup_kcompactd: kcompactd is woken (order -1: proactive trigger). */
+  mm_compaction_wakeup_kcompactd: ((nid: number, order: number, highest_zoneidx: number) => void) | null;
+  /** compaction:mm_compaction_kcompactd_wake: kcompactd compacts for an order (kcompactd_do_work). */
+  mm_compaction_kcompactd_wake: ((nid: number, order: number, highest_zoneidx: number) => void) | null;
 }
 
 export function no_tracepoints(): Tracepoints {
-  return { mm_page_alloc: null, mm_page_free: null, mm_page_alloc_extfrag: null };
+  return {
+    mm_page_alloc: null,
+    mm_page_free: null,
+    mm_page_alloc_extfrag: null,
+    mm_compaction_kcompactd_sleep: null,
+    mm_compaction_wakeup_kcompactd: null,
+    mm_compaction_kcompactd_wake: null,
+  };
 }

@@ -18,9 +18,9 @@
  * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
  */
 
-import { reset_isolation_suitable } from './compaction.ts';
+import { reset_isolation_suitable, wakeup_kcompactd } from './compaction.ts';
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
-import { __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
+import { __GFP_DIRECT_RECLAIM, __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
 import {
   LRU_ACTIVE_ANON,
@@ -31,7 +31,7 @@ import {
   lruvec_del_folio,
 } from './lru.ts';
 import type { MM } from './mm.ts';
-import { MAX_NR_ZONES, type PglistData, ZONE_RECLAIM_ACTIVE, type Zone } from './mmzone.ts';
+import { MAX_NR_ZONES, type PglistData, pageblock_order, ZONE_RECLAIM_ACTIVE, type Zone } from './mmzone.ts';
 import { __free_pages } from './page_alloc/alloc_pages.ts';
 import type { AllocContext } from './page_alloc/context.ts';
 import { zone_watermark_ok } from './page_alloc/watermark.ts';
@@ -774,15 +774,11 @@ export function pgdat_balanced(mm: MM, node: PglistData, order: number, highest_
 /**
  * kernel: mm/vmscan.c wakeup_kswapd()
  * Record the order and zone the allocation needed and queue a kswapd run, unless the node is
- * already balanced and unboosted, or kswapd has given up on it (then direct reclaim must do).
+ * already balanced and unboosted, or kswapd has given up on it (then direct reclaim must do; a
+ * caller that cannot reclaim directly wakes kcompactd instead, in case free memory is only too
+ * fragmented).
  */
-export function wakeup_kswapd(
-  mm: MM,
-  zone: Zone,
-  _gfp: number,
-  order: number,
-  highest_zoneidx: number,
-): void {
+export function wakeup_kswapd(mm: MM, zone: Zone, gfp: number, order: number, highest_zoneidx: number): void {
   if (!zone.managed_pages) return;
   const node = mm.nodes[zone.nid];
   const k = mm.kswapd[zone.nid];
@@ -791,18 +787,27 @@ export function wakeup_kswapd(
   if (k.order < order) k.order = order;
   // Already awake (!waitqueue_active): it will see the new order and zone.
   if (k.queued) return;
-  if (mm.nodes[zone.nid].kswapd_failures >= MAX_RECLAIM_RETRIES) return;
-  // Balanced and unboosted: nothing for kswapd (the kernel then wakes kcompactd for callers
-  // that cannot reclaim directly; compaction comes later).
-  if (pgdat_balanced(mm, node, order, highest_zoneidx) && !node_boosted(node)) return;
+  // Hopeless node, or balanced and unboosted: nothing for kswapd. Free memory may still be too
+  // fragmented for the order: kcompactd decides (compaction_suitable) and defers if it fails.
+  if (
+    node.kswapd_failures >= MAX_RECLAIM_RETRIES ||
+    (pgdat_balanced(mm, node, order, highest_zoneidx) && !pgdat_watermark_boosted(node, highest_zoneidx))
+  ) {
+    if (!(gfp & __GFP_DIRECT_RECLAIM)) wakeup_kcompactd(mm, node, order, highest_zoneidx);
+    return;
+  }
   if (mm.now() < k.nap_until) mm.vm_events[KSWAPD_LOW_WMARK_HIT_QUICKLY]++;
   k.nap_until = -1;
   k.queued = true;
   mm.defer(0, () => kswapd(mm, zone.nid));
 }
 
-function node_boosted(node: PglistData): boolean {
-  for (const zone of node.node_zones) if (zone.watermark_boost) return true;
+/** kernel: mm/vmscan.c pgdat_watermark_boosted(): a managed zone up to highest_zoneidx is boosted. */
+function pgdat_watermark_boosted(node: PglistData, highest_zoneidx: number): boolean {
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > highest_zoneidx || !zone.managed_pages) continue;
+    if (zone.watermark_boost) return true;
+  }
   return false;
 }
 
@@ -915,9 +920,21 @@ export function kswapd(mm: MM, nid: number): void {
       if (zone.zone_idx > highest || !zone_boosts[zone.zone_idx]) continue;
       zone.watermark_boost -= Math.min(zone.watermark_boost, zone_boosts[zone.zone_idx]);
     }
+    // As there is now likely space, wake kcompactd to defragment pageblocks.
+    wakeup_kcompactd(mm, node, pageblock_order, highest);
   }
   node.kswapd_running = false;
-  kswapd_try_to_sleep(mm, nid, sc.order, highest);
+  // kswapd(): reclaim that fell back to order 0 (kswapd_shrink_node) tries to sleep at that order
+  // but wakes kcompactd for the original one; otherwise kswapd loops back and takes the order and
+  // zone of any wake-up since it started (none: 0 and the zone it had).
+  let alloc_order = order;
+  let reclaim_order = sc.order;
+  let sleep_zoneidx = highest;
+  if (reclaim_order >= alloc_order) {
+    alloc_order = reclaim_order = k.order;
+    if (k.highest_zoneidx !== MAX_NR_ZONES) sleep_zoneidx = k.highest_zoneidx;
+  }
+  kswapd_try_to_sleep(mm, nid, alloc_order, reclaim_order, sleep_zoneidx);
 }
 
 /** kswapd's nap after a balanced run (schedule_timeout(HZ/10)), in ns. */
@@ -936,13 +953,21 @@ function prepare_kswapd_sleep(mm: MM, node: PglistData, order: number, highest_z
  * node still may be left, else it counts kswapd_high_wmark_hit_quickly and goes back to work —
  * as it does at once when the node is neither balanced nor hopeless.
  */
-function kswapd_try_to_sleep(mm: MM, nid: number, reclaim_order: number, highest_zoneidx: number): void {
+function kswapd_try_to_sleep(
+  mm: MM,
+  nid: number,
+  alloc_order: number,
+  reclaim_order: number,
+  highest_zoneidx: number,
+): void {
   const k = mm.kswapd[nid];
   const node = mm.nodes[nid];
   if (prepare_kswapd_sleep(mm, node, reclaim_order, highest_zoneidx)) {
     k.pgdat_flags = 0; // clear_pgdat_congested()
-    // Compaction may scan pageblocks it skipped again (kcompactd is woken here too, later).
+    // Compaction may scan pageblocks it skipped again.
     reset_isolation_suitable(mm, node);
+    // Memory was freed: compact it so the requested order can be allocated.
+    wakeup_kcompactd(mm, node, alloc_order, highest_zoneidx);
     const until = mm.now() + KSWAPD_NAP_NS;
     k.nap_until = until;
     mm.defer(KSWAPD_NAP_NS, () => {

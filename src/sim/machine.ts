@@ -8,6 +8,7 @@ import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
+import { kcompactd_init } from '../mm/compaction.ts';
 import { check_invariants } from '../mm/debug.ts';
 import { filemap_check } from '../mm/filemap.ts';
 import { gup_check } from '../mm/gup.ts';
@@ -86,6 +87,8 @@ export class Machine {
     if (config.swap >= 2 * 4096) this.mm.swap = new SwapInfo(Math.floor(config.swap / 4096));
     // The flusher's periodic run (dirty_writeback_centisecs).
     wb_start_periodic(this.mm);
+    // kcompactd on every node with memory, checking fragmentation every 500 ms (proactive).
+    kcompactd_init(this.mm);
     registerFiles(this.vfs, this.mm);
     // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
     registerVmFiles(this.vfs, this.vm, {

@@ -6,12 +6,12 @@
  *   -EINVAL, else every zone of every node is compacted (compact_nodes()). The check is on the
  *   stored value, so after a 1 even an empty write compacts again (measured on 6.18.44).
  * - compaction_proactiveness (0..100, default 20): a nonzero write asks each node's kcompactd for
- *   a proactive round (proactive_compact_trigger; kcompactd itself is not modelled yet).
+ *   a proactive round at once (proactive_compact_trigger and a wake-up).
  * - extfrag_threshold (0..1000, default 500): proc_dointvec_minmax.
  * - compact_unevictable_allowed (0..1, default 1): proc_dointvec_minmax_warn_RT_change(), which
  *   warns only on PREEMPT_RT kernels.
  */
-import { compact_nodes } from '../../mm/compaction.ts';
+import { compact_nodes, wake_up_kcompactd } from '../../mm/compaction.ts';
 import type { MM } from '../../mm/mm.ts';
 import {
   type CtlTable,
@@ -49,7 +49,8 @@ function compaction_proactiveness_sysctl_handler(
     for (const pgdat of mm.nodes) {
       if (pgdat.proactive_compact_trigger) continue;
       pgdat.proactive_compact_trigger = true;
-      // wake_up_interruptible(&pgdat->kcompactd_wait): kcompactd is not modelled yet.
+      mm.trace.mm_compaction_wakeup_kcompactd?.(pgdat.node_id, -1, pgdat.nr_zones - 1);
+      wake_up_kcompactd(mm, pgdat);
     }
   }
   return rc;
