@@ -223,7 +223,7 @@ function directRows(memory: string, max: number): Row[] {
   checkInvariants(m, memory);
   return [
     {
-      case: `order-9 GFP_HIGHUSER_MOVABLE | __GFP_NORETRY, fragmented ${label(memory)} (direct compaction)`,
+      case: `order-9 GFP_HIGHUSER_MOVABLE with __GFP_NORETRY, fragmented ${label(memory)} (direct compaction)`,
       metric: 'allocations/s',
       value: ok / seconds,
       unit: 'ops/s',
