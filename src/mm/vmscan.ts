@@ -18,10 +18,11 @@
  * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
  */
 
-import { reset_isolation_suitable, wakeup_kcompactd } from './compaction.ts';
+import { compaction_suitable, reset_isolation_suitable, wakeup_kcompactd } from './compaction.ts';
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
 import { __GFP_DIRECT_RECLAIM, __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
+import { ALLOC_CMA } from './internal.ts';
 import {
   LRU_ACTIVE_ANON,
   LRU_ACTIVE_FILE,
@@ -31,7 +32,14 @@ import {
   lruvec_del_folio,
 } from './lru.ts';
 import type { MM } from './mm.ts';
-import { MAX_NR_ZONES, type PglistData, pageblock_order, ZONE_RECLAIM_ACTIVE, type Zone } from './mmzone.ts';
+import {
+  MAX_NR_ZONES,
+  PAGE_ALLOC_COSTLY_ORDER,
+  type PglistData,
+  pageblock_order,
+  ZONE_RECLAIM_ACTIVE,
+  type Zone,
+} from './mmzone.ts';
 import { __free_pages } from './page_alloc/alloc_pages.ts';
 import type { AllocContext } from './page_alloc/context.ts';
 import { zone_watermark_ok } from './page_alloc/watermark.ts';
@@ -129,6 +137,8 @@ export class ScanControl {
   no_cache_trim_mode = false;
   nr_scanned = 0;
   nr_reclaimed = 0;
+  /** compaction_ready: a costly request's zone can be compacted now; reclaim stops. */
+  compaction_ready = false;
   /** file_is_tiny: the file cache is too small to reclaim from; go for anon (prepare_scan_control). */
   file_is_tiny = false;
   /** sc->nr: this shrink_node pass's writeback picture. */
@@ -688,24 +698,68 @@ function shrink_lruvec(mm: MM, node: PglistData, sc: ScanControl): void {
  * the pages this pass freed.
  */
 export function shrink_node(mm: MM, node: PglistData, sc: ScanControl): number {
-  sc.nr_dirty = sc.nr_unqueued_dirty = sc.nr_congested = 0;
-  sc.nr_writeback = sc.nr_immediate = sc.nr_taken = sc.nr_file_taken = 0;
-  const before = sc.nr_reclaimed;
-  prepare_scan_control(node, sc);
-  shrink_lruvec(mm, node, sc);
-  const slab_before = mm.slab.reclaimed_pages;
-  shrink_slab(mm, sc.gfp_mask, node.node_id, sc.priority);
-  sc.nr_reclaimed += mm.slab.reclaimed_pages - slab_before;
-  const reclaimed = sc.nr_reclaimed - before;
-  if (sc.kswapd) {
-    const k = mm.kswapd[node.node_id];
-    if (sc.nr_writeback && sc.nr_writeback === sc.nr_taken) k.pgdat_flags |= PGDAT_WRITEBACK;
-    if (sc.nr_unqueued_dirty && sc.nr_unqueued_dirty === sc.nr_file_taken) k.pgdat_flags |= PGDAT_DIRTY;
-  }
+  const start = sc.nr_reclaimed;
+  let reclaimable = false;
+  let node_reclaimed: number;
+  do {
+    sc.nr_dirty = sc.nr_unqueued_dirty = sc.nr_congested = 0;
+    sc.nr_writeback = sc.nr_immediate = sc.nr_taken = sc.nr_file_taken = 0;
+    const before = sc.nr_reclaimed;
+    prepare_scan_control(node, sc);
+    shrink_lruvec(mm, node, sc);
+    const slab_before = mm.slab.reclaimed_pages;
+    shrink_slab(mm, sc.gfp_mask, node.node_id, sc.priority);
+    sc.nr_reclaimed += mm.slab.reclaimed_pages - slab_before;
+    node_reclaimed = sc.nr_reclaimed - before;
+    if (node_reclaimed) reclaimable = true;
+    if (sc.kswapd) {
+      const k = mm.kswapd[node.node_id];
+      if (sc.nr_writeback && sc.nr_writeback === sc.nr_taken) k.pgdat_flags |= PGDAT_WRITEBACK;
+      if (sc.nr_unqueued_dirty && sc.nr_unqueued_dirty === sc.nr_file_taken) k.pgdat_flags |= PGDAT_DIRTY;
+    }
+  } while (should_continue_reclaim(mm, node, node_reclaimed, sc));
   // Any reclaim that frees something, direct or kswapd's own, revives a kswapd that gave up.
-  if (reclaimed) node.kswapd_failures = 0;
+  if (reclaimable) node.kswapd_failures = 0;
   else if (sc.cache_trim_mode) sc.cache_trim_mode_failed = true;
-  return reclaimed;
+  return sc.nr_reclaimed - start;
+}
+
+/**
+ * kernel: mm/vmscan.c in_reclaim_compaction(): reclaim for a high-order request that compaction
+ * will finish (costly orders, or any order once the priority has dropped below DEF_PRIORITY - 2).
+ */
+function in_reclaim_compaction(sc: ScanControl): boolean {
+  return sc.order > 0 && (sc.order > PAGE_ALLOC_COSTLY_ORDER || sc.priority < DEF_PRIORITY - 2);
+}
+
+/**
+ * kernel: mm/vmscan.c should_continue_reclaim()
+ * For reclaim on behalf of compaction: go on while the last pass freed something, no zone could
+ * serve the order or be compacted yet, and the inactive lists still hold more than compaction's
+ * gap (2 << order pages).
+ */
+function should_continue_reclaim(mm: MM, node: PglistData, nr_reclaimed: number, sc: ScanControl): boolean {
+  if (!in_reclaim_compaction(sc) || !nr_reclaimed) return false;
+  for (const zone of node.node_zones) {
+    if (zone.zone_idx > sc.reclaim_idx || !zone.managed_pages) continue;
+    const watermark = zone.min_wmark_pages();
+    if (zone_watermark_ok(mm, zone, sc.order, watermark, sc.reclaim_idx, ALLOC_CMA)) return false;
+    if (compaction_suitable(mm, zone, sc.order, watermark, sc.reclaim_idx)) return false;
+  }
+  let inactive = node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_FILE];
+  if (can_reclaim_anon_pages(mm)) inactive += node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_ANON];
+  return inactive > 2 << sc.order;
+}
+
+/**
+ * kernel: mm/vmscan.c compaction_ready()
+ * A costly request need not reclaim in `zone` any more: the order is already there, or there is
+ * enough free memory above the high watermark for compaction to work with.
+ */
+function compaction_ready(mm: MM, zone: Zone, sc: ScanControl): boolean {
+  if (!(sc.gfp_mask & __GFP_IO)) return false; // gfp_compaction_allowed()
+  if (zone_watermark_ok(mm, zone, sc.order, zone.min_wmark_pages(), sc.reclaim_idx, 0)) return true;
+  return compaction_suitable(mm, zone, sc.order, zone.high_wmark_pages(), sc.reclaim_idx);
 }
 
 /**
@@ -724,23 +778,18 @@ export function try_to_free_pages(mm: MM, order: number, gfp: number, ac: AllocC
   sc.may_writepage = !mm.dirty.laptop_mode;
   sc.may_swap = true;
   let memcg_full_walk = false;
-  const nodes: PglistData[] = [];
-  for (const zid of ac.zonelist) {
-    const zone = mm.zones[zid];
-    if (zone.zone_idx > ac.highest_zoneidx) continue;
-    const node = mm.nodes[zone.nid];
-    if (!nodes.includes(node)) nodes.push(node);
-  }
   for (;;) {
     // retry: each pass counts an allocstall against the highest zone the request may use.
     mm.vm_events[ALLOCSTALL_DMA + Math.min(sc.reclaim_idx, MAX_NR_ZONES - 1)]++;
     for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
       sc.nr_scanned = 0;
-      for (const node of nodes) shrink_node(mm, node, sc);
-      if (sc.nr_reclaimed >= sc.nr_to_reclaim) break;
+      shrink_zones(mm, ac, sc);
+      if (sc.nr_reclaimed >= sc.nr_to_reclaim || sc.compaction_ready) break;
       if (sc.priority < DEF_PRIORITY - 2) sc.may_writepage = true;
     }
     if (sc.nr_reclaimed) return sc.nr_reclaimed;
+    // Compaction can go ahead: the slow path's "progress" (do_try_to_free_pages returns 1).
+    if (sc.compaction_ready) return 1;
     // One more full pass (memcg_full_walk: every cgroup; the model has only the root).
     if (!memcg_full_walk) {
       memcg_full_walk = true;
@@ -752,6 +801,26 @@ export function try_to_free_pages(mm: MM, order: number, gfp: number, ac: AllocC
       continue;
     }
     return 0;
+  }
+}
+
+/**
+ * kernel: mm/vmscan.c shrink_zones()
+ * Shrink each node of the zonelist once, over its zones up to reclaim_idx; for a costly order a
+ * zone where compaction is ready is left to compaction instead (sc.compaction_ready).
+ */
+function shrink_zones(mm: MM, ac: AllocContext, sc: ScanControl): void {
+  let last = -1;
+  for (const zid of ac.zonelist) {
+    const zone = mm.zones[zid];
+    if (zone.zone_idx > sc.reclaim_idx) continue;
+    if (sc.order > PAGE_ALLOC_COSTLY_ORDER && compaction_ready(mm, zone, sc)) {
+      sc.compaction_ready = true;
+      continue;
+    }
+    if (zone.nid === last) continue;
+    last = zone.nid;
+    shrink_node(mm, mm.nodes[zone.nid], sc);
   }
 }
 

@@ -5,7 +5,16 @@
  * reclaim the OOM killer runs.
  */
 import { describe, expect, it } from 'vitest';
-import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../../src/mm/gfp.ts';
+import {
+  __GFP_HIGHMEM,
+  __GFP_MOVABLE,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  GFP_NOIO,
+  gfp_migratetype,
+  gfp_zone,
+} from '../../src/mm/gfp.ts';
+import { AllocContext } from '../../src/mm/page_alloc/context.ts';
 import { PG_active, PG_anon, PG_reclaim, PG_swapcache, PG_workingset } from '../../src/mm/page-flags.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import type { Process } from '../../src/vm/process.ts';
@@ -284,6 +293,33 @@ describe('reclaim of the page cache', () => {
     m.writeFile('/proc/sys/vm/drop_caches', '1');
     expect(meminfo(m, 'Cached')).toBe((8 + 16) * 1024);
     expect(vmstat(m, 'drop_pagecache')).toBe(1);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+});
+
+describe('reclaim for a high-order request', () => {
+  /** The AllocContext prepare_alloc_pages() builds for `gfp` on node 0, CPU 0. */
+  function allocContext(m: Machine, gfp: number): AllocContext {
+    const ac = new AllocContext();
+    ac.highest_zoneidx = gfp_zone(gfp);
+    ac.zonelist = m.mm.nodes[0].zonelist_fallback;
+    ac.migratetype = gfp_migratetype(gfp);
+    ac.preferred_index = ac.zonelist.findIndex((z) => m.mm.zones[z].zone_idx <= ac.highest_zoneidx);
+    ac.preferred_zone = m.mm.zones[ac.zonelist[ac.preferred_index]];
+    return ac;
+  }
+
+  it('leaves a costly order to compaction where free memory suffices (compaction_ready), reclaims for order 0', () => {
+    const { m, p } = boot();
+    cleanFile(p, '/data/cache', 100);
+    const ac = allocContext(m, GFP_HIGHUSER_MOVABLE);
+    const stolen = vmstat(m, 'pgsteal_direct');
+    // Plenty of free memory: compaction could build an order-9 block, so nothing is reclaimed.
+    expect(m.mm.hooks.try_to_free_pages(9, GFP_HIGHUSER_MOVABLE, ac)).toBe(1);
+    expect(vmstat(m, 'pgsteal_direct')).toBe(stolen);
+    // Without __GFP_IO compaction is not allowed: reclaim goes ahead.
+    expect(m.mm.hooks.try_to_free_pages(9, GFP_NOIO | __GFP_HIGHMEM | __GFP_MOVABLE, ac)).toBeGreaterThan(1);
+    expect(vmstat(m, 'pgsteal_direct')).toBeGreaterThan(stolen);
     expect(m.invariantViolations()).toEqual([]);
   });
 });
