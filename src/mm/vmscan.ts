@@ -14,8 +14,10 @@
  * balanced by swappiness and the recent cost of reclaiming each (lru_note_cost), and anonymous
  * pages are written to swap (swapfile.ts) and unmapped to swap entries.
  *
+ * For costly orders reclaim defers to compaction (compaction_ready, should_continue_reclaim).
+ *
  * Not modelled: workingset shadow entries and refault detection (workingset_* stay 0), memcg,
- * NUMA demotion, reclaim throttling waits, and should_continue_reclaim()'s compaction test.
+ * NUMA demotion, and reclaim throttling waits.
  */
 
 import { compaction_suitable, reset_isolation_suitable, wakeup_kcompactd } from './compaction.ts';
