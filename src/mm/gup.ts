@@ -27,11 +27,6 @@ export function folio_maybe_dma_pinned(mm: MM, pfn: number): boolean {
   return mm.pincount !== null && mm.pincount[pfn] > 0;
 }
 
-/** The pins held on `pfn`. */
-export function folio_pincount(mm: MM, pfn: number): number {
-  return mm.pincount === null ? 0 : mm.pincount[pfn];
-}
-
 /**
  * kernel: mm/gup.c try_grab_folio(folio, 1, FOLL_PIN)
  * One more pin on `pfn` (nr_foll_pin_acquired). False when the count would overflow (-ENOMEM in

@@ -42,7 +42,6 @@ import {
   ZONE_RECLAIM_ACTIVE,
   type Zone,
 } from './mmzone.ts';
-import { __free_pages } from './page_alloc/alloc_pages.ts';
 import type { AllocContext } from './page_alloc/context.ts';
 import { zone_watermark_ok } from './page_alloc/watermark.ts';
 import {
@@ -413,10 +412,7 @@ function shrink_folio(
   if (f.flags[pfn] & PG_anon) {
     // A clean lazyfree page (MADV_FREE, not written since): discard it.
     mm.vm_events[PGLAZYFREED]++;
-    f.flags[pfn] &= ~(PG_anon | PG_referenced | PG_workingset | PG_reclaim);
-    f.mapping[pfn] = 0;
-    f.index[pfn] = 0;
-    __free_pages(mm, pfn, 0, cpu);
+    free_unmapped_anon(mm, pfn, cpu);
     return FREED;
   }
   if (!is_file_page(mm, pfn)) return KEEP;
