@@ -23,7 +23,7 @@ import { NR_FREE_PAGES, NR_MLOCK, node_stat_index } from '../../src/mm/vmstat_it
 import { Machine } from '../../src/sim/machine.ts';
 import { FaultError } from '../../src/vm/process.ts';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
-import { pte } from '../vm/helpers.ts';
+import { NO_EARLY, pte } from '../vm/helpers.ts';
 
 const PAGE = 4096;
 const CHUNK_PAGES = 2048; // 8 MiB
@@ -90,7 +90,7 @@ describe('random fragmentation and compaction', () => {
       memory: '256M',
       cpus: 2,
       seed: 5,
-      early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 },
+      early: NO_EARLY,
     });
     m.kernel.drain_all_pages();
     const boot = m.readFile('/proc/buddyinfo');

@@ -80,19 +80,13 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { pte } from '../vm/helpers.ts';
+import { NO_EARLY, pte, vmstat } from '../vm/helpers.ts';
 
 const PAGE = 4096;
 const MiB = 2 ** 20;
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
-const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
-
-function vmstat(m: Machine, name: string): number {
-  const hit = new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'));
-  if (!hit) throw new Error(`no ${name} in /proc/vmstat`);
-  return Number(hit[1]);
-}
+const early = NO_EARLY;
 
 function errno(fn: () => unknown): string {
   try {

@@ -36,21 +36,15 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { pte } from '../vm/helpers.ts';
+import { NO_EARLY, pte, vmstat } from '../vm/helpers.ts';
 
 const PAGE = 4096;
 const MiB = 2 ** 20;
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
-const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
+const early = NO_EARLY;
 /** An order-9 request that wakes kswapd but may not reclaim or compact itself. */
 const NOWAIT_THP = GFP_NOWAIT | __GFP_COMP;
-
-function vmstat(m: Machine, name: string): number {
-  const hit = new RegExp(`^${name} (\\d+)$`, 'm').exec(m.readFile('/proc/vmstat'));
-  if (!hit) throw new Error(`no ${name} in /proc/vmstat`);
-  return Number(hit[1]);
-}
 
 /** Free blocks of pageblock order or more on a machine, in pageblocks. */
 function free_pageblocks(m: Machine): number {

@@ -39,7 +39,7 @@ import {
   SEEK_DATA,
   SEEK_HOLE,
 } from '../../src/vm/uapi.ts';
-import { boot, errno, MiB, meminfo, PG, pte, vmstat } from './helpers.ts';
+import { boot, errno, MiB, meminfo, NO_EARLY, PG, pte, vmstat } from './helpers.ts';
 
 type M = ReturnType<typeof boot>['m'];
 
@@ -425,7 +425,7 @@ describe('MAP_SHARED | MAP_ANONYMOUS', () => {
   });
 
   it('belongs to its machine: shared memory in one machine is not counted in another', () => {
-    const early = { unmovable: 0, reclaimable: 0, transient_fraction: 0 };
+    const early = NO_EARLY;
     const m1 = Machine.boot({ memory: '256M', early });
     const p1 = m1.spawn();
     p1.mmap(A, 4 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
@@ -509,7 +509,7 @@ function reclaimAround(advice: 'none' | 'random' | 'sequential' | 'noreuse'): {
   mapped: number;
   rotated: number;
 } {
-  const m = Machine.boot({ memory: '256M', early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 } });
+  const m = Machine.boot({ memory: '256M', early: NO_EARLY });
   const p = m.spawn();
   cleanFile(p, '/data/mapped', 32 * MiB);
   cleanFile(p, '/data/other', 64 * MiB);
