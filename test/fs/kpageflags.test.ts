@@ -224,15 +224,12 @@ describe('the file', () => {
     expect(errnoOf(() => m.readFile('/proc/kpageflags'))).toBe('EINVAL');
   });
 
-  it('a 16 GiB machine reads whole in well under a second', () => {
+  // How fast a whole read is lives in bench/kpageflags.bench.ts.
+  it('a 16 GiB machine reads whole: one entry per frame in both files', () => {
     const big = Machine.boot({ memory: '16G', cpus: 2, seed: 1 });
-    big.readFileBytes('/proc/kpageflags', { length: 8 * 4096 }); // warm up
-    const t = performance.now();
     const flags = big.readFileBytes('/proc/kpageflags');
     const counts = big.readFileBytes('/proc/kpagecount');
-    const ms = performance.now() - t;
     expect(flags.length).toBe(counts.length);
     expect(flags.length).toBeGreaterThan(((16 * 2 ** 30) / 4096) * 8 - 1);
-    expect(ms).toBeLessThan(700);
   });
 });
