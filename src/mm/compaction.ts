@@ -32,6 +32,8 @@
  * `contended` stays false and nothing is aborted for those reasons. Compaction takes no simulated
  * time yet: the cost model is still to come (issue 4).
  */
+
+import { run_kthread } from './cost.ts';
 import { is_file_page } from './filemap.ts';
 import { __GFP_FS, __GFP_IO, GFP_KERNEL, gfp_migratetype } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
@@ -605,6 +607,7 @@ export function __isolate_free_page(mm: MM, zone: Zone, pfn: number, order: numb
   }
   mm.frames.flags[pfn] |= PGI_alloc;
   mm.frames.order[pfn] = order;
+  mm.kernel_ns += mm.cost.isolate_page;
   return 2 ** order;
 }
 
@@ -877,7 +880,8 @@ function isolate_migratepages_block(
     update_cached_migrate(cc, low_pfn);
   }
   cc.total_migrate_scanned += nr_scanned;
-  if (nr_isolated) mm.vm_events[COMPACTISOLATED] += nr_isolated;
+  mm.vm_events[COMPACTISOLATED] += nr_isolated;
+  mm.kernel_ns += nr_isolated * mm.cost.isolate_page;
   cc.migrate_pfn = low_pfn;
   return ret;
 }
@@ -1349,6 +1353,79 @@ function isolate_migratepages(cc: CompactControl): number {
 }
 
 /**
+ * kernel: mm/compaction.c isolate_freepages_range()
+ * For alloc_contig_range(): take every free block of [start_pfn, end_pfn) off the free lists
+ * onto cc.freepages (strict isolate_freepages_block(), pageblock by pageblock). A page that is not
+ * free, an invalid pfn or a zone boundary undoes it all (the blocks are freed again) and returns
+ * 0. Otherwise returns one past the last pfn isolated: beyond end_pfn if end_pfn fell inside a
+ * free block. Blocks of the ISOLATE lists skip the watermark check.
+ */
+export function isolate_freepages_range(cc: CompactControl, start_pfn: number, end_pfn: number): number {
+  const mm = cc.mm;
+  const zone = cc.zone;
+  let isolated = 0;
+  for (let order = 0; order < NR_PAGE_ORDERS; order++) {
+    cc.freepages[order].head = 0;
+    cc.freepages[order].count = 0;
+  }
+  let pfn = start_pfn;
+  let block_start_pfn = pageblock_start_pfn(pfn);
+  if (block_start_pfn < zone.zone_start_pfn) block_start_pfn = zone.zone_start_pfn;
+  let block_end_pfn = pageblock_end_pfn(pfn);
+  for (
+    ;
+    pfn < end_pfn;
+    pfn += isolated, block_start_pfn = block_end_pfn, block_end_pfn += pageblock_nr_pages
+  ) {
+    // pfn may pass block_end_pfn when a free page was larger than a pageblock.
+    if (pfn >= block_end_pfn) {
+      block_start_pfn = pageblock_start_pfn(pfn);
+      block_end_pfn = pageblock_end_pfn(pfn);
+    }
+    block_end_pfn = Math.min(block_end_pfn, end_pfn);
+    if (!pageblock_pfn_to_page(mm, block_start_pfn, block_end_pfn, zone)) break;
+    cc.block_pfn = pfn;
+    isolated = isolate_freepages_block(cc, block_end_pfn, 0, true);
+    // Strict mode: 0 if the block has a hole or a page that is not free.
+    if (!isolated) break;
+  }
+  if (pfn < end_pfn) {
+    // Loop terminated early: clean up.
+    release_free_list(cc);
+    return 0;
+  }
+  return pfn;
+}
+
+/**
+ * kernel: mm/compaction.c isolate_migratepages_range()
+ * For alloc_contig_range(): isolate the movable pages of [start_pfn, end_pfn) block by block
+ * (ISOLATE_UNEVICTABLE: mlocked pages too), stopping once COMPACT_CLUSTER_MAX are isolated.
+ * Invalid pageblocks are passed over. cc.migrate_pfn is left at the next pfn to scan. Returns 0
+ * or -EAGAIN.
+ */
+export function isolate_migratepages_range(cc: CompactControl, start_pfn: number, end_pfn: number): number {
+  let ret = 0;
+  let pfn = start_pfn;
+  let block_start_pfn = pageblock_start_pfn(pfn);
+  if (block_start_pfn < cc.zone.zone_start_pfn) block_start_pfn = cc.zone.zone_start_pfn;
+  let block_end_pfn = pageblock_end_pfn(pfn);
+  // Scan block by block; the first and last blocks may be incomplete.
+  for (
+    ;
+    pfn < end_pfn;
+    pfn = block_end_pfn, block_start_pfn = block_end_pfn, block_end_pfn += pageblock_nr_pages
+  ) {
+    block_end_pfn = Math.min(block_end_pfn, end_pfn);
+    if (!pageblock_pfn_to_page(cc.mm, block_start_pfn, block_end_pfn, cc.zone)) continue;
+    ret = isolate_migratepages_block(cc, pfn, block_end_pfn, ISOLATE_UNEVICTABLE);
+    if (ret) break;
+    if (cc.nr_migratepages >= COMPACT_CLUSTER_MAX) break;
+  }
+  return ret;
+}
+
+/**
  * kernel: mm/compaction.c kswapd_is_running(): the node's kswapd is TASK_RUNNING, reclaiming or
  * woken to (a run queued on the clock; kswapd napping or asleep is not running).
  */
@@ -1698,6 +1775,9 @@ export function compact_zone(cc: CompactControl, capc: CaptureControl | null): n
   }
   mm.vm_events[COMPACTMIGRATE_SCANNED] += cc.total_migrate_scanned;
   mm.vm_events[COMPACTFREE_SCANNED] += cc.total_free_scanned;
+  const cost = mm.cost;
+  mm.kernel_ns +=
+    cc.total_migrate_scanned * cost.migrate_scan_pfn + cc.total_free_scanned * cost.free_scan_pfn;
   return ret;
 }
 
@@ -2000,6 +2080,8 @@ export class KcompactdState {
   timeout = HPAGE_FRAG_CHECK_INTERVAL_NS;
   /** Simulated time the current wait times out at (Infinity without a timeout), for tests. */
   wait_until = MAX_SCHEDULE_TIMEOUT;
+  /** CPU time kcompactd has used, ns (cost.ts). */
+  cpu_ns = 0;
 }
 
 /** The CPU kcompactd runs on (a kthread bound to its node's CPUs): the node's first CPU. */
@@ -2165,6 +2247,10 @@ function kcompactd_wait(mm: MM, pgdat: PglistData): void {
  */
 function kcompactd_wait_done(mm: MM, pgdat: PglistData, woken: boolean): void {
   const k = mm.kcompactd[pgdat.node_id];
+  run_kthread(mm, k, () => kcompactd_iteration(mm, pgdat, k, woken));
+}
+
+function kcompactd_iteration(mm: MM, pgdat: PglistData, k: KcompactdState, woken: boolean): void {
   const default_timeout = HPAGE_FRAG_CHECK_INTERVAL_NS;
   if (woken && !pgdat.proactive_compact_trigger) {
     kcompactd_do_work(mm, pgdat);

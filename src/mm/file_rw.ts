@@ -99,6 +99,7 @@ export function filemap_read(
   }
   if (done === pos) return -12; // -ENOMEM
   ra.prev_pos = done; // last_pos: the end of what was read
+  copy_charge(mm, done - pos);
   return done - pos;
 }
 
@@ -113,6 +114,7 @@ export function shmem_file_read(mm: MM, as: AddressSpace, pos: number, len: numb
     const pfn = filemap_get_folio(as, index);
     if (pfn >= 0) folio_mark_accessed(mm, pfn);
   }
+  copy_charge(mm, end - pos);
   return end - pos;
 }
 
@@ -167,5 +169,11 @@ export function generic_perform_write(
     }
   }
   if (!sbinfo && dirtied) balance_dirty_pages(mm, as);
+  copy_charge(mm, done - pos);
   return done > pos ? done - pos : err;
+}
+
+/** copy_page_to_iter() / copy_page_from_iter(): the CPU time of copying `bytes`. */
+function copy_charge(mm: MM, bytes: number): void {
+  mm.kernel_ns += (bytes / PAGE_SIZE) * mm.cost.copy_page;
 }

@@ -160,6 +160,9 @@ function move_to_new_folio(mm: MM, old: number, new_pfn: number, cpu: number): v
     si.slot_of.set(new_pfn, slot);
     si.cache.set(slot, new_pfn);
   }
+  // try_to_migrate()'s walk (made one with remove_migration_ptes()'s here) visits every mapping.
+  const cost = mm.cost;
+  mm.kernel_ns += cost.migrate_folio + cost.copy_page + f.mapcount[old] * cost.rmap_one;
   // remove_migration_ptes(): the PTEs that mapped the old page map the new one.
   if (f.mapcount[old] > 0) mm.rmap.remap(old, new_pfn);
   f.mapcount[new_pfn] = f.mapcount[old];
@@ -245,6 +248,7 @@ export function migrate_pages(
   try {
     for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && npending && !res.err; pass++) {
       let nretry = 0;
+      let unmapped = false;
       for (let i = 0; i < npending; i++) {
         const pfn = pending[i];
         if (res.err) {
@@ -306,9 +310,12 @@ export function migrate_pages(
             continue;
           }
         }
+        if (f.mapcount[pfn] > 0) unmapped = true;
         move_to_new_folio(mm, pfn, dst, cpu);
         res.succeeded++;
       }
+      // try_to_unmap_flush(): one TLB shootdown for the batch's unmapped pages.
+      if (unmapped) mm.kernel_ns += mm.cost.ipi;
       const t = pending;
       pending = retry;
       retry = t;

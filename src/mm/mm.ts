@@ -4,6 +4,7 @@
  * mechanism in src/mm takes this as its first argument.
  */
 import { type CaptureControl, type CompactionSysctls, KcompactdState } from './compaction.ts';
+import { type CostModel, type CpuAccount, DEFAULT_COSTS } from './cost.ts';
 import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
 import { NR_LRU_LISTS } from './lru.ts';
@@ -112,6 +113,16 @@ export class MM {
   defer: (delay: number, fn: () => void) => void = (_delay, fn) => fn();
   /** Simulated ns since boot: the machine wires this to its clock. */
   now: () => number = () => 0;
+  /** What each primitive step costs (cost.ts). */
+  readonly cost: CostModel = { ...DEFAULT_COSTS };
+  /**
+   * Time, ns, the context running kernel code has spent in it: the cost of every step (cost.ts)
+   * and its waits for devices. Tasks and in-kernel callers add to it as they go; kernel threads
+   * run with their own (run_kthread()).
+   */
+  kernel_ns = 0;
+  /** CPU time of the kernel threads without an account of their own (flusher, vmstat worker). */
+  readonly kthreads: CpuAccount = { cpu_ns: 0 };
   /** Every file's cached pages (filemap.ts). */
   readonly page_cache = new PageCache();
   /** The flusher (page-writeback.ts) and the writeback sysctls. */

@@ -6,9 +6,9 @@
  * under writeback cannot be reclaimed until the write completes.
  *
  * balance_dirty_pages() throttles a writer above the dirty threshold until writeback brings
- * dirty memory back down. A process in the model does not sleep on the clock, so the throttled
- * writer's wait is modelled by completing writeback of its own file's pages at once until dirty
- * memory is back under the limit.
+ * dirty memory back down. The throttled writer's wait is modelled by writing its own file's pages
+ * until dirty memory is back under the limit, the writer waiting (wait_on_device()) while the
+ * device writes them after what it already has queued.
  */
 import {
   type AddressSpace,
@@ -211,7 +211,21 @@ export function balance_dirty_pages(mm: MM, as: AddressSpace): void {
       n++;
     }
     mm.vm_events[PGPGOUT] += 8 * n;
+    wait_on_device(mm, as, n);
   }
+}
+
+/**
+ * The running task waits while `as`'s device writes `nr_pages` after what it already has queued
+ * (fsync(), a throttled writer): the device is busy that much longer, and the wait is part of
+ * the task's time in the kernel.
+ */
+export function wait_on_device(mm: MM, as: AddressSpace, nr_pages: number): void {
+  if (!as.bdi || !nr_pages) return;
+  const wb = mm.writeback;
+  const now = mm.now();
+  wb.busy_until = Math.max(wb.busy_until, now) + (nr_pages * PAGE_SIZE * 1e9) / as.bdi.write_bw;
+  mm.kernel_ns += wb.busy_until - now;
 }
 
 /** Arm the periodic flusher (dirty_writeback_centisecs; 0 disables periodic writeback). */

@@ -21,6 +21,7 @@
  */
 
 import { compaction_suitable, reset_isolation_suitable, wakeup_kcompactd } from './compaction.ts';
+import { run_kthread } from './cost.ts';
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
 import { __GFP_DIRECT_RECLAIM, __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
@@ -113,6 +114,8 @@ export class KswapdState {
   /** lruvec->anon_cost / file_cost: the recent cost of reclaiming each (lru_note_cost). */
   anon_cost = 0;
   file_cost = 0;
+  /** CPU time kswapd has used, ns (cost.ts). */
+  cpu_ns = 0;
 }
 
 const DEACTIVATE_ANON = 1;
@@ -161,9 +164,12 @@ class ReclaimStat {
   nr_immediate = 0;
   nr_activate = 0;
   nr_pageout = 0;
+  /** try_to_unmap() queued a TLB flush (current->tlb_ubc), done once for the whole list. */
+  flush_pending = false;
   reset(): void {
     this.nr_dirty = this.nr_unqueued_dirty = this.nr_congested = 0;
     this.nr_writeback = this.nr_immediate = this.nr_activate = this.nr_pageout = 0;
+    this.flush_pending = false;
   }
 }
 
@@ -345,6 +351,7 @@ function shrink_folio(
 ): number {
   const f = mm.frames;
   sc.nr_scanned++;
+  mm.kernel_ns += mm.cost.shrink_folio;
   // folio_trylock() failed: a fault or read holds the page.
   if (f.flags[pfn] & PG_locked) return KEEP;
   if (!folio_evictable(mm, pfn)) return ACTIVATE;
@@ -378,6 +385,7 @@ function shrink_folio(
     if (!folio_alloc_swap(mm, pfn)) return ACTIVATE;
   }
   if (f.mapcount[pfn] > 0) {
+    stat.flush_pending = true;
     if (!mm.rmap.try_to_unmap(pfn) || f.mapcount[pfn] > 0) return ACTIVATE;
   }
   // Held for DMA: unmapped, but it cannot be freed.
@@ -438,6 +446,7 @@ function shrink_inactive_list(
   const nr_taken = Math.floor(packed / 65536);
   const nr_scanned = packed % 65536;
   node.vm_stat[NR_ISOLATED_ANON + file] += nr_taken;
+  mm.kernel_ns += nr_scanned * mm.cost.isolate_page;
   mm.vm_events[sc.kswapd ? PGSCAN_KSWAPD : PGSCAN_DIRECT] += nr_scanned;
   mm.vm_events[PGSCAN_ANON + file] += nr_scanned;
   if (nr_taken === 0) return 0;
@@ -458,6 +467,7 @@ function shrink_inactive_list(
     }
     putback_lru(mm, pfn);
   }
+  if (stat.flush_pending) mm.kernel_ns += mm.cost.ipi; // try_to_unmap_flush()
   mm.vm_events[PGACTIVATE] += stat.nr_activate;
   node.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken;
   mm.vm_events[sc.kswapd ? PGSTEAL_KSWAPD : PGSTEAL_DIRECT] += nr_reclaimed;
@@ -505,6 +515,7 @@ export function reclaim_pages(mm: MM, pfns: readonly number[], cpu: number): num
     }
     putback_lru(mm, pfn);
   }
+  if (stat.flush_pending) mm.kernel_ns += mm.cost.ipi; // try_to_unmap_flush()
   return reclaimed;
 }
 
@@ -525,6 +536,7 @@ function shrink_active_list(
   const nr_taken = Math.floor(packed / 65536);
   const nr_scanned = packed % 65536;
   node.vm_stat[NR_ISOLATED_ANON + file] += nr_taken;
+  mm.kernel_ns += nr_scanned * mm.cost.isolate_page;
   mm.vm_events[PGREFILL] += nr_scanned;
   const f = mm.frames;
   let nr_deactivate = 0;
@@ -923,9 +935,14 @@ function kswapd_shrink_node(mm: MM, node: PglistData, sc: ScanControl): boolean 
  * Reclaim at rising priority until the node is balanced for the recorded order and zone. A
  * boosted watermark (fragmentation events) asks for nr_boost_reclaim pages even when balanced,
  * reclaimed without writeback or swap and without raising the priority past DEF_PRIORITY - 2;
- * the recorded boosts are then cleared. A run that frees nothing counts a failure.
+ * the recorded boosts are then cleared. A run that frees nothing counts a failure. Its CPU time
+ * goes to the node's kswapd.
  */
 export function kswapd(mm: MM, nid: number): void {
+  run_kthread(mm, mm.kswapd[nid], () => balance_pgdat(mm, nid));
+}
+
+function balance_pgdat(mm: MM, nid: number): void {
   const k = mm.kswapd[nid];
   const node = mm.nodes[nid];
   k.queued = false;

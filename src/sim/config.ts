@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseSize } from '../lib/size.ts';
+import { type CostModel, DEFAULT_COSTS } from '../mm/cost.ts';
 import type { EarlyAllocations, PfnRange, PhysLayout } from '../mm/mm_init.ts';
 import { MAX_DMA32_PFN, MAX_ORDER_NR_PAGES, PAGE_SHIFT } from '../mm/mmzone.ts';
 
@@ -18,6 +19,16 @@ const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const range = z.object({ start: size, size, name: z.string().optional() }).strict();
+
+/** Overrides of the cost model (mm/cost.ts), ns per step. */
+const cost = z
+  .object(
+    Object.fromEntries(
+      Object.keys(DEFAULT_COSTS).map((k) => [k, z.number().finite().min(0).optional()]),
+    ) as Record<keyof CostModel, z.ZodOptional<z.ZodNumber>>,
+  )
+  .strict()
+  .default({});
 
 export const machineConfigSchema = z
   .object({
@@ -68,6 +79,8 @@ export const machineConfigSchema = z
       .default({ read_ahead_kb: 128, max_sectors_kb: 1280, write_mb_s: 100 }),
     /** A swap device of this size (swapon at boot); none by default, as on our machines. */
     swap: size.default(0),
+    /** What each step of the kernel costs, ns, where it should differ from mm/cost.ts. */
+    cost,
     /** Sysctls written right after boot, as `name: value` under /proc/sys/vm. */
     sysctl: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
     /** Seed of the machine's PRNG. */

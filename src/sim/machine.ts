@@ -9,6 +9,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { kcompactd_init } from '../mm/compaction.ts';
+import { type CostModel, run_kthread } from '../mm/cost.ts';
 import { check_invariants } from '../mm/debug.ts';
 import { filemap_check } from '../mm/filemap.ts';
 import { gup_check } from '../mm/gup.ts';
@@ -58,6 +59,10 @@ export class Machine {
   /** Parent pid of each forked process (for /proc/<pid>/status). */
   private readonly ppids = new Map<number, number>();
   private nextPid = 1;
+  /** The part of mm.kernel_ns the clock has already advanced by (catchUp()). */
+  private onClock = 0;
+  /** Inside instantly(): the clock stands still. */
+  private frozen = 0;
 
   private constructor(config: MachineConfig) {
     this.config = config;
@@ -81,7 +86,11 @@ export class Machine {
     this.kernel = new KernelApi(this.mm);
     this.vm = new Vm(this.mm, config.disk);
     this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
-    this.mm.defer = (delay, fn) => this.clock.after(delay, fn);
+    // Kernel work on the clock runs in kernel threads, on CPU time of their own.
+    this.mm.defer = (delay, fn) => this.clock.after(delay, () => run_kthread(this.mm, this.mm.kthreads, fn));
+    this.vm.task_done = () => this.catchUp();
+    for (const [step, ns] of Object.entries(config.cost))
+      if (ns !== undefined) this.mm.cost[step as keyof CostModel] = ns;
     this.mm.now = () => this.clock.now;
     // swapon: the device's first page is its header.
     if (config.swap >= 2 * 4096) this.mm.swap = new SwapInfo(Math.floor(config.swap / 4096));
@@ -99,17 +108,20 @@ export class Machine {
     // The vmstat worker on every CPU (vmstat_update), once per stat_interval.
     for (let cpu = 0; cpu < this.mm.nr_cpus; cpu++) {
       this.clock.every(STAT_INTERVAL_NS, () => {
-        refresh_cpu_vm_stats(this.mm, cpu);
+        run_kthread(this.mm, this.mm.kthreads, () => refresh_cpu_vm_stats(this.mm, cpu));
         return true;
       });
     }
     for (const [name, value] of Object.entries(config.sysctl)) {
       try {
-        this.writeFile(`/proc/sys/vm/${name}`, String(value));
+        this.vfs.write(`/proc/sys/vm/${name}`, String(value), ROOT);
       } catch (e) {
         throw new Error(`invalid machine configuration:\n  sysctl.${name}: ${(e as Error).message}`);
       }
     }
+    // Simulated time starts when boot ends: booting costs none of it.
+    this.mm.kernel_ns = 0;
+    this.mm.kthreads.cpu_ns = 0;
   }
 
   /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
@@ -163,7 +175,48 @@ export class Machine {
 
   /** Let simulated time pass (`'500ms'`, `'24h'`, or nanoseconds), running background work. */
   advance(duration: string | number): void {
-    this.clock.advance(parseDuration(duration));
+    const ns = parseDuration(duration);
+    this.catchUp();
+    this.clock.advance(ns);
+  }
+
+  /**
+   * Time, ns, that processes and in-kernel callers have spent in the kernel since boot: the
+   * difference across a call is its latency (cost.ts). Kernel threads keep their own CPU time
+   * (mm.kswapd[nid].cpu_ns, mm.kcompactd[nid].cpu_ns, mm.kthreads.cpu_ns).
+   */
+  get kernel_ns(): number {
+    return this.mm.kernel_ns;
+  }
+
+  /**
+   * Run `fn` without letting simulated time pass: the state it builds (a warm-up, a fragmented
+   * memory) takes no time, its waits for the disk included, and no background work runs
+   * meanwhile; work it queued (a kswapd wake-up) runs when the clock next moves.
+   */
+  instantly<T>(fn: () => T): T {
+    const kernel_ns = this.mm.kernel_ns;
+    const busy_until = this.mm.writeback.busy_until;
+    this.frozen++;
+    try {
+      return fn();
+    } finally {
+      this.frozen--;
+      this.mm.kernel_ns = kernel_ns;
+      this.mm.writeback.busy_until = busy_until;
+    }
+  }
+
+  /**
+   * Let the clock catch up with the CPU time used since the last call: simulated time passes
+   * as tasks work, and the background work due meanwhile runs (after a syscall, a fault, a
+   * write to a /proc or /sys file, or before advance()).
+   */
+  private catchUp(): void {
+    if (this.frozen) return;
+    const dt = this.mm.kernel_ns - this.onClock;
+    this.onClock = this.mm.kernel_ns;
+    if (dt > 0) this.clock.advance(dt);
   }
 
   /** Read a /proc or /sys file as the given user (root by default). */
@@ -188,7 +241,12 @@ export class Machine {
 
   /** Write a /proc or /sys file; bad values throw the ErrnoError Linux gives (EINVAL, …). */
   writeFile(path: string, text: string, cred: Cred = ROOT): void {
-    this.vfs.write(path, text, cred);
+    this.mm.kernel_ns += this.mm.cost.syscall;
+    try {
+      this.vfs.write(path, text, cred);
+    } finally {
+      this.catchUp();
+    }
   }
 
   /** The files under a directory, e.g. listFiles('/proc/sys/vm'). */

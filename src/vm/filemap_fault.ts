@@ -137,13 +137,14 @@ export function do_fault(
   }
   if (!(flags & VM_SHARED)) {
     // do_cow_fault(): the new anonymous page first, then the file page to copy into it.
-    const anon = alloc_anon_folio(vm, mm, vma);
+    const anon = alloc_anon_folio(vm, mm, vma, false);
     if (anon < 0) return VM_FAULT_OOM;
     const pfn = __do_fault(vm, mm, vma, file, index);
     if (pfn < 0) {
       __free_pages(vm.mm, anon, 0, mm.cpu);
       return -pfn;
     }
+    vm.mm.kernel_ns += vm.mm.cost.copy_page; // copy_mc_user_highpage()
     add_new_anon_page(vm, mm, vma, addr, anon);
     vm.pt.set(table, i, anon, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
     return 0;

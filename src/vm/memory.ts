@@ -152,6 +152,7 @@ export function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: numbe
   f.index[pfn] = vmas.linear_page_index(vma, addr);
   f.mapcount[pfn] = 1;
   f.flags[pfn] |= PG_anon | PG_swapbacked;
+  vm.mm.kernel_ns += vm.mm.cost.new_anon_folio;
   const zone = vm.mm.page_zone(pfn)!;
   if ((vmas.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) mlock_new_folio(vm.mm, pfn);
   else lruvec_add_folio(vm.mm, pfn);
@@ -179,6 +180,7 @@ function anon_vma_prepare(vm: Vm, vma: number): void {
 export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   // mm_account_fault(): every fault counts, from user space or GUP (populate, mlock).
   vm.mm.vm_events[PGFAULT]++;
+  vm.mm.kernel_ns += vm.mm.cost.handle_mm_fault;
   return handle_pte_fault(vm, mm, vma, addr, write);
 }
 
@@ -221,9 +223,11 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     // wp_page_copy() holds the old page while it allocates: reclaim must not take it.
     const held = old !== vm.mm.zero_pfn && !(f.flags[old] & PG_locked);
     if (held) f.flags[old] |= PG_locked;
-    const pfn = alloc_anon_page(vm, mm, vma, addr);
+    // A copy of the zero page is a zeroed page; anything else is copied (__wp_page_copy_user).
+    const pfn = alloc_anon_page(vm, mm, vma, addr, old === vm.mm.zero_pfn);
     if (held) f.flags[old] &= ~PG_locked;
     if (pfn < 0) return VM_FAULT_OOM;
+    if (old !== vm.mm.zero_pfn) vm.mm.kernel_ns += vm.mm.cost.copy_page;
     // The new PTE is set before the old page loses this mapping.
     pt.pfn[e] = pfn;
     pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
@@ -236,7 +240,7 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
     return VM_FAULT_OK;
   }
-  const pfn = alloc_anon_page(vm, mm, vma, addr);
+  const pfn = alloc_anon_page(vm, mm, vma, addr, true);
   if (pfn < 0) return VM_FAULT_OOM;
   pt.set(
     table,
@@ -271,7 +275,7 @@ function do_swap_page(
   const f = vm.mm.frames;
   let pfn = si.cache.get(slot) ?? -1;
   if (pfn < 0) {
-    pfn = alloc_anon_folio(vm, mm, vma);
+    pfn = alloc_anon_folio(vm, mm, vma, false);
     if (pfn < 0) return VM_FAULT_OOM;
     vm.mm.vm_events[PGMAJFAULT]++;
     swap_read_folio(vm.mm);
@@ -304,15 +308,18 @@ function do_swap_page(
   return VM_FAULT_OK;
 }
 
-/** vma_alloc_zeroed_movable_folio() after anon_vma_prepare(): a new page, -1 if memory ran out. */
-export function alloc_anon_folio(vm: Vm, mm: MmStruct, vma: number): number {
+/**
+ * vma_alloc_zeroed_movable_folio() (`zero`) or vma_alloc_folio() after anon_vma_prepare(): a new
+ * page, -1 if memory ran out.
+ */
+export function alloc_anon_folio(vm: Vm, mm: MmStruct, vma: number, zero: boolean): number {
   anon_vma_prepare(vm, vma);
-  return __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, mm.nid, mm.cpu);
+  return __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | (zero ? __GFP_ZERO : 0), 0, mm.nid, mm.cpu);
 }
 
-/** vma_alloc_zeroed_movable_folio() and its rmap/LRU setup; -1 if memory ran out. */
-function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number): number {
-  const pfn = alloc_anon_folio(vm, mm, vma);
+/** alloc_anon_folio() and its rmap/LRU setup; -1 if memory ran out. */
+function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, zero: boolean): number {
+  const pfn = alloc_anon_folio(vm, mm, vma, zero);
   if (pfn >= 0) add_new_anon_page(vm, mm, vma, addr, pfn);
   return pfn;
 }
@@ -418,6 +425,7 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   const pfn = vm.pt.pfn[e];
   const bits = vm.pt.bits[e];
   vm.pt.clear(table, i);
+  vm.mm.kernel_ns += vm.mm.cost.zap_pte;
   if (bits & _PAGE_SWP_ENTRY) {
     // A swapped-out page: drop the slot reference (free_swap_and_cache()).
     mm.rss[MM_SWAPENTS]--;

@@ -173,6 +173,8 @@ export class Process implements TaskContext, FileTask {
   readonly cpu: number;
   readonly nid: number;
   exited = false;
+  /** Time this process has spent in the kernel, ns: its syscalls and faults, waits included. */
+  kernel_ns = 0;
   /** SIGKILLed by the OOM killer while its own fault was running; dies when that fault unwinds. */
   private killed = false;
   readonly name: string;
@@ -257,6 +259,18 @@ export class Process implements TaskContext, FileTask {
    */
   mmap(addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
     this.alive('mmap');
+    return this.syscall(() => this.mmap_pgoff(addr, length, prot, flags, fd, offset));
+  }
+
+  /** ksys_mmap_pgoff(): mmap(2)'s checks and work, as this task. */
+  private mmap_pgoff(
+    addr: number,
+    length: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: number,
+  ): number {
     const vm = this.vm;
     const mm = this.mm;
     const fail = (code: keyof typeof errnos, why: string): never => {
@@ -341,7 +355,7 @@ export class Process implements TaskContext, FileTask {
     if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
-      this.asCurrent(() => populate_vma_page_range(vm, mm, vma, start, start + len));
+      populate_vma_page_range(vm, mm, vma, start, start + len);
     }
     return start;
   }
@@ -355,7 +369,7 @@ export class Process implements TaskContext, FileTask {
     const len = Math.ceil(length / PAGE) * PAGE;
     if (addr + len > this.mm.task_size)
       throw new ErrnoError('EINVAL', 'munmap', undefined, 'range exceeds the address space');
-    if (do_munmap(this.vm, this.mm, addr, addr + len) < 0)
+    if (this.syscall(() => do_munmap(this.vm, this.mm, addr, addr + len)) < 0)
       throw new ErrnoError('ENOMEM', 'munmap', undefined, 'vm.max_map_count reached');
   }
 
@@ -502,13 +516,13 @@ export class Process implements TaskContext, FileTask {
     return key ? this.rlimits_max[key] : RLIM_INFINITY;
   }
 
-  /** Run a memory syscall as this task (see asCurrent) and return its result. */
-  private syscall(fn: () => number): number {
-    let r = 0;
+  /** Run a syscall as this task (see asCurrent) and return its result. */
+  private syscall<T>(fn: () => T): T {
+    let r: T | undefined;
     this.asCurrent(() => {
       r = fn();
     });
-    return r;
+    return r as T;
   }
 
   /** The process is alive and every argument is an unsigned long. */
@@ -532,6 +546,7 @@ export class Process implements TaskContext, FileTask {
     const v = vm.vmas;
     let faults = 0;
     const end = addr + length;
+    const kmm = vm.mm;
     this.asCurrent(() => {
       for (let page = addr - (addr % PAGE); page < end; page += PAGE) {
         const vma = mm.mt.walk(page);
@@ -541,11 +556,12 @@ export class Process implements TaskContext, FileTask {
           throw new FaultError('SIGSEGV', 'SEGV_ACCERR', Math.max(page, addr));
         if (pte_allows(vm, mm, page, write)) continue;
         faults++;
+        kmm.kernel_ns += kmm.cost.fault_exception;
         const r = handle_mm_fault(vm, mm, vma, page, write);
         if (r === VM_FAULT_SIGBUS) throw new FaultError('SIGBUS', 'BUS_ADRERR', Math.max(page, addr));
         if (r !== VM_FAULT_OK || this.killed) throw new FaultError('SIGKILL', 'oom', page);
       }
-    });
+    }, 0);
     return faults;
   }
 
@@ -555,7 +571,9 @@ export class Process implements TaskContext, FileTask {
    */
   fork(): Process {
     this.alive('fork');
-    const child = this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid, this));
+    const child = this.syscall(() =>
+      this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid, this)),
+    );
     child.fdt = dup_fd(this.vm, this.fdt);
     return child;
   }
@@ -738,16 +756,23 @@ export class Process implements TaskContext, FileTask {
    * OOM killer chose this task meanwhile, it dies when `fn` unwinds: its memory is reaped and a
    * FaultError (SIGKILL) is thrown.
    */
-  private asCurrent(fn: () => void): void {
+  private asCurrent(fn: () => void, entry = this.vm.mm.cost.syscall): void {
     const vm = this.vm;
+    const kmm = vm.mm;
     const previous = vm.current;
+    const outer = previous !== this.mm.id;
+    const t0 = kmm.kernel_ns;
+    if (outer) kmm.kernel_ns += entry;
     vm.current = this.mm.id;
+    vm.depth++;
     try {
       fn();
     } catch (e) {
       if (!this.killed) throw e;
     } finally {
       vm.current = previous;
+      if (outer) this.kernel_ns += kmm.kernel_ns - t0;
+      if (--vm.depth === 0) vm.task_done();
     }
     if (this.killed) {
       this.exit();

@@ -8,7 +8,7 @@ import { errnos } from '../lib/errno.ts';
 import { filemap_read, generic_perform_write, shmem_file_read } from '../mm/file_rw.ts';
 import { type AddressSpace, folio_end_writeback, folio_start_writeback } from '../mm/filemap.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
-import { writeback_pages } from '../mm/page-writeback.ts';
+import { wait_on_device, writeback_pages } from '../mm/page-writeback.ts';
 import { force_page_cache_ra, VM_READAHEAD_PAGES } from '../mm/readahead.ts';
 import { invalidate_mapping_pages, truncate_inode_pages } from '../mm/truncate.ts';
 import { type FileCred, FileError, type Inode, normalize, type OpenFile } from './files.ts';
@@ -305,10 +305,12 @@ export function sys_ftruncate(vm: Vm, task: FileTask, fd: number, length: number
 export function sys_fsync(vm: Vm, task: FileTask, fd: number): void {
   const as = task.fdt.get(fd).inode.mapping;
   if (!as.bdi) return;
-  for (const pfn of [...as.dirty_pages]) {
+  const dirty = [...as.dirty_pages];
+  for (const pfn of dirty) {
     folio_start_writeback(vm.mm, as, pfn);
     folio_end_writeback(vm.mm, pfn);
   }
+  wait_on_device(vm.mm, as, dirty.length);
 }
 
 /**

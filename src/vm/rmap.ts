@@ -65,6 +65,7 @@ function rmap_one<A>(vm: Vm, pfn: number, vma: number, visit: RmapVisitor<A>, ar
   const v = vm.vmas;
   const addr = v.vm_start[vma] + (vm.mm.frames.index[pfn] - v.vm_pgoff[vma]) * 4096;
   if (addr < v.vm_start[vma] || addr >= v.vm_end[vma]) return true;
+  vm.mm.kernel_ns += vm.mm.cost.rmap_one;
   const mm = vm.mms[v.vm_mm[vma]]!;
   const vpn = addr / 4096;
   const table = walk_pte_table(vm, mm, vpn);

@@ -64,6 +64,13 @@ export class Vm {
   readonly tasks: Array<OomTask | undefined> = [];
   /** The address space whose fault or syscall is running (the kernel's current->mm), or -1. */
   current = -1;
+  /** Syscalls and faults in progress (nested: mmap's populate, an OOM kill's exit). */
+  depth = 0;
+  /**
+   * The outermost syscall or fault returned: the machine lets its clock catch up with the CPU
+   * time it used (mm.kernel_ns), running the kernel's background work due meanwhile.
+   */
+  task_done: () => void = () => {};
   /**
    * vm_committed_as (mm/util.c), in pages: address space charged by vm_acct_memory() and
    * __vm_enough_memory() (util.ts): every VM_ACCOUNT VMA's pages, plus vm_committed_leaked.

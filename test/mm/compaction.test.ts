@@ -646,10 +646,14 @@ describe('sysctls and debugfs files', () => {
     expect(errno(() => m.writeFile('/proc/sys/vm/compaction_proactiveness', '-1'))).toBe('EINVAL');
     expect(errno(() => m.writeFile('/proc/sys/vm/extfrag_threshold', '1001'))).toBe('EINVAL');
     expect(errno(() => m.writeFile('/proc/sys/vm/compact_unevictable_allowed', '2'))).toBe('EINVAL');
+    // Raising proactiveness from 0 triggers a proactive round (order -1), which runs at once.
+    const wakes: number[] = [];
+    m.mm.trace.mm_compaction_wakeup_kcompactd = (_nid, order) => wakes.push(order);
     m.writeFile('/proc/sys/vm/compaction_proactiveness', '0');
-    expect(m.mm.nodes[0].proactive_compact_trigger).toBe(false);
+    expect(wakes).toEqual([]);
     m.writeFile('/proc/sys/vm/compaction_proactiveness', '30');
-    expect(m.mm.nodes[0].proactive_compact_trigger).toBe(true);
+    expect(wakes).toEqual([-1]);
+    expect(m.mm.nodes[0].proactive_compact_trigger).toBe(false);
     m.writeFile('/proc/sys/vm/extfrag_threshold', '0x3e8');
     expect(m.readFile('/proc/sys/vm/extfrag_threshold')).toBe('1000\n');
   });

@@ -108,6 +108,7 @@ function free_pages_prepare(mm: MM, pfn: number, order: number): void {
 
 /** kernel: mm/page_alloc.c free_one_page(): straight to the buddy lists. */
 export function free_one_page(mm: MM, zone: Zone, pfn: number, order: number, fpi: number): void {
+  mm.kernel_ns += mm.cost.zone_lock;
   split_large_buddy(mm, zone, pfn, order, fpi);
   mm.vm_events[PGFREE] += 1 << order;
 }

@@ -84,6 +84,7 @@ export function expand(mm: MM, zone: Zone, pfn: number, low: number, high: numbe
   const nr_frames = f.nr_frames;
   const nr_free = zone.nr_free;
   const base = zone.free_list_base + mt;
+  mm.kernel_ns += (high - low) * mm.cost.buddy_order;
   let size = 1 << high;
   let nr_added = 0;
   while (high > low) {
@@ -211,6 +212,7 @@ export function __free_one_page(
   const capc = mm.capture_control;
   const capc_order = capc !== null && capc.page < 0 && capc.cc.zone === zone ? capc.cc.order : -1;
   account_freepages_l(zone, 1 << order, mt);
+  const start_order = order;
   while (order < L_MAX_PAGE_ORDER) {
     if (order === capc_order && compaction_capture(capc!, pfn, order, mt)) {
       account_freepages_l(zone, -(1 << order), mt);
@@ -242,6 +244,7 @@ export function __free_one_page(
     pfn &= buddy;
     order++;
   }
+  mm.kernel_ns += mm.cost.buddy_free + (order - start_order) * mm.cost.buddy_order;
   // buddy_merge_likely(): is the buddy one order up free?
   let to_tail = (fpi & L_FPI_TO_TAIL) !== 0;
   if (!to_tail && order < L_MAX_PAGE_ORDER - 1) {

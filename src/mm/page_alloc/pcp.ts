@@ -185,6 +185,7 @@ function rmqueue_bulk(
     f.list_add_tail(pfn, list);
   }
   if (i) mod_zone_stat_diff(zone, cpu);
+  mm.kernel_ns += mm.cost.zone_lock + i * mm.cost.buddy_alloc;
   return i;
 }
 
@@ -215,6 +216,7 @@ export function rmqueue_pcplist(
   f.list_del(pfn, list);
   f.flags[pfn] &= ~PGI_pcp;
   pcp.count[cpu] -= 1 << order;
+  mm.kernel_ns += mm.cost.pcp_alloc;
   return pfn;
 }
 
@@ -235,6 +237,7 @@ export function free_pcppages_bulk(
   const pcp = zone.pcp;
   const f = mm.frames;
   count = Math.min(pcp.count[cpu], count);
+  if (count > 0) mm.kernel_ns += mm.cost.zone_lock;
   if (count > 0 && this_cpu >= 0) mod_zone_stat_diff(zone, this_cpu);
   const base = pcp.list_base + cpu * NR_PCP_LISTS;
   pindex = pindex - 1;
@@ -317,6 +320,7 @@ export function free_frozen_page_commit(
   const f = mm.frames;
   pcp.alloc_factor[cpu] >>= 1;
   mm.vm_events[PGFREE] += 1 << order;
+  mm.kernel_ns += mm.cost.pcp_free;
   const pindex = order_to_pindex(mt, order);
   f.flags[pfn] |= PGI_pcp;
   f.order[pfn] = order;
@@ -362,9 +366,18 @@ export function drain_pages_zone(mm: MM, cpu: number, zone: Zone, this_cpu = cpu
  */
 export function drain_all_pages(mm: MM, zone: Zone | null, this_cpu = -1): void {
   for (let cpu = 0; cpu < mm.nr_cpus; cpu++) {
+    // The other CPUs with pages drain in a work item this one waits for (flush_work()).
+    if (cpu !== this_cpu && cpu_has_pcps(mm, zone, cpu)) mm.kernel_ns += mm.cost.ipi;
     if (zone) drain_pages_zone(mm, cpu, zone, this_cpu);
     else for (const z of mm.zones) if (z.managed_pages) drain_pages_zone(mm, cpu, z, this_cpu);
   }
+}
+
+/** kernel: mm/page_alloc.c drain_all_pages()'s has_pcps test: `cpu` holds pages of `zone` (null: any). */
+function cpu_has_pcps(mm: MM, zone: Zone | null, cpu: number): boolean {
+  if (zone) return zone.pcp.count[cpu] > 0;
+  for (const z of mm.zones) if (z.managed_pages && z.pcp.count[cpu] > 0) return true;
+  return false;
 }
 
 /**

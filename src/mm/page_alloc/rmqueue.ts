@@ -8,6 +8,7 @@ import {
   __GFP_HIGH,
   __GFP_KSWAPD_RECLAIM,
   __GFP_NOMEMALLOC,
+  __GFP_ZERO,
   gfp_migratetype,
 } from '../gfp.ts';
 import {
@@ -67,6 +68,7 @@ function rmqueue_buddy(mm: MM, zone: Zone, order: number, alloc_flags: number, m
     if (pfn < 0 && alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK))
       pfn = __rmqueue_smallest(mm, zone, order, MIGRATE_HIGHATOMIC);
   }
+  mm.kernel_ns += mm.cost.zone_lock + (pfn >= 0 ? mm.cost.buddy_alloc : 0);
   return pfn;
 }
 
@@ -102,6 +104,8 @@ export function prep_new_page(mm: MM, pfn: number, order: number, gfp: number): 
   const f = mm.frames;
   f.flags[pfn] |= PGI_alloc;
   f.order[pfn] = order;
+  // kernel_init_pages(): clear_page() over the block.
+  if (gfp & __GFP_ZERO) mm.kernel_ns += mm.cost.clear_page * (1 << order);
   if (gfp & __GFP_COMP && order > 0) {
     f.flags[pfn] |= PG_head;
     const end = pfn + (1 << order);
