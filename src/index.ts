@@ -22,10 +22,11 @@ export {
   ZONE_NORMAL,
   zone_names,
 } from './mm/mmzone.ts';
+export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
 export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
-export { type AllocWhere, KernelApi } from './sim/kernel.ts';
+export { type AllocWhere, type ContigWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';
 export { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE } from './vm/gup.ts';
 export {

@@ -5,6 +5,7 @@
  */
 import type { MM } from './mm.ts';
 import {
+  MAX_FOLIO_ORDER,
   MAX_PAGE_ORDER,
   MIGRATE_CMA,
   MIGRATE_HIGHATOMIC,
@@ -13,11 +14,12 @@ import {
   migratetype_is_mergeable,
   NR_PAGE_ORDERS,
   NR_PCP_LISTS,
+  pageblock_nr_pages,
   pageblock_order,
 } from './mmzone.ts';
 import { pindex_to_order } from './page_alloc/pcp.ts';
 import { PG_buddy, PG_head, PG_reserved, PG_tail, PGI_alloc, PGI_nopage, PGI_pcp } from './page-flags.ts';
-import { get_pfnblock_migratetype, PB_migratetype_mask } from './pageblock.ts';
+import { get_pfnblock_migratetype, PB_migrate_isolate, PB_migratetype_mask } from './pageblock.ts';
 import { NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_FREE_PAGES_BLOCKS } from './vmstat_items.ts';
 
 const MAX_REPORTS = 50;
@@ -74,8 +76,10 @@ export function check_invariants(mm: MM): string[] {
       continue;
     }
     const order = orders[pfn];
-    const nr = 1 << order;
-    if (order > MAX_PAGE_ORDER || pfn & (nr - 1))
+    const nr = 2 ** order;
+    // alloc_contig_range(__GFP_COMP) makes compound pages beyond the buddy's orders.
+    const max_order = kind === PGI_alloc && fl & PG_head ? MAX_FOLIO_ORDER : MAX_PAGE_ORDER;
+    if (order > max_order || pfn % nr !== 0)
       report(`pfn ${pfn}: block of order ${order} misaligned or too large`);
     if (!zone.zone_spans_pfn(pfn + nr - 1))
       report(`pfn ${pfn}: order-${order} block crosses the end of zone ${zone.name}`);
@@ -97,6 +101,14 @@ export function check_invariants(mm: MM): string[] {
       if (mt === MIGRATE_CMA) freeCma[zi] += nr;
       if (mt === MIGRATE_HIGHATOMIC) freeHighatomic[zi] += nr;
       if (order >= pageblock_order && mt !== MIGRATE_ISOLATE) freeBlocks[zi] += nr;
+      // Isolation splits a free buddy at pageblock boundaries: isolated and other pageblocks
+      // never share one (so its pages are all on ISOLATE lists or none are).
+      for (let pb = pfn + pageblock_nr_pages; pb < pfn + nr; pb += pageblock_nr_pages) {
+        if ((get_pfnblock_migratetype(mm, pb) === MIGRATE_ISOLATE) !== (mt === MIGRATE_ISOLATE)) {
+          report(`pfn ${pfn}: free order-${order} block spans isolated and non-isolated pageblocks`);
+          break;
+        }
+      }
       // Merging is eager below pageblock order. Above it a retype (unreserving highatomic,
       // ending isolation) can leave two mergeable free buddies side by side, as in the kernel.
       if (order < pageblock_order) {
@@ -224,10 +236,22 @@ export function check_invariants(mm: MM): string[] {
       );
     if (zone.nr_reserved_highatomic < 0) report(`zone ${zone.name} nr_reserved_highatomic is negative`);
   }
+  const isolated = new Float64Array(nz);
   for (let pb = 0; pb < mm.pb_flags.length; pb++) {
     const mt = mm.pb_flags[pb] & PB_migratetype_mask;
     if (mt >= MIGRATE_ISOLATE || (mt === MIGRATE_CMA && !mm.config.CMA))
       report(`pageblock ${pb} has invalid type ${mt}`);
+    if (mm.pb_flags[pb] & PB_migrate_isolate) {
+      const z = mm.pb_zone[pb];
+      if (z === 0) report(`pageblock ${pb} is isolated but in no zone`);
+      else isolated[z - 1]++;
+    }
+  }
+  for (const zone of mm.zones) {
+    if (zone.nr_isolate_pageblock !== isolated[zone.id])
+      report(
+        `zone ${zone.name} nr_isolate_pageblock ${zone.nr_isolate_pageblock} but ${isolated[zone.id]} isolated pageblocks`,
+      );
   }
   return errors;
 }

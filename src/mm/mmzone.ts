@@ -9,6 +9,11 @@ export const MAX_PAGE_ORDER = 10;
 export const NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1;
 export const MAX_ORDER_NR_PAGES = 1 << MAX_PAGE_ORDER;
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
+/**
+ * MAX_FOLIO_ORDER (include/linux/mm.h) on x86-64 with hugetlb: get_order(SZ_16G). Only
+ * alloc_contig_range(__GFP_COMP) makes folios above MAX_PAGE_ORDER.
+ */
+export const MAX_FOLIO_ORDER = 22;
 export const pageblock_order = 9;
 export const pageblock_nr_pages = 1 << pageblock_order;
 export const HPAGE_PMD_ORDER = 9;
@@ -140,6 +145,8 @@ export class Zone {
   readonly lowmem_reserve = new Float64Array(MAX_NR_ZONES);
   nr_reserved_highatomic = 0;
   nr_free_highatomic = 0;
+  /** Pageblocks with the isolate bit set (page_isolation.c; the kernel's CONFIG_MEMORY_ISOLATION). */
+  nr_isolate_pageblock = 0;
   flags = 0;
   /** List id of free_area[0].free_list[0]; free_area[o].free_list[mt] is base + o*MIGRATE_TYPES + mt. */
   free_list_base = 0;

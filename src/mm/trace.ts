@@ -18,6 +18,11 @@ export interface Tracepoints {
         claimed: boolean,
       ) => void)
     | null;
+  /**
+   * page_isolation:test_pages_isolated: the result of test_pages_isolated(); `fin_pfn` < `end_pfn`
+   * is the first pfn that was not free (the kernel prints "fin_pfn=0x... ret=fail").
+   */
+  test_pages_isolated: ((start_pfn: number, end_pfn: number, fin_pfn: number) => void) | null;
   /** compaction:mm_compaction_kcompactd_sleep: kcompactd waits (each turn of its loop). */
   mm_compaction_kcompactd_sleep: ((nid: number) => void) | null;
   /** compaction:mm_compaction_wakeup_kcompactd: kcompactd is woken (order -1: proactive trigger). */
@@ -31,6 +36,7 @@ export function no_tracepoints(): Tracepoints {
     mm_page_alloc: null,
     mm_page_free: null,
     mm_page_alloc_extfrag: null,
+    test_pages_isolated: null,
     mm_compaction_kcompactd_sleep: null,
     mm_compaction_wakeup_kcompactd: null,
     mm_compaction_kcompactd_wake: null,

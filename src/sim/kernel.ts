@@ -8,10 +8,17 @@
  * pointer would; kmalloc(0) returns ZERO_SIZE_PTR (16).
  */
 
-import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_KERNEL } from '../mm/gfp.ts';
+import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_KERNEL, gfp_zone } from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
 import { MAX_PAGE_ORDER } from '../mm/mmzone.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
+import {
+  ACR_FLAGS_CMA,
+  ACR_FLAGS_NONE,
+  alloc_contig_pages,
+  alloc_contig_range,
+  free_contig_range,
+} from '../mm/page_alloc/contig.ts';
 import { drain_all_pages } from '../mm/page_alloc/pcp.ts';
 import {
   type PagePool,
@@ -63,6 +70,12 @@ export interface VmallocWhere extends AllocWhere {
   caller?: string;
 }
 
+/** Where alloc_contig_range() and alloc_contig_pages() run. */
+export interface ContigWhere extends AllocWhere {
+  /** fatal_signal_pending(current) of the calling task, asked during migration (-EINTR). */
+  fatal_signal_pending?: () => boolean;
+}
+
 export class KernelApi {
   constructor(readonly mm: MM) {}
 
@@ -85,6 +98,82 @@ export class KernelApi {
   /** drain_all_pages(): flush every CPU's per-cpu lists to the buddy lists. */
   drain_all_pages(): void {
     drain_all_pages(this.mm, null);
+  }
+
+  /**
+   * alloc_contig_range(): allocate exactly the pfns [start, end) of one zone, isolating their
+   * pageblocks and migrating what is in them. Returns 0 (the pages are the caller's: order-0
+   * pages, or one compound page with __GFP_COMP) or a negative errno: -EBUSY (an unmovable or
+   * pinned page, an overlapping isolation, a page that would not move), -ENOMEM (no page to
+   * migrate to), -EINTR (`where.fatal_signal_pending()` said so), -EINVAL (a gfp flag other than
+   * reclaim modifiers, __GFP_COMP, __GFP_RETRY_MAYFAIL, __GFP_NOWARN, __GFP_ZERO). `alloc_flags`
+   * is ACR_FLAGS_NONE (0) or ACR_FLAGS_CMA (1). Free with free_contig_range().
+   */
+  alloc_contig_range(
+    start: number,
+    end: number,
+    alloc_flags: number,
+    gfp: number,
+    where: ContigWhere = {},
+  ): number {
+    this.gfp(gfp, 'alloc_contig_range');
+    const f = this.mm.frames;
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > f.nr_frames || start >= end)
+      throw new RangeError(`alloc_contig_range: [${start}, ${end}) is not a pfn range`);
+    const zone = this.mm.page_zone(start);
+    if (!zone?.zone_spans_pfn(start) || !zone.zone_spans_pfn(end - 1) || this.mm.page_zone(end - 1) !== zone)
+      throw new RangeError(`alloc_contig_range: [${start}, ${end}) is not inside one zone`);
+    if (alloc_flags !== ACR_FLAGS_NONE && alloc_flags !== ACR_FLAGS_CMA)
+      throw new RangeError(
+        `alloc_contig_range: alloc_flags ${alloc_flags} is not ACR_FLAGS_NONE or ACR_FLAGS_CMA`,
+      );
+    return alloc_contig_range(this.mm, start, end, alloc_flags, gfp, {
+      cpu: this.cpu(where.cpu),
+      fatal_signal_pending: where.fatal_signal_pending,
+    });
+  }
+
+  /**
+   * alloc_contig_pages(): find and allocate `nr_pages` contiguous pages (aligned to nr_pages when
+   * it is a power of two) in the zones `gfp` allows, on node `where.nid` (default: the CPU's)
+   * and, without __GFP_THISNODE, the others; `where.nodemask` limits the nodes. Returns the
+   * first pfn, or -1 (NULL).
+   */
+  alloc_contig_pages(
+    nr_pages: number,
+    gfp: number,
+    where: ContigWhere & { nodemask?: number[] } = {},
+  ): number {
+    this.gfp(gfp, 'alloc_contig_pages');
+    if (!Number.isInteger(nr_pages) || nr_pages < 1)
+      throw new RangeError(`alloc_contig_pages: nr_pages ${nr_pages} is not a positive count`);
+    if (gfp_zone(gfp) < 0)
+      throw new RangeError(`alloc_contig_pages: invalid GFP zone modifiers in 0x${gfp.toString(16)}`);
+    const cpu = this.cpu(where.cpu);
+    const nid = where.nid ?? this.mm.cpu_to_node[cpu];
+    if (!Number.isInteger(nid) || nid < 0 || nid >= this.mm.nodes.length)
+      throw new RangeError(`alloc_contig_pages: no node ${nid}`);
+    return alloc_contig_pages(this.mm, nr_pages, gfp, nid, where.nodemask ?? null, {
+      cpu,
+      fatal_signal_pending: where.fatal_signal_pending,
+    });
+  }
+
+  /**
+   * free_contig_range(): free `nr_pages` pages from `pfn` that alloc_contig_range() or
+   * alloc_contig_pages() gave (a compound page whole: nr_pages must be its size).
+   */
+  free_contig_range(pfn: number, nr_pages: number, where: { cpu?: number } = {}): void {
+    const f = this.mm.frames;
+    if (
+      !Number.isInteger(pfn) ||
+      !Number.isInteger(nr_pages) ||
+      pfn < 0 ||
+      nr_pages < 0 ||
+      pfn + nr_pages > f.nr_frames
+    )
+      throw new RangeError(`free_contig_range: [${pfn}, ${pfn} + ${nr_pages}) is not a pfn range`);
+    free_contig_range(this.mm, pfn, nr_pages, this.cpu(where.cpu));
   }
 
   /**
