@@ -2,6 +2,7 @@
  * Registers every /proc and /sys file the machine has.
  */
 import { ErrnoError } from '../lib/errno.ts';
+import { compact_node } from '../mm/compaction.ts';
 import type { MM } from '../mm/mm.ts';
 import { drop_caches } from '../mm/shrinker.ts';
 import { vm_memory_committed } from '../vm/util.ts';
@@ -38,6 +39,27 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   register_vm_sysctls(vfs, mm);
   register_drop_caches(vfs, mm);
   register_extfrag(vfs, mm);
+  if (mm.config.NUMA) register_node_compact(vfs, mm);
+}
+
+/**
+ * kernel: mm/compaction.c compact_store(): /sys/devices/system/node/nodeN/compact, write-only
+ * (0200; reading fails with EACCES even for root, as sysfs has no show method for it). Any write
+ * compacts every zone of the node, as compact_memory does for all nodes.
+ */
+function register_node_compact(vfs: Vfs, mm: MM): void {
+  for (const pgdat of mm.nodes) {
+    const path = `/sys/devices/system/node/node${pgdat.node_id}/compact`;
+    vfs.register(path, {
+      mode: 0o200,
+      read: () => {
+        throw new ErrnoError('EACCES', 'open', path);
+      },
+      write: () => {
+        compact_node(mm, pgdat, false);
+      },
+    });
+  }
 }
 
 /**

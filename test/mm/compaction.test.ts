@@ -408,6 +408,21 @@ describe('compact_memory', () => {
     expect(m.invariantViolations()).toEqual([]);
   });
 
+  it('/sys/devices/system/node/nodeN/compact compacts that node on any write, and cannot be read', () => {
+    const fr = fragmented();
+    const { m } = fr;
+    const dma32 = m.mm.zones[ZONE_DMA32];
+    expect(free_pageblocks(dma32)).toBe(0);
+    expect(errno(() => m.readFile('/sys/devices/system/node/node0/compact'))).toBe('EACCES');
+    expect(errno(() => m.writeFile('/sys/devices/system/node/node1/compact', '1'))).toBe('ENOENT');
+    // compact_store() ignores what is written (measured: `echo foo` succeeds on 6.18.44).
+    m.writeFile('/sys/devices/system/node/node0/compact', 'foo');
+    m.kernel.drain_all_pages();
+    expect(free_pageblocks(dma32)).toBeGreaterThan(60);
+    expect(vmstat(m, 'compact_stall')).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
   it('moves mlocked pages only while compact_unevictable_allowed is 1', () => {
     const fr = fragmented(7, 40);
     const { m, p } = fr;
