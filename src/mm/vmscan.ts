@@ -25,7 +25,6 @@ import { run_kthread } from './cost.ts';
 import { type AddressSpace, filemap_remove_folio, is_file_page } from './filemap.ts';
 import { __GFP_DIRECT_RECLAIM, __GFP_FS, __GFP_IO, GFP_KERNEL } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
-import { ALLOC_CMA } from './internal.ts';
 import {
   LRU_ACTIVE_ANON,
   LRU_ACTIVE_FILE,
@@ -753,7 +752,7 @@ function should_continue_reclaim(mm: MM, node: PglistData, nr_reclaimed: number,
   for (const zone of node.node_zones) {
     if (zone.zone_idx > sc.reclaim_idx || !zone.managed_pages) continue;
     const watermark = zone.min_wmark_pages();
-    if (zone_watermark_ok(mm, zone, sc.order, watermark, sc.reclaim_idx, ALLOC_CMA)) return false;
+    if (zone_watermark_ok(mm, zone, sc.order, watermark, sc.reclaim_idx, 0)) return false;
     if (compaction_suitable(mm, zone, sc.order, watermark, sc.reclaim_idx)) return false;
   }
   let inactive = node.vm_stat[NR_LRU_BASE + LRU_INACTIVE_FILE];

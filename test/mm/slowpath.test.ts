@@ -6,17 +6,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  __GFP_DIRECT_RECLAIM,
   __GFP_MEMALLOC,
   __GFP_NOFAIL,
+  __GFP_NORETRY,
   __GFP_RETRY_MAYFAIL,
+  __GFP_THISNODE,
   GFP_ATOMIC,
   GFP_KERNEL,
   GFP_NOIO,
   GFP_NOWAIT,
+  GFP_TRANSHUGE_LIGHT,
 } from '../../src/mm/gfp.ts';
 import { ALLOC_MIN_RESERVE } from '../../src/mm/internal.ts';
 import { ZONE_DMA32 } from '../../src/mm/mmzone.ts';
-import { COMPACT_SKIPPED, no_slowpath_hooks, type SlowpathHooks } from '../../src/mm/page_alloc/context.ts';
+import { COMPACT_COMPLETE, COMPACT_SKIPPED, no_slowpath_hooks, type SlowpathHooks } from '../../src/mm/page_alloc/context.ts';
 import { gfp_compaction_allowed, NOFAIL_LOOP_LIMIT } from '../../src/mm/page_alloc/slowpath.ts';
 import type { Machine } from '../../src/sim/machine.ts';
 import { cleanMachine, violations } from '../helpers.ts';
@@ -203,5 +207,36 @@ describe('can_compact = gfp_compaction_allowed()', () => {
     expect(m.kernel.alloc_pages(GFP_KERNEL | __GFP_MEMALLOC, 4)).toBeGreaterThanOrEqual(0);
     expect(calls.compact).toEqual([]);
     expect(calls.reclaim).toBe(0);
+  });
+});
+
+describe('costly __GFP_NORETRY requests (THP faults)', () => {
+  /** Compaction that ran and failed (COMPACT_COMPLETE), so neither skipped nor deferred. */
+  function failing(): { m: Machine; calls: Calls } {
+    const r = machine({
+      try_to_compact_pages(_gfp, _order, alloc_flags, _ac, prio, out) {
+        r.calls.compact.push({ alloc_flags, prio });
+        out.pfn = -1;
+        out.result = COMPACT_COMPLETE;
+      },
+    });
+    exhaust(r.m, GFP_NOWAIT);
+    reset(r.m, r.calls);
+    return r;
+  }
+
+  it('reclaim and compact once more after a failed compaction', () => {
+    const { m, calls } = failing();
+    expect(m.kernel.alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM | __GFP_NORETRY, 9)).toBe(-1);
+    expect(calls.reclaim).toBe(1);
+    expect(calls.compact.map((c) => c.prio)).toEqual([2, 2]);
+  });
+
+  it('give up after compaction alone when local to the node (__GFP_THISNODE)', () => {
+    const { m, calls } = failing();
+    const gfp = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_THISNODE;
+    expect(m.kernel.alloc_pages(gfp, 9)).toBe(-1);
+    expect(calls.reclaim).toBe(0);
+    expect(calls.compact.map((c) => c.prio)).toEqual([2]);
   });
 });

@@ -417,6 +417,8 @@ export function __alloc_pages_slowpath(mm: MM, gfp: number, order: number, ac: A
       if (costly_order && gfp & __GFP_NORETRY) {
         if (st.compact_result === COMPACT_SKIPPED || st.compact_result === COMPACT_DEFERRED)
           next = GOTO_NOPAGE;
+        // A THP fault's local-node-first attempt may compact, not reclaim (alloc_pages_mpol()).
+        else if (gfp & __GFP_THISNODE) next = GOTO_NOPAGE;
         else st.compact_priority = INIT_COMPACT_PRIORITY;
       }
     }
