@@ -8,6 +8,7 @@ import { drop_caches } from '../mm/shrinker.ts';
 import { vm_memory_committed } from '../vm/util.ts';
 import type { Vm } from '../vm/vm.ts';
 import { extfrag_index, unusable_index } from './debugfs/extfrag.ts';
+import { register_hugetlb_files } from './hugetlb.ts';
 import { proc_pid_dir, type TaskTable } from './proc/base.ts';
 import { buddyinfo } from './proc/buddyinfo.ts';
 import { meminfo } from './proc/meminfo.ts';
@@ -21,6 +22,8 @@ import { zoneinfo } from './proc/zoneinfo.ts';
 import { ctl_int, errno_code, proc_dointvec_minmax } from './sysctl/proc_dointvec.ts';
 import { register_vm_sysctls } from './sysctl/vm.ts';
 import { register_vm_tables } from './sysctl/vm_tables.ts';
+import { register_cma_sysfs } from './sysfs/cma_sysfs.ts';
+import { register_thp_sysfs } from './sysfs/transparent_hugepage.ts';
 import type { Vfs } from './vfs.ts';
 
 /** Register the machine's /proc files and /proc/sys/vm sysctls, with the modes Linux gives them. */
@@ -31,6 +34,7 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   vfs.register('/proc/zoneinfo', { mode: 0o444, read: () => zoneinfo(mm) });
   vfs.register('/proc/vmstat', { mode: 0o444, read: () => vmstat(mm) });
   vfs.register('/proc/meminfo', { mode: 0o444, read: () => meminfo(mm) });
+  if (mm.config.TRANSPARENT_HUGEPAGE) register_thp_sysfs(vfs, mm);
   vfs.register('/proc/swaps', { mode: 0o444, read: () => proc_swaps(mm) });
   // Root only: SLUB's slabinfo has no write method (mm/slab_common.c SLABINFO_RIGHTS).
   vfs.register('/proc/slabinfo', { mode: 0o400, read: () => slabinfo(mm) });
@@ -39,6 +43,8 @@ export function registerFiles(vfs: Vfs, mm: MM): void {
   register_vm_sysctls(vfs, mm);
   register_drop_caches(vfs, mm);
   register_extfrag(vfs, mm);
+  register_hugetlb_files(vfs, mm);
+  if (mm.config.CMA) register_cma_sysfs(vfs, mm);
   if (mm.config.NUMA) register_node_compact(vfs, mm);
 }
 

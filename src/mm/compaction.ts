@@ -847,8 +847,12 @@ function isolate_migratepages_block(
         // Successfully isolated: off its LRU list, counted in nr_isolated_anon/file.
         folio_isolate_lru(mm, low_pfn);
         add_migratepage(cc, low_pfn);
-        cc.nr_migratepages++;
-        nr_isolated++;
+        // isolate_success: a THP counts its pages and is stepped over whole.
+        const nr = fl & PG_head ? 1 << orders[low_pfn] : 1;
+        cc.nr_migratepages += nr;
+        nr_isolated += nr;
+        nr_scanned += nr - 1;
+        low_pfn += nr - 1;
         // Avoid isolating too much unless the block is being fully scanned.
         if (cc.nr_migratepages >= COMPACT_CLUSTER_MAX && !cc.finish_pageblock && !cc.contended) {
           ++low_pfn;
@@ -1171,9 +1175,9 @@ function isolate_freepages(cc: CompactControl): void {
  * larger, split down (the upper halves go back on the lists); when the lists are empty, one more
  * round of isolate_freepages(). -1 if that finds nothing either.
  */
-function compaction_alloc(cc: CompactControl, _src: number): number {
+function compaction_alloc(cc: CompactControl, src: number): number {
   const f = cc.mm.frames;
-  const order = 0; // folio_order(src): the model migrates order-0 pages only
+  const order = compound_order(cc.mm, src); // folio_order(src)
   let has_isolated_pages = false;
   for (;;) {
     let start_order = order;
@@ -1204,7 +1208,7 @@ function compaction_alloc(cc: CompactControl, _src: number): number {
 
 /** kernel: mm/compaction.c compaction_free(): an unused target goes back on the list. */
 function compaction_free(cc: CompactControl, dst: number): void {
-  const order = 0;
+  const order = cc.mm.frames.order[dst];
   cc.freepages[order].add_head(dst);
   cc.nr_freepages += 1 << order;
   cc.nr_migratepages += 1 << order;

@@ -3,6 +3,8 @@
  * reports each way the state disagrees with itself. Returns a list of violations; empty means
  * consistent.
  */
+import { cma_check } from './cma.ts';
+import { hugetlb_check } from './hugetlb.ts';
 import type { MM } from './mm.ts';
 import {
   MAX_FOLIO_ORDER,
@@ -42,6 +44,11 @@ export function check_invariants(mm: MM): string[] {
   const pcpPages = new Float64Array(nz);
   const allocPages = new Float64Array(nz);
   const reservedPages = new Float64Array(nz);
+  // RAM not yet initialised (deferred_init=lazy), counted against the node's highest zone.
+  const deferredPages = new Float64Array(nz);
+  const deferredZone = mm.nodes.map((n) =>
+    n.first_deferred_pfn === Number.POSITIVE_INFINITY ? undefined : mm.page_zone(n.first_deferred_pfn - 1),
+  );
   let buddyHeads = 0;
   let pcpHeads = 0;
 
@@ -49,6 +56,8 @@ export function check_invariants(mm: MM): string[] {
     const fl = flags[pfn];
     if (fl & PGI_nopage) {
       if (fl !== PGI_nopage) report(`pfn ${pfn}: hole frame has flags 0x${fl.toString(16)}`);
+      const dz = mm.pfn_online(pfn) ? deferredZone.find((z) => z?.zone_spans_pfn(pfn)) : undefined;
+      if (dz && pfn >= mm.nodes[dz.nid].first_deferred_pfn) deferredPages[dz.id]++;
       pfn++;
       continue;
     }
@@ -215,7 +224,7 @@ export function check_invariants(mm: MM): string[] {
       );
     if (zone.nr_free_highatomic !== freeHighatomic[zi])
       report(`zone ${zone.name} nr_free_highatomic ${zone.nr_free_highatomic} but ${freeHighatomic[zi]}`);
-    const accounted = freePages[zi] + pcpPages[zi] + allocPages[zi] + reservedPages[zi];
+    const accounted = freePages[zi] + pcpPages[zi] + allocPages[zi] + reservedPages[zi] + deferredPages[zi];
     let isolatedFree = 0;
     if (accounted !== zone.present_pages) {
       // Free pages on isolated pageblocks are outside NR_FREE_PAGES; count them before judging.
@@ -226,13 +235,13 @@ export function check_invariants(mm: MM): string[] {
             : 0;
       if (accounted + isolatedFree !== zone.present_pages) {
         report(
-          `zone ${zone.name}: free ${freePages[zi]} + isolated ${isolatedFree} + pcp ${pcpPages[zi]} + allocated ${allocPages[zi]} + reserved ${reservedPages[zi]} != present ${zone.present_pages}`,
+          `zone ${zone.name}: free ${freePages[zi]} + isolated ${isolatedFree} + pcp ${pcpPages[zi]} + allocated ${allocPages[zi]} + reserved ${reservedPages[zi]} + deferred ${deferredPages[zi]} != present ${zone.present_pages}`,
         );
       }
     }
-    if (zone.managed_pages !== zone.present_pages - reservedPages[zi])
+    if (zone.managed_pages !== zone.present_pages - reservedPages[zi] - deferredPages[zi])
       report(
-        `zone ${zone.name} managed ${zone.managed_pages} but present ${zone.present_pages} - reserved ${reservedPages[zi]}`,
+        `zone ${zone.name} managed ${zone.managed_pages} but present ${zone.present_pages} - reserved ${reservedPages[zi]} - deferred ${deferredPages[zi]}`,
       );
     if (zone.nr_reserved_highatomic < 0) report(`zone ${zone.name} nr_reserved_highatomic is negative`);
   }
@@ -253,6 +262,8 @@ export function check_invariants(mm: MM): string[] {
         `zone ${zone.name} nr_isolate_pageblock ${zone.nr_isolate_pageblock} but ${isolated[zone.id]} isolated pageblocks`,
       );
   }
+  for (const v of hugetlb_check(mm)) report(v);
+  for (const v of cma_check(mm)) report(v);
   return errors;
 }
 

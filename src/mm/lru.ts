@@ -10,6 +10,7 @@ import type { MM } from './mm.ts';
 import {
   PG_active,
   PG_anon,
+  PG_head,
   PG_lru,
   PG_mlocked,
   PG_referenced,
@@ -18,6 +19,11 @@ import {
   PG_unevictable,
 } from './page-flags.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, vm_event_index } from './vmstat_items.ts';
+
+/** folio_nr_pages() (huge_memory.ts has the same; lru.ts sits below it). */
+function folio_nr_pages(mm: MM, pfn: number): number {
+  return mm.frames.flags[pfn] & PG_head ? 1 << mm.frames.order[pfn] : 1;
+}
 
 // enum lru_list, in the order of the node stats nr_inactive_anon .. nr_unevictable.
 export const LRU_INACTIVE_ANON = 0;
@@ -39,17 +45,19 @@ export function folio_lru_list(flags: number): number {
 
 /**
  * kernel: include/linux/mm_inline.h lruvec_add_folio()
- * Put an order-0 page at the head of its node's list and count it (node and zone stats).
+ * Put a folio (its head) at the head of its node's list and count its pages (node and zone
+ * stats): a THP counts 512 (folio_nr_pages()).
  */
 export function lruvec_add_folio(mm: MM, pfn: number): void {
   const f = mm.frames;
   const lru = folio_lru_list(f.flags[pfn]);
   const zone = mm.page_zone(pfn)!;
   const node = mm.nodes[zone.nid];
+  const nr = folio_nr_pages(mm, pfn);
   f.flags[pfn] |= PG_lru;
   f.list_add(pfn, node.lru_base + lru);
-  node.vm_stat[lru]++;
-  zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru]++;
+  node.vm_stat[lru] += nr;
+  zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru] += nr;
 }
 
 /** kernel: include/linux/mm_inline.h lruvec_del_folio() */
@@ -58,10 +66,11 @@ export function lruvec_del_folio(mm: MM, pfn: number): void {
   const lru = folio_lru_list(f.flags[pfn]);
   const zone = mm.page_zone(pfn)!;
   const node = mm.nodes[zone.nid];
+  const nr = folio_nr_pages(mm, pfn);
   f.list_del(pfn, node.lru_base + lru);
   f.flags[pfn] &= ~PG_lru;
-  node.vm_stat[lru]--;
-  zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru]--;
+  node.vm_stat[lru] -= nr;
+  zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru] -= nr;
 }
 
 const PGACTIVATE = vm_event_index('pgactivate');
@@ -127,11 +136,12 @@ export function lru_lazyfree(mm: MM, pfn: number): boolean {
  * straight onto the unevictable list (unevictable_pgs_culled). Replaces lruvec_add_folio().
  */
 export function mlock_new_folio(mm: MM, pfn: number): void {
+  const nr = folio_nr_pages(mm, pfn);
   mm.frames.flags[pfn] |= PG_mlocked | PG_unevictable;
-  mm.page_zone(pfn)!.vm_stat[NR_MLOCK]++;
-  mm.vm_events[UNEVICTABLE_PGMLOCKED]++;
+  mm.page_zone(pfn)!.vm_stat[NR_MLOCK] += nr;
+  mm.vm_events[UNEVICTABLE_PGMLOCKED] += nr;
   lruvec_add_folio(mm, pfn);
-  mm.vm_events[UNEVICTABLE_PGCULLED]++;
+  mm.vm_events[UNEVICTABLE_PGCULLED] += nr;
 }
 
 /**
@@ -142,15 +152,16 @@ export function mlock_new_folio(mm: MM, pfn: number): void {
  */
 export function mlock_folio(mm: MM, pfn: number): void {
   const f = mm.frames;
+  const nr = folio_nr_pages(mm, pfn);
   if (!(f.flags[pfn] & PG_mlocked)) {
     f.flags[pfn] |= PG_mlocked;
-    mm.page_zone(pfn)!.vm_stat[NR_MLOCK]++;
-    mm.vm_events[UNEVICTABLE_PGMLOCKED]++;
+    mm.page_zone(pfn)!.vm_stat[NR_MLOCK] += nr;
+    mm.vm_events[UNEVICTABLE_PGMLOCKED] += nr;
   }
   const fl = f.flags[pfn];
   if (!(fl & PG_lru) || fl & PG_unevictable) return;
   lru_move(mm, pfn, PG_unevictable, PG_active);
-  mm.vm_events[UNEVICTABLE_PGCULLED]++;
+  mm.vm_events[UNEVICTABLE_PGCULLED] += nr;
 }
 
 /**
@@ -162,14 +173,15 @@ export function mlock_folio(mm: MM, pfn: number): void {
 export function munlock_folio(mm: MM, pfn: number): void {
   const f = mm.frames;
   const isolated = (f.flags[pfn] & PG_lru) !== 0;
+  const nr = folio_nr_pages(mm, pfn);
   if (f.flags[pfn] & PG_mlocked) {
     f.flags[pfn] &= ~PG_mlocked;
-    mm.page_zone(pfn)!.vm_stat[NR_MLOCK]--;
-    if (isolated || !(f.flags[pfn] & PG_unevictable)) mm.vm_events[UNEVICTABLE_PGMUNLOCKED]++;
-    else mm.vm_events[UNEVICTABLE_PGSTRANDED]++;
+    mm.page_zone(pfn)!.vm_stat[NR_MLOCK] -= nr;
+    if (isolated || !(f.flags[pfn] & PG_unevictable)) mm.vm_events[UNEVICTABLE_PGMUNLOCKED] += nr;
+    else mm.vm_events[UNEVICTABLE_PGSTRANDED] += nr;
   }
   if (isolated && f.flags[pfn] & PG_unevictable) {
     lru_move(mm, pfn, 0, PG_unevictable);
-    mm.vm_events[UNEVICTABLE_PGRESCUED]++;
+    mm.vm_events[UNEVICTABLE_PGRESCUED] += nr;
   }
 }

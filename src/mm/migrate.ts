@@ -20,7 +20,9 @@ import {
   NR_FILE_PAGES,
   NR_SHMEM,
 } from './filemap.ts';
+import { __GFP_RECLAIM, GFP_TRANSHUGE } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
+import { folio_nr_pages, HPAGE_PMD_NR, HPAGE_PMD_ORDER, thp } from './huge_memory.ts';
 import { lruvec_add_folio, lruvec_del_folio } from './lru.ts';
 import type { MM } from './mm.ts';
 import { __alloc_pages, __free_pages } from './page_alloc/alloc_pages.ts';
@@ -28,12 +30,14 @@ import {
   PG_active,
   PG_anon,
   PG_dirty,
+  PG_head,
   PG_locked,
   PG_lru,
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
   PG_swapcache,
+  PG_tail,
   PG_unevictable,
   PG_uptodate,
   PG_workingset,
@@ -65,6 +69,10 @@ const PGMIGRATE_FAIL = vm_event_index('pgmigrate_fail');
 const NR_ISOLATED_ANON = node_stat_index('nr_isolated_anon');
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const NR_SWAPCACHE = node_stat_index('nr_swapcached');
+const NR_ANON_THPS = node_stat_index('nr_anon_transparent_hugepages');
+const THP_MIGRATION_SUCCESS = vm_event_index('thp_migration_success');
+const THP_MIGRATION_FAIL = vm_event_index('thp_migration_fail');
+const THP_MIGRATION_SPLIT = vm_event_index('thp_migration_split');
 
 /** struct migration_target_control: where targets come from. */
 export interface MigrationTarget {
@@ -82,15 +90,82 @@ export function folio_isolate_lru(mm: MM, pfn: number): boolean {
   const f = mm.frames;
   if (!(f.flags[pfn] & PG_lru)) return false;
   lruvec_del_folio(mm, pfn);
-  mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ISOLATED_ANON + (f.flags[pfn] & PG_swapbacked ? 0 : 1)]++;
+  mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ISOLATED_ANON + (f.flags[pfn] & PG_swapbacked ? 0 : 1)] +=
+    folio_nr_pages(mm, pfn);
   return true;
 }
 
 /** kernel: mm/migrate.c folio_putback_lru() for an isolated page. */
 export function folio_putback_lru(mm: MM, pfn: number): void {
   const f = mm.frames;
-  mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ISOLATED_ANON + (f.flags[pfn] & PG_swapbacked ? 0 : 1)]--;
+  mm.nodes[mm.page_zone(pfn)!.nid].vm_stat[NR_ISOLATED_ANON + (f.flags[pfn] & PG_swapbacked ? 0 : 1)] -=
+    folio_nr_pages(mm, pfn);
   lruvec_add_folio(mm, pfn);
+}
+
+/**
+ * migrate_folio_move() for an isolated THP and an order-9 target: all 512 pages' identities and
+ * mappings (PMD and PTEs) move, with the entire mapcount and the deferred split state; 512 copies.
+ */
+function move_large_folio(mm: MM, old: number, dst: number, cpu: number): void {
+  const f = mm.frames;
+  const s = thp(mm);
+  const nr = HPAGE_PMD_NR;
+  // prep_compound_page() for a target that came off compaction's free lists.
+  if (!(f.flags[dst] & PG_head)) {
+    f.flags[dst] |= PG_head;
+    for (let i = 1; i < nr; i++) f.flags[dst + i] |= PG_tail;
+  }
+  const oi = old >> HPAGE_PMD_ORDER;
+  const di = dst >> HPAGE_PMD_ORDER;
+  const entire = s.entire_mapcount[oi];
+  const zo = mm.page_zone(old)!;
+  const zn = mm.page_zone(dst)!;
+  let mapped = 0;
+  for (let i = 0; i < nr; i++) if (entire > 0 || f.mapcount[old + i] > 0) mapped++;
+  if (zo !== zn) {
+    const no = mm.nodes[zo.nid].vm_stat;
+    const nn = mm.nodes[zn.nid].vm_stat;
+    no[NR_ANON_MAPPED] -= mapped;
+    nn[NR_ANON_MAPPED] += mapped;
+    if (entire > 0) {
+      no[NR_ANON_THPS] -= nr;
+      nn[NR_ANON_THPS] += nr;
+    }
+    if (f.flags[old] & PG_mlocked) {
+      zo.vm_stat[NR_MLOCK] -= nr;
+      zn.vm_stat[NR_MLOCK] += nr;
+    }
+  }
+  f.flags[dst] = (f.flags[dst] & ~MIGRATE_FLAGS) | (f.flags[old] & MIGRATE_FLAGS);
+  for (let i = 0; i < nr; i++) {
+    f.mapping[dst + i] = f.mapping[old + i];
+    f.index[dst + i] = f.index[old + i];
+    if (i > 0) f.flags[dst + i] |= f.flags[old + i] & (PG_anon | PG_swapbacked);
+  }
+  const cost = mm.cost;
+  mm.kernel_ns += cost.migrate_folio + nr * cost.copy_page + mapped * cost.rmap_one;
+  s.entire_mapcount[di] = entire;
+  for (let i = 0; i < nr; i++) {
+    if (f.mapcount[old + i] > 0 || (i === 0 && entire > 0)) mm.rmap.remap(old + i, dst + i);
+    f.mapcount[dst + i] = f.mapcount[old + i];
+    f.mapcount[old + i] = 0;
+  }
+  s.entire_mapcount[oi] = 0;
+  const q = s.split_queue[zo.nid];
+  if (q.delete(old)) {
+    s.split_queue[zn.nid].add(dst);
+    s.partially_mapped[di] = s.partially_mapped[oi];
+    s.partially_mapped[oi] = 0;
+  }
+  for (let i = 0; i < nr; i++) {
+    f.mapping[old + i] = 0;
+    f.index[old + i] = 0;
+    f.flags[old + i] &= ~MIGRATE_FLAGS;
+  }
+  mm.nodes[zo.nid].vm_stat[NR_ISOLATED_ANON] -= nr;
+  lruvec_add_folio(mm, dst);
+  __free_pages(mm, old, HPAGE_PMD_ORDER, cpu);
 }
 
 /** The state a migrated page carries over (folio_migrate_flags). */
@@ -176,6 +251,49 @@ function move_to_new_folio(mm: MM, old: number, new_pfn: number, cpu: number): v
   __free_pages(mm, old, 0, cpu);
 }
 
+/**
+ * One THP of migrate_pages(): 1 moved whole, 0 retry (pinned), -1 failed (put back), 2 split
+ * (its mapped pages appended to `split_list`, still isolated).
+ */
+function migrate_large(
+  mm: MM,
+  head: number,
+  ops: NewFolioOps | null,
+  alloc: MigrationTarget | null,
+  cpu: number,
+  split_list: number[],
+): number {
+  const f = mm.frames;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) if (folio_maybe_dma_pinned(mm, head + i)) return 0;
+  let dst = -1;
+  if (ops !== null) {
+    dst = ops.get_new_folio(head);
+    // A target allocator that only hands out smaller blocks has no room for the THP.
+    if (dst >= 0 && f.order[dst] !== HPAGE_PMD_ORDER) {
+      ops.put_new_folio(dst);
+      dst = -1;
+    }
+  } else {
+    // alloc_migration_target(): a THP target is GFP_TRANSHUGE without the caller's reclaim bits.
+    const nid = alloc!.nid >= 0 ? alloc!.nid : mm.page_zone(head)!.nid;
+    dst = __alloc_pages(mm, (alloc!.gfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE, HPAGE_PMD_ORDER, nid, cpu);
+  }
+  if (dst >= 0) {
+    move_large_folio(mm, head, dst, cpu);
+    mm.vm_events[THP_MIGRATION_SUCCESS]++;
+    return 1;
+  }
+  // -ENOMEM for a large folio: try_split_folio() and migrate the pieces.
+  mm.vm_events[THP_MIGRATION_FAIL]++;
+  if (thp(mm).split_folio(head, true) !== 0) {
+    folio_putback_lru(mm, head);
+    return -1;
+  }
+  mm.vm_events[THP_MIGRATION_SPLIT]++;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) if (f.mapcount[head + i] > 0) split_list.push(head + i);
+  return 2;
+}
+
 /** The outcome of migrate_pages(): pages moved, pages that failed, and -ENOMEM if targets ran out. */
 export interface MigrateResult {
   succeeded: number;
@@ -240,6 +358,7 @@ export function migrate_pages(
   const ops = 'get_new_folio' in target ? target : null;
   const alloc = ops === null ? (target as MigrationTarget) : null;
   const cpu = target.cpu;
+  const split_list: number[] = [];
   let pending = scratch_list(0, nr);
   let retry = scratch_list(1, nr);
   for (let i = 0; i < nr; i++) pending[i] = pfns[i];
@@ -256,6 +375,17 @@ export function migrate_pages(
           continue;
         }
         let dst = -1;
+        const large = (f.flags[pfn] & PG_head) !== 0;
+        if (large) {
+          // A THP: whole to an order-9 target, else split and its pages migrated afterwards.
+          const r = migrate_large(mm, pfn, ops, alloc, cpu, split_list);
+          if (r === 1) {
+            res.succeeded += HPAGE_PMD_NR;
+            unmapped = true;
+          } else if (r === 0) retry[nretry++] = pfn;
+          else if (r === -1) res.failed++;
+          continue;
+        }
         if (ops !== null) {
           dst = ops.get_new_folio(pfn);
           if (dst < 0) {
@@ -322,11 +452,21 @@ export function migrate_pages(
       npending = nretry;
     }
     for (let i = 0; i < npending; i++) {
+      if (f.flags[pending[i]] & PG_head) mm.vm_events[THP_MIGRATION_FAIL]++;
       folio_putback_lru(mm, pending[i]);
       res.failed++;
     }
   } finally {
     depth--;
+  }
+  // The pages of split THPs: one more ASYNC round (migrate_pages_batch(&split_folios, ...)).
+  if (split_list.length) {
+    const r = migrate_pages(mm, split_list, target, MIGRATE_ASYNC);
+    mm.vm_events[PGMIGRATE_SUCCESS] -= r.succeeded;
+    mm.vm_events[PGMIGRATE_FAIL] -= r.failed;
+    res.succeeded += r.succeeded;
+    res.failed += r.failed;
+    if (r.err) res.err = r.err;
   }
   mm.vm_events[PGMIGRATE_SUCCESS] += res.succeeded;
   mm.vm_events[PGMIGRATE_FAIL] += res.failed;

@@ -3,10 +3,12 @@
  * bitmap, the nodes and zones, the page-allocator sysctls and the vm event counters. Every
  * mechanism in src/mm takes this as its first argument.
  */
+import type { Cma } from './cma.ts';
 import { type CaptureControl, type CompactionSysctls, KcompactdState } from './compaction.ts';
 import { type CostModel, type CpuAccount, DEFAULT_COSTS } from './cost.ts';
 import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
+import { HugetlbState } from './hstate.ts';
 import { NR_LRU_LISTS } from './lru.ts';
 import {
   MAX_NR_ZONES,
@@ -134,8 +136,14 @@ export class MM {
   readonly slab: SlabAllocator;
   /** vmalloc's busy areas and nr_vmalloc_pages (vmalloc.ts). */
   readonly vmalloc = new VmallocState();
+  /** The hugetlb pools (hugetlb.ts); hugetlb_init() sets them up at boot. */
+  hugetlb: HugetlbState;
   page_group_by_mobility_disabled = false;
   totalreserve_pages = 0;
+  /** cma_areas[] (cma.ts), in declaration order; empty without CMA parameters. */
+  readonly cma_areas: Cma[] = [];
+  /** totalcma_pages: the pages of every activated CMA area. */
+  totalcma_pages = 0;
   /** Pages never given to the buddy allocator (memblock reservations and holes inside zones). */
   totalram_pages = 0;
 
@@ -152,6 +160,7 @@ export class MM {
     this.zones = zones;
     this.kswapd = nodes.map(() => new KswapdState());
     this.kcompactd = nodes.map(() => new KcompactdState());
+    this.hugetlb = new HugetlbState(nodes.length);
     this.nr_cpus = nr_cpus;
     this.cpu_to_node = cpu_to_node;
     // List ids: each zone's free areas, then each zone's per-cpu lists.

@@ -5,6 +5,7 @@
  * own early allocations, which claim pageblocks as UNMOVABLE and RECLAIMABLE as on a real boot.
  */
 import type { Prng } from '../lib/prng.ts';
+import { type CmaReservation, cma_init_reserved_areas } from './cma.ts';
 import { compaction_zonelist_suitable, try_to_compact_pages } from './compaction.ts';
 import { __GFP_RECLAIMABLE, GFP_KERNEL } from './gfp.ts';
 import { type KernelConfig, MM, type PageAllocSysctls } from './mm.ts';
@@ -25,6 +26,7 @@ import {
   Zone,
 } from './mmzone.ts';
 import { __free_pages_core } from './page_alloc/alloc_pages.ts';
+import { defer_init } from './page_alloc/deferred.ts';
 import {
   calculate_min_free_kbytes,
   set_recommended_min_free_kbytes,
@@ -56,6 +58,10 @@ export interface PhysLayout {
   /** Per node, the first pfn of ZONE_MOVABLE (kernelcore=/movablecore=), or 0 for none. */
   zone_movable_pfn: number[];
   nr_cpus: number;
+  /** CMA areas declared at boot (their ranges are also in `reserved`), activated after memblock. */
+  cma?: CmaReservation[];
+  /** What setup_arch() printed while reserving (CMA). */
+  boot_log?: string[];
 }
 
 const NR_SLAB_RECLAIMABLE = node_stat_index('nr_slab_reclaimable');
@@ -122,7 +128,11 @@ function build_all_zonelists(mm: MM): void {
 
 /** memblock_free_all() through __free_pages_memory(): each free range in the largest aligned chunks. */
 function memblock_free_all(mm: MM, layout: PhysLayout): void {
-  const reserved = [...layout.reserved].sort((a, b) => a.start - b.start);
+  // Deferred memory is freed when initialised, not now.
+  const deferred = mm.nodes
+    .filter((n) => n.first_deferred_pfn !== Number.POSITIVE_INFINITY)
+    .map((n) => ({ start: n.first_deferred_pfn, end: n.node_start_pfn + n.node_spanned_pages }));
+  const reserved = [...layout.reserved, ...deferred].sort((a, b) => a.start - b.start);
   for (const r of layout.ram) {
     let start = r.start;
     for (const res of reserved) {
@@ -355,6 +365,8 @@ export interface BootOptions {
   sysctl: PageAllocSysctls;
   /** THP enabled at boot (always or madvise): khugepaged raises min_free_kbytes. */
   thp_enabled: boolean;
+  /** `deferred_init=lazy`: the highest zones grow on demand (page_alloc/deferred.ts). */
+  deferred_lazy?: boolean;
   early: EarlyAllocations;
   rand: Prng;
 }
@@ -428,7 +440,11 @@ export function mm_init(opts: BootOptions): MM {
     for (let pb = first; pb <= last; pb++) mm.pb_zone[pb] = zone.id + 1;
   }
 
+  if (layout.boot_log) mm.klog.push(...layout.boot_log);
+  if (opts.deferred_lazy) for (const node of nodes) defer_init(mm, node);
   memblock_free_all(mm, layout);
+  // core_initcall(cma_init_reserved_areas): before the watermarks (postcore_initcall).
+  if (layout.cma) cma_init_reserved_areas(mm, layout.cma);
   build_all_zonelists(mm);
   update_mobility_grouping(mm);
   // init_per_zone_wmark_min(), then khugepaged's start raising min_free_kbytes.

@@ -241,6 +241,11 @@ export class PglistData {
   kcompactd_highest_zoneidx = 0;
   /** A write to vm.compaction_proactiveness asked kcompactd for a proactive round. */
   proactive_compact_trigger = false;
+  /**
+   * The first pfn of the node's highest zone not yet initialised (`deferred_init=lazy`,
+   * page_alloc/deferred.ts), or Infinity (ULONG_MAX) when everything is.
+   */
+  first_deferred_pfn = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly node_id: number,

@@ -5,6 +5,17 @@
  */
 import { z } from 'zod';
 import { parseSize } from '../lib/size.ts';
+import type { CmaReservation } from '../mm/cma.ts';
+import { type Memblock, memblock_end_of_DRAM } from '../mm/cma_reserve.ts';
+import {
+  type CmaParams,
+  cmdline_parse_hugetlb_cma,
+  dma_contiguous_reserve,
+  early_cma,
+  early_cma_pernuma,
+  early_numa_cma,
+  hugetlb_cma_reserve,
+} from '../mm/contiguous.ts';
 import { type CostModel, DEFAULT_COSTS } from '../mm/cost.ts';
 import type { EarlyAllocations, PfnRange, PhysLayout } from '../mm/mm_init.ts';
 import { MAX_DMA32_PFN, MAX_ORDER_NR_PAGES, PAGE_SHIFT } from '../mm/mmzone.ts';
@@ -19,6 +30,18 @@ const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const range = z.object({ start: size, size, name: z.string().optional() }).strict();
+
+/** A kernel command-line value, kept as written once its parser accepts it. */
+const cmdline = (parse: (p: string) => unknown) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      parse(String(v));
+      return String(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
 
 /** Overrides of the cost model (mm/cost.ts), ns per step. */
 const cost = z
@@ -46,6 +69,14 @@ export const machineConfigSchema = z
     holes: z.array(range).default([]),
     /** Extra memblock reservations (firmware, crash kernel, …). */
     reserved: z.array(range).default([]),
+    /** cma=size[@base[-limit]]: the default CMA area, "reserved" (kernel/dma/contiguous.c). */
+    cma: cmdline(early_cma).optional(),
+    /** cma_pernuma=size: a "pernuma<nid>" CMA area on every node (CONFIG_DMA_NUMA_CMA). */
+    cma_pernuma: cmdline(early_cma_pernuma).optional(),
+    /** numa_cma=<node>:size[,<node>:size]: "numa<nid>" CMA areas (CONFIG_DMA_NUMA_CMA). */
+    numa_cma: cmdline(early_numa_cma).optional(),
+    /** hugetlb_cma=size or <node>:size[,...]: "hugetlb<nid>" CMA areas for 1 GiB pages. */
+    hugetlb_cma: cmdline(cmdline_parse_hugetlb_cma).optional(),
     /** Size of the kernel image loaded at 16 MiB. */
     kernel_image: size.default(36 << 20),
     /** Kernel build options. */
@@ -77,12 +108,25 @@ export const machineConfigSchema = z
       })
       .strict()
       .default({ read_ahead_kb: 128, max_sectors_kb: 1280, write_mb_s: 100 }),
+    /**
+     * `deferred_init=lazy`, as our machines boot: each node's highest zone starts with 128 MiB
+     * initialised and grows a section at a time when allocations need it. `off`: upstream, all
+     * memory is initialised when boot ends.
+     */
+    deferred_init: z.enum(['off', 'lazy']).default('off'),
     /** A swap device of this size (swapon at boot); none by default, as on our machines. */
     swap: size.default(0),
     /** What each step of the kernel costs, ns, where it should differ from mm/cost.ts. */
     cost,
     /** Sysctls written right after boot, as `name: value` under /proc/sys/vm. */
     sysctl: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+    /**
+     * The hugetlb part of the kernel command line, in order, as on Linux: `hugepagesz=`,
+     * `hugepages=` (a count, or per node `0:2,1:2`, for the hugepagesz= before it, else the
+     * default size) and `default_hugepagesz=`, e.g. 'hugepagesz=1G hugepages=2 hugepages=512'.
+     * Bad values are warned about in the kernel log and ignored, as the kernel does.
+     */
+    hugetlb: z.string().default(''),
     /** Seed of the machine's PRNG. */
     seed: z.number().int().min(0).default(1),
   })
@@ -105,6 +149,14 @@ export function parseMachineConfig(input: MachineConfigInput): MachineConfig {
   if (c.cpus < c.nodes) throw new Error('invalid machine configuration:\n  cpus: at least one CPU per node');
   if (c.kernelcore !== undefined && c.movablecore !== undefined) {
     throw new Error('invalid machine configuration:\n  kernelcore, movablecore: give one or the other');
+  }
+  for (const k of ['cma', 'cma_pernuma', 'numa_cma', 'hugetlb_cma'] as const) {
+    if (c[k] !== undefined && !c.kernel.CMA)
+      throw new Error(`invalid machine configuration:\n  ${k}: needs kernel.CMA`);
+  }
+  for (const k of ['cma_pernuma', 'numa_cma'] as const) {
+    if (c[k] !== undefined && !c.kernel.NUMA)
+      throw new Error(`invalid machine configuration:\n  ${k}: needs kernel.NUMA (CONFIG_DMA_NUMA_CMA)`);
   }
   return c;
 }
@@ -186,16 +238,23 @@ export function buildLayout(c: MachineConfig): PhysLayout {
   ];
   const lowTop = ram.filter((r) => r.end <= LOW_RAM_END).at(-1);
   if (lowTop) reserved.push({ start: lowTop.end - 205, end: lowTop.end, name: 'firmware' });
+  const user = c.reserved.map((r) => ({ start: pages(r.start), end: pages(r.start + r.size) }));
+  // CMA areas are reserved in setup_arch() before sparse_init() allocates the memmap.
+  const cma = reserveCma(c, ram, [...reserved, ...user], nodes);
+  const cmaRanges = (cma?.areas ?? []).flatMap((a) => a.ranges).sort((a, b) => b.start - a.start);
   for (const n of nodes) {
     const nodeRam = ramBetween(ram, n.start, n.end);
     const top = ram.filter((r) => r.start < n.end && r.end > n.start).at(-1);
     if (!top) continue;
     const memmap = Math.ceil((nodeRam * 64) / 4096) + 512 + 64 * n.cpus.length;
-    const topEnd = Math.min(top.end, n.end);
+    let topEnd = Math.min(top.end, n.end);
+    // Top-down, below any CMA range in the way.
+    for (const a of cmaRanges) if (a.start < topEnd && a.end > topEnd - memmap) topEnd = a.start;
     reserved.push({ start: Math.max(top.start, topEnd - memmap), end: topEnd, name: 'memmap' });
   }
   for (const r of c.reserved)
     reserved.push({ start: pages(r.start), end: pages(r.start + r.size), name: r.name ?? 'reserved' });
+  for (const a of cmaRanges.reverse()) reserved.push({ ...a, name: 'cma' });
 
   // kernelcore= / movablecore=: ZONE_MOVABLE takes the top of each node's highest zone.
   const zone_movable_pfn = nodes.map((n) => {
@@ -213,7 +272,49 @@ export function buildLayout(c: MachineConfig): PhysLayout {
     const pfn = alignUp(pfnAfterRamPages(ram, ramBetween(ram, 0, n.start) + below), MAX_ORDER_NR_PAGES);
     return Math.min(Math.max(pfn, highestStart), n.end);
   });
-  return { ram, reserved, nodes, zone_movable_pfn, nr_cpus: c.cpus };
+  const layout: PhysLayout = { ram, reserved, nodes, zone_movable_pfn, nr_cpus: c.cpus };
+  if (cma) {
+    layout.cma = cma.areas;
+    layout.boot_log = cma.log;
+  }
+  return layout;
+}
+
+/**
+ * The CMA areas the command line declares, placed as setup_arch() places them: the NUMA and
+ * default areas (dma_contiguous_reserve(), limit: all memory is mapped), then the hugetlb ones
+ * (x86 has GB pages). Undefined when no CMA parameter is given.
+ */
+function reserveCma(
+  c: MachineConfig,
+  ram: PfnRange[],
+  reserved: PfnRange[],
+  nodes: PfnRange[],
+): { areas: CmaReservation[]; log: string[] } | undefined {
+  if (
+    c.cma === undefined &&
+    c.cma_pernuma === undefined &&
+    c.numa_cma === undefined &&
+    c.hugetlb_cma === undefined
+  )
+    return undefined;
+  const p: CmaParams = {
+    cma: c.cma === undefined ? undefined : early_cma(c.cma),
+    cma_pernuma: c.cma_pernuma === undefined ? undefined : early_cma_pernuma(c.cma_pernuma),
+    numa_cma: c.numa_cma === undefined ? undefined : early_numa_cma(c.numa_cma),
+    hugetlb_cma: c.hugetlb_cma === undefined ? undefined : cmdline_parse_hugetlb_cma(c.hugetlb_cma),
+  };
+  const mb: Memblock = {
+    memory: ram,
+    reserved: reserved.map((r) => ({ start: r.start, end: r.end })),
+    nodes,
+    numa: c.kernel.NUMA,
+    areas: [],
+    log: [],
+  };
+  dma_contiguous_reserve(mb, p, memblock_end_of_DRAM(mb));
+  hugetlb_cma_reserve(mb, p);
+  return { areas: mb.areas, log: mb.log };
 }
 
 /** The kernel's early allocations, scaled with RAM unless given. */

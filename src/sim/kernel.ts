@@ -8,6 +8,14 @@
  * pointer would; kmalloc(0) returns ZERO_SIZE_PTR (16).
  */
 
+import {
+  type Cma,
+  cma_alloc,
+  cma_by_name,
+  cma_pages_valid,
+  cma_range_allocated,
+  cma_release,
+} from '../mm/cma.ts';
 import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_KERNEL, gfp_zone } from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
 import { MAX_PAGE_ORDER } from '../mm/mmzone.ts';
@@ -74,6 +82,18 @@ export interface VmallocWhere extends AllocWhere {
 export interface ContigWhere extends AllocWhere {
   /** fatal_signal_pending(current) of the calling task, asked during migration (-EINTR). */
   fatal_signal_pending?: () => boolean;
+}
+
+/** One CMA area as KernelApi.cma_areas() lists it. */
+export interface CmaAreaInfo {
+  name: string;
+  /** The node it was declared on, or -1 (NUMA_NO_NODE). */
+  nid: number;
+  order_per_bit: number;
+  /** Pages (0 if the area could not be activated). */
+  count: number;
+  available_count: number;
+  ranges: Array<{ base_pfn: number; count: number }>;
 }
 
 export class KernelApi {
@@ -174,6 +194,57 @@ export class KernelApi {
     )
       throw new RangeError(`free_contig_range: [${pfn}, ${pfn} + ${nr_pages}) is not a pfn range`);
     free_contig_range(this.mm, pfn, nr_pages, this.cpu(where.cpu));
+  }
+
+  /** The CMA areas (cma_for_each_area()): name, node, size, free pages and ranges (pfns). */
+  cma_areas(): CmaAreaInfo[] {
+    return this.mm.cma_areas.map((c) => ({
+      name: c.name,
+      nid: c.nid,
+      order_per_bit: c.order_per_bit,
+      count: c.count,
+      available_count: c.available_count,
+      ranges: c.ranges.map((r) => ({ base_pfn: r.base_pfn, count: r.count })),
+    }));
+  }
+
+  /**
+   * cma_alloc(): `count` pages of the area `name`, the first aligned to 2^align pages, taken
+   * with alloc_contig_range() (the movable pages borrowing them are migrated out). Returns the
+   * first pfn (the pages are the caller's, order-0) or -1 (NULL), counting cma_alloc_success or
+   * cma_alloc_fail. Without `no_warn` a failure is logged with the area's free runs.
+   */
+  cma_alloc(name: string, count: number, align = 0, no_warn = false, where: ContigWhere = {}): number {
+    const cma = this.cma(name, 'cma_alloc');
+    if (!Number.isInteger(count) || count < 0)
+      throw new RangeError(`cma_alloc: count ${count} is not a page count`);
+    if (!Number.isInteger(align) || align < 0 || align > 30)
+      throw new RangeError(`cma_alloc: align ${align} is not a page order`);
+    return cma_alloc(this.mm, cma, count, align, no_warn, {
+      cpu: this.cpu(where.cpu),
+      fatal_signal_pending: where.fatal_signal_pending,
+    });
+  }
+
+  /**
+   * cma_release(): give back `count` pages from `pfn` that cma_alloc() returned. False (nothing
+   * done) if they are not inside the area, as in the kernel; pages inside it that cma_alloc() did
+   * not hand out are a RangeError (the kernel would corrupt its free lists).
+   */
+  cma_release(name: string, pfn: number, count: number, where: { cpu?: number } = {}): boolean {
+    const cma = this.cma(name, 'cma_release');
+    if (!Number.isInteger(pfn) || !Number.isInteger(count) || count < 0)
+      throw new RangeError(`cma_release: [${pfn}, ${pfn} + ${count}) is not a pfn range`);
+    if (!cma_pages_valid(cma, pfn, count)) return false;
+    if (!cma_range_allocated(cma, pfn, count))
+      throw new RangeError(`cma_release: [${pfn}, ${pfn + count}) of ${name} was not allocated by cma_alloc`);
+    return cma_release(this.mm, cma, pfn, count, this.cpu(where.cpu));
+  }
+
+  private cma(name: string, what: string): Cma {
+    const cma = cma_by_name(this.mm, name);
+    if (!cma) throw new RangeError(`${what}: no CMA area '${name}'`);
+    return cma;
   }
 
   /**

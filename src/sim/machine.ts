@@ -13,6 +13,8 @@ import { type CostModel, run_kthread } from '../mm/cost.ts';
 import { check_invariants } from '../mm/debug.ts';
 import { filemap_check } from '../mm/filemap.ts';
 import { gup_check } from '../mm/gup.ts';
+import { thp_init } from '../mm/huge_memory.ts';
+import { hugetlb_bootmem_alloc, hugetlb_init } from '../mm/hugetlb.ts';
 import type { MM } from '../mm/mm.ts';
 import { mm_init } from '../mm/mm_init.ts';
 import { wb_start_periodic } from '../mm/page-writeback.ts';
@@ -67,8 +69,11 @@ export class Machine {
   private constructor(config: MachineConfig) {
     this.config = config;
     this.rand = new Prng(config.seed);
+    // hugetlb_bootmem_alloc(): gigantic pages come out of memblock before the buddy allocator.
+    const layout = buildLayout(config);
+    const hugetlb = hugetlb_bootmem_alloc(config.hugetlb, layout);
     this.mm = mm_init({
-      layout: buildLayout(config),
+      layout,
       config: { ...config.kernel },
       sysctl: {
         min_free_kbytes: 0,
@@ -80,11 +85,16 @@ export class Machine {
         percpu_pagelist_high_fraction: 0,
       },
       thp_enabled: config.thp !== 'never',
+      deferred_lazy: config.deferred_init === 'lazy',
       early: earlyAllocations(config),
       rand: this.rand,
     });
+    // subsys_initcall(hugetlb_init): the 2 MiB boot pages come from the buddy allocator.
+    hugetlb_init(this.mm, hugetlb);
     this.kernel = new KernelApi(this.mm);
     this.vm = new Vm(this.mm, config.disk);
+    // hugepage_init(): /sys/kernel/mm/transparent_hugepage/enabled and the THP shrinker.
+    thp_init(this.mm, config.thp);
     this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
     // Kernel work on the clock runs in kernel threads, on CPU time of their own.
     this.mm.defer = (delay, fn) => this.clock.after(delay, () => run_kthread(this.mm, this.mm.kthreads, fn));

@@ -11,15 +11,26 @@
  * zone equal to its PG_mlocked pages. The commit charge: VM_ACCOUNT only on private mappings
  * without VM_NORESERVE, and vm_committed_as equal to the sum of its sources (committed_sources()).
  */
+import {
+  folio_entire_mapcount,
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  thp,
+  thp_head,
+  thp_ptemapped_pages,
+} from '../mm/huge_memory.ts';
 import { LRU_INACTIVE_ANON, NR_LRU_LISTS } from '../mm/lru.ts';
 import {
   PG_active,
   PG_anon,
+  PG_head,
+  PG_hugetlb,
   PG_lru,
   PG_mlocked,
   PG_swapbacked,
   PG_swapcache,
   PG_table,
+  PG_tail,
   PG_unevictable,
   PGI_alloc,
 } from '../mm/page-flags.ts';
@@ -28,11 +39,19 @@ import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_i
 import { anon_mapping } from './anon_vma.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { is_data_mapping } from './mmap.ts';
-import { _PAGE_PROTNONE, _PAGE_RW, _PAGE_SWP_ENTRY, MAPPING_PGTABLE, PTRS_PER_TABLE } from './pgtable.ts';
+import {
+  _PAGE_PROTNONE,
+  _PAGE_PSE,
+  _PAGE_RW,
+  _PAGE_SWP_ENTRY,
+  MAPPING_PGTABLE,
+  PTRS_PER_TABLE,
+} from './pgtable.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
   VM_ACCOUNT,
+  VM_HUGETLB,
   VM_LOCKED,
   VM_LOCKONFAULT,
   VM_NORESERVE,
@@ -44,6 +63,7 @@ const MAX_REPORTS = 50;
 const NR_PAGETABLE = node_stat_index('nr_page_table_pages');
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const NR_FILE_MAPPED = node_stat_index('nr_mapped');
+const NR_ANON_THPS = node_stat_index('nr_anon_transparent_hugepages');
 
 /**
  * What vm_committed_as is made of, each source with the pages it should hold now. Every charge in
@@ -79,6 +99,9 @@ export function vm_check(vm: Vm): string[] {
   const swapRefs = mm.swap ? new Int32Array(mm.swap.pages) : null;
   /** Pages of VM_ACCOUNT VMAs, over every address space. */
   let accounted = 0;
+  /** Per 2 MiB frame: huge PMDs (and those of VM_LOCKED VMAs) mapping the THP there. */
+  const huge = new Int32Array((f.nr_frames >> HPAGE_PMD_ORDER) + 1);
+  const hugeLocked = new Int32Array(huge.length);
 
   for (const as of vm.mms) {
     if (!as) continue;
@@ -111,7 +134,7 @@ export function vm_check(vm: Vm): string[] {
       report(`mm ${as.id}: locked_vm ${as.locked_vm} but VM_LOCKED VMAs span ${locked}`);
     if (data !== as.data_vm) report(`mm ${as.id}: data_vm ${as.data_vm} but data VMAs span ${data}`);
     if (as.brk < as.start_brk) report(`mm ${as.id}: brk 0x${as.brk.toString(16)} below start_brk`);
-    const counts = { rss: new Float64Array(4), swap: swapRefs };
+    const counts = { rss: new Float64Array(4), swap: swapRefs, huge, hugeLocked };
     tables += walk(vm, as, as.pgd, 0, 0, refs, lockedRefs, counts, report);
     for (const [i, name] of [
       [MM_ANONPAGES, 'MM_ANONPAGES'],
@@ -136,12 +159,40 @@ export function vm_check(vm: Vm): string[] {
   const mlocked = new Float64Array(mm.zones.length);
   let pagetables = 0;
   let anonMapped = 0;
+  let anonThps = 0;
   let fileMapped = 0;
   for (let pfn = 0; pfn < f.nr_frames; pfn++) {
     const fl = f.flags[pfn];
     if (fl & PG_table) pagetables++;
     if (f.mapcount[pfn] !== refs[pfn])
       report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but ${refs[pfn]} PTEs map it`);
+    if (fl & PG_anon && fl & (PG_head | PG_tail)) {
+      const head = thp_head(pfn);
+      const entire = huge[head >> HPAGE_PMD_ORDER];
+      if (f.mapcount[pfn] > 0 || entire > 0) anonMapped++;
+      if (!(f.flags[head] & PG_head) || !(f.flags[head] & PGI_alloc) || !(f.flags[head] & PG_lru))
+        report(`pfn ${pfn}: THP page whose head ${head} is not an allocated LRU folio`);
+      if (pfn === head) {
+        if (thp(mm).entire_mapcount[pfn >> HPAGE_PMD_ORDER] !== entire)
+          report(
+            `THP ${pfn}: entire mapcount ${thp(mm).entire_mapcount[pfn >> HPAGE_PMD_ORDER]} but ${entire} PMDs`,
+          );
+        if (entire > 0) anonThps += HPAGE_PMD_NR;
+        let locked = hugeLocked[pfn >> HPAGE_PMD_ORDER];
+        let mapped = entire;
+        for (let i = 0; i < HPAGE_PMD_NR; i++) {
+          locked += lockedRefs[pfn + i];
+          mapped += refs[pfn + i];
+        }
+        if (mapped === 0) report(`THP ${pfn}: no mapping left but not freed`);
+        if (((fl & PG_mlocked) !== 0) !== locked > 0)
+          report(`THP ${pfn}: PG_mlocked ${(fl & PG_mlocked) !== 0} but ${locked} VM_LOCKED mappings`);
+        if (((fl & PG_mlocked) !== 0) !== ((fl & PG_unevictable) !== 0))
+          report(`THP ${pfn}: PG_mlocked and PG_unevictable disagree`);
+        if (fl & PG_mlocked) mlocked[mm.page_zone(pfn)!.id] += HPAGE_PMD_NR;
+      }
+      continue;
+    }
     if (fl & PG_anon) {
       if (f.mapcount[pfn] > 0) anonMapped++;
       else if (!(fl & PG_swapcache)) report(`pfn ${pfn}: unmapped anonymous page outside the swap cache`);
@@ -176,6 +227,10 @@ export function vm_check(vm: Vm): string[] {
   if (nodeTables !== pagetables)
     report(`nr_page_table_pages ${nodeTables} but ${pagetables} PG_table frames`);
   if (nodeAnon !== anonMapped) report(`nr_anon_pages ${nodeAnon} but ${anonMapped} anonymous pages`);
+  let nodeThps = 0;
+  for (const node of mm.nodes) nodeThps += node.vm_stat[NR_ANON_THPS];
+  if (nodeThps !== anonThps)
+    report(`nr_anon_transparent_hugepages ${nodeThps} but ${anonThps} PMD-mapped pages`);
   let nodeFileMapped = 0;
   for (const node of mm.nodes) nodeFileMapped += node.vm_stat[NR_FILE_MAPPED];
   if (nodeFileMapped !== fileMapped)
@@ -203,14 +258,16 @@ export function vm_check(vm: Vm): string[] {
     for (let lru = 0; lru < NR_LRU_LISTS; lru++) {
       const list = node.lru_base + lru;
       let n = 0;
+      let pages = 0;
       for (let p = f.list_first(list); p >= 0 && n <= f.list_count[list]; p = f.list_next(p)) {
         n++;
+        pages += f.flags[p] & PG_head ? 1 << f.order[p] : 1;
         if (!(f.flags[p] & PG_lru))
           report(`pfn ${p} on LRU list ${lru} of node ${node.node_id} lacks PG_lru`);
         if (mm.page_zone(p)?.nid !== node.node_id)
           report(`pfn ${p} on node ${node.node_id}'s LRU belongs to another node`);
       }
-      if (n !== f.list_count[list] || n !== node.vm_stat[LRU_INACTIVE_ANON + lru]) {
+      if (n !== f.list_count[list] || pages !== node.vm_stat[LRU_INACTIVE_ANON + lru]) {
         report(
           `node ${node.node_id} LRU list ${lru}: ${n} entries, count ${f.list_count[list]}, stat ${node.vm_stat[lru]}`,
         );
@@ -225,6 +282,47 @@ export function vm_check(vm: Vm): string[] {
   return errors;
 }
 
+/**
+ * A huge PMD: it maps the head of an order-9 anonymous folio in an anonymous VMA covering the
+ * 2 MiB, at the folio's index, with a deposited table; counts 512 pages of rss and one entire
+ * mapping (counts.huge). Returns 1 for the deposited table.
+ */
+function huge_pmd_check(
+  vm: Vm,
+  as: MmStruct,
+  e: number,
+  vpn: number,
+  counts: { rss: Float64Array; huge: Int32Array; hugeLocked: Int32Array },
+  report: (m: string) => void,
+): number {
+  const f = vm.mm.frames;
+  const v = vm.vmas;
+  const head = vm.pt.pfn[e];
+  const addr = vpn * 4096;
+  const vma = as.mt.walk(addr);
+  if (vma < 0 || v.vm_end[vma] < addr + HPAGE_PMD_NR * 4096 || v.vm_start[vma] > addr)
+    report(`mm ${as.id}: huge PMD at 0x${addr.toString(16)} not inside one VMA`);
+  if (!(f.flags[head] & PG_head) || f.order[head] !== HPAGE_PMD_ORDER || !(f.flags[head] & PG_anon))
+    report(`mm ${as.id}: huge PMD at 0x${addr.toString(16)} maps pfn ${head}, not an anonymous THP head`);
+  else if (vma >= 0 && f.index[head] !== v.linear_page_index(vma, addr))
+    report(`mm ${as.id}: THP ${head} at 0x${addr.toString(16)} has index ${f.index[head]}`);
+  const slot = vm.pt.deposit.get(e);
+  if (slot === undefined || vm.pt.used[slot] !== 0)
+    report(`mm ${as.id}: huge PMD at 0x${addr.toString(16)} has no empty deposited table`);
+  counts.rss[MM_ANONPAGES] += HPAGE_PMD_NR;
+  counts.huge[head >> HPAGE_PMD_ORDER]++;
+  if (vma >= 0 && v.vm_flags[vma] & VM_LOCKED) counts.hugeLocked[head >> HPAGE_PMD_ORDER]++;
+  if (
+    vm.pt.bits[e] & _PAGE_RW &&
+    (vma < 0 ||
+      !(v.vm_flags[vma] & VM_WRITE) ||
+      folio_entire_mapcount(vm.mm, head) !== 1 ||
+      thp_ptemapped_pages(vm.mm, head) > 0)
+  )
+    report(`mm ${as.id}: writable huge PMD at 0x${addr.toString(16)} of a shared THP`);
+  return 1;
+}
+
 /** Walk one table (level 0 = PGD), counting tables and leaf references; returns tables seen. */
 function walk(
   vm: Vm,
@@ -234,7 +332,7 @@ function walk(
   base: number,
   refs: Int32Array,
   lockedRefs: Int32Array,
-  counts: { rss: Float64Array; swap: Int32Array | null },
+  counts: { rss: Float64Array; swap: Int32Array | null; huge: Int32Array; hugeLocked: Int32Array },
   report: (m: string) => void,
 ): number {
   const pt = vm.pt;
@@ -255,6 +353,18 @@ function walk(
     if (pt.bits[e] === 0) continue;
     used++;
     const vpn = base + i * span;
+    // A hugetlb page mapped by a PMD or PUD leaf (_PAGE_PSE) in a hugetlb VMA.
+    if (level < 3 && pt.bits[e] & _PAGE_PSE && f.flags[pt.pfn[e]] & PG_hugetlb) {
+      const hv = as.mt.walk(vpn * 4096);
+      if (hv < 0 || !(vm.vmas.vm_flags[hv] & VM_HUGETLB))
+        report(`mm ${as.id}: hugetlb leaf at 0x${(vpn * 4096).toString(16)} outside a hugetlb VMA`);
+      refs[pt.pfn[e]]++;
+      continue;
+    }
+    if (level === 2 && pt.bits[e] & _PAGE_PSE) {
+      tables += huge_pmd_check(vm, as, e, vpn, counts, report);
+      continue;
+    }
     if (level < 3) {
       tables += walk(vm, as, f.index[pt.pfn[e]], level + 1, vpn, refs, lockedRefs, counts, report);
       continue;

@@ -13,6 +13,8 @@
 import { PG_anon } from '../mm/page-flags.ts';
 import { swap_duplicate } from '../mm/swapfile.ts';
 import { page_add_file_rmap } from './filemap_fault.ts';
+import { copy_huge_pmd, huge_pmd_entry } from './huge_memory.ts';
+import { copy_hugetlb_page_range } from './hugetlb.ts';
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { exit_mmap, type TaskContext, vm_stat_account } from './mmap.ts';
@@ -22,6 +24,7 @@ import type { Vm } from './vm.ts';
 import {
   VM_ACCOUNT,
   VM_DONTCOPY,
+  VM_HUGETLB,
   VM_LOCKED,
   VM_LOCKONFAULT,
   VM_MAYWRITE,
@@ -72,6 +75,14 @@ export function dup_mmap(
     child.mt.store(v.vm_start[copy], v.vm_end[copy], copy);
     child.map_count++;
     vm_stat_account(child, v.vm_flags[copy], len);
+    if (v.vm_flags[vma] & VM_HUGETLB) {
+      // vma_needs_copy() is true for hugetlb: its pages are never refilled from a file.
+      if (!copy_hugetlb_page_range(vm, child, parent, vma, copy)) {
+        exit_mmap(vm, child);
+        return null;
+      }
+      continue;
+    }
     // vma_needs_copy(): PTEs without anonymous pages behind them are refilled by faults.
     if (!wipe && v.anon_vma[vma] >= 0 && !copy_page_range(vm, child, parent, vma, copy)) {
       exit_mmap(vm, child);
@@ -92,6 +103,15 @@ function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number, dst_
   const last = v.vm_end[vma] / 4096;
   while (vpn < last) {
     const next = Math.min(last, (Math.floor(vpn / PMD_PAGES) + 1) * PMD_PAGES);
+    // copy_pmd_range(): a huge PMD is shared whole (copy_huge_pmd); a pinned THP is split first.
+    if (pt.deposit.size) {
+      const he = huge_pmd_entry(vm, src, vpn);
+      if (he >= 0 && copy_huge_pmd(vm, dst, src, vma, he, cow, vpn)) {
+        vpn = next;
+        continue;
+      }
+      if (he >= 0 && huge_pmd_entry(vm, src, vpn) >= 0) return false;
+    }
     const stable = walk_pte_table(vm, src, vpn);
     if (stable >= 0 && pt.used[stable] > 0) {
       const dtable = pte_table_alloc(vm, dst, vpn);

@@ -48,6 +48,7 @@ import { truncate_inode_pages } from '../mm/truncate.ts';
 import { reclaim_pages } from '../mm/vmscan.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import type { FileCred } from './files.ts';
+import { split_thps_in_range } from './huge_memory.ts';
 import { handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
@@ -141,6 +142,8 @@ function madvise_unmodelled(behavior: number): boolean {
  * maps too; clean the rest and queue them as lazyfree.
  */
 function madvise_free_pte_range(vm: Vm, mm: MmStruct, start: number, end: number): void {
+  // Large folios in the range are split (as madvise_free_pte_range() does for partial ones).
+  split_thps_in_range(vm, mm, -1, start, end);
   walk_pte_range(vm, mm, start, end, madvise_free_pte, null, true);
 }
 
@@ -186,6 +189,7 @@ function madvise_cold_or_pageout_pte_range(
   pageout: boolean,
   anon_only = false,
 ): void {
+  split_thps_in_range(vm, mm, _vma, start, end);
   if (!pageout) {
     walk_pte_range(vm, mm, start, end, madvise_cold_pte, null);
     return;

@@ -9,6 +9,7 @@
 import { folio_mark_accessed, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
+import { folio_entire_mapcount, thp_head } from '../mm/huge_memory.ts';
 import {
   lruvec_add_folio,
   lruvec_del_folio,
@@ -21,12 +22,14 @@ import {
   PG_active,
   PG_anon,
   PG_dirty,
+  PG_head,
   PG_locked,
   PG_lru,
   PG_mlocked,
   PG_referenced,
   PG_swapbacked,
   PG_swapcache,
+  PG_tail,
   PG_unevictable,
 } from '../mm/page-flags.ts';
 import {
@@ -40,11 +43,25 @@ import {
 import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { do_fault, fault_dirty_shared_page, mm_counter_file } from './filemap_fault.ts';
+import {
+  __split_huge_pmd,
+  do_huge_pmd_anonymous_page,
+  do_huge_pmd_wp_page,
+  huge_pmd_entry,
+  munlock_vma_thp,
+  pmd_table,
+  thp_remove_rmap_pte,
+  thp_vma_allowable,
+  VM_FAULT_FALLBACK,
+  zap_huge_pmd,
+} from './huge_memory.ts';
+import { hugetlb_fault } from './hugetlb.ts';
 import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
+  _PAGE_PSE,
   _PAGE_RW,
   _PAGE_SWP_ENTRY,
   _PAGE_TABLE,
@@ -57,7 +74,7 @@ import {
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma, vma_has_recency } from './rmap.ts';
 import { update_hiwater_rss, type Vm } from './vm.ts';
-import { VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
@@ -161,7 +178,7 @@ export function add_new_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: numbe
 }
 
 /** anon_vma_prepare(): give the VMA an anon_vma before its first anonymous page. */
-function anon_vma_prepare(vm: Vm, vma: number): void {
+export function anon_vma_prepare(vm: Vm, vma: number): void {
   if (vm.vmas.anon_vma[vma] >= 0) return;
   const av = vm.anon.alloc();
   vm.vmas.anon_vma[vma] = av;
@@ -181,7 +198,32 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
   // mm_account_fault(): every fault counts, from user space or GUP (populate, mlock).
   vm.mm.vm_events[PGFAULT]++;
   vm.mm.kernel_ns += vm.mm.cost.handle_mm_fault;
+  // is_vm_hugetlb_page(): hugetlb_fault() handles the whole fault.
+  if (vm.vmas.vm_flags[vma] & VM_HUGETLB) return hugetlb_fault(vm, mm, vma, addr, write);
+  // __handle_mm_fault()'s PMD level: a THP fault on an empty PMD, or a huge PMD's own fault.
+  if (vm.pt.deposit.size || vm.mm.config.TRANSPARENT_HUGEPAGE) {
+    const r = handle_pmd_fault(vm, mm, vma, addr, write);
+    if (r !== VM_FAULT_FALLBACK) return r;
+  }
   return handle_pte_fault(vm, mm, vma, addr, write);
+}
+
+// kernel: mm/memory.c __handle_mm_fault() at the PMD level (create_huge_pmd / wp_huge_pmd)
+function handle_pmd_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
+  const vpn = addr / 4096;
+  const allowable = write && thp_vma_allowable(vm, vma, addr);
+  const pmd = pmd_table(vm, mm, vpn, allowable);
+  if (pmd < 0) return allowable ? VM_FAULT_OOM : VM_FAULT_FALLBACK;
+  const e = pmd * PTRS_PER_TABLE + pmd_index(vpn);
+  const bits = vm.pt.bits[e];
+  if (bits === 0) {
+    if (!allowable) return VM_FAULT_FALLBACK;
+    return do_huge_pmd_anonymous_page(vm, mm, vma, addr, pmd, anon_vma_prepare);
+  }
+  if (!(bits & _PAGE_PSE)) return VM_FAULT_FALLBACK;
+  if (write && !(bits & _PAGE_RW)) return do_huge_pmd_wp_page(vm, mm, vma, e);
+  vm.pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+  return VM_FAULT_OK;
 }
 
 // kernel: mm/memory.c handle_pte_fault()
@@ -208,7 +250,13 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
       return VM_FAULT_OK;
     }
     const f = vm.mm.frames;
-    if (old !== vm.mm.zero_pfn && f.flags[old] & PG_anon && f.mapcount[old] === 1) {
+    // A THP subpage is exclusive only if no PMD maps its folio too (page_mapcount()).
+    if (
+      old !== vm.mm.zero_pfn &&
+      f.flags[old] & PG_anon &&
+      f.mapcount[old] === 1 &&
+      !(f.flags[old] & (PG_head | PG_tail) && folio_entire_mapcount(vm.mm, thp_head(old)) > 0)
+    ) {
       // wp_can_reuse_anon_folio(): a page about to be written has no use for its swap copy.
       if (f.flags[old] & PG_swapcache) {
         const si = vm.mm.swap!;
@@ -331,6 +379,10 @@ function alloc_anon_page(vm: Vm, mm: MmStruct, vma: number, addr: number, zero: 
  */
 export function page_remove_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: number): void {
   const f = vm.mm.frames;
+  if (f.flags[pfn] & (PG_head | PG_tail)) {
+    thp_remove_rmap_pte(vm, mm, pfn, vma);
+    return;
+  }
   mm.rss[MM_ANONPAGES]--;
   --f.mapcount[pfn];
   if (vm.vmas.vm_flags[vma] & VM_LOCKED) munlock_vma_folio(vm, pfn);
@@ -390,6 +442,10 @@ export function page_remove_file_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: nu
  * the kernel's occasional undercount.
  */
 export function munlock_vma_folio(vm: Vm, pfn: number): void {
+  if (vm.mm.frames.flags[pfn] & (PG_head | PG_tail) && vm.mm.frames.flags[pfn] & PG_anon) {
+    munlock_vma_thp(vm, thp_head(pfn));
+    return;
+  }
   if (!(vm.mm.frames.flags[pfn] & PG_mlocked)) return;
   if (vm.mm.frames.mapcount[pfn] > 0 && page_mapped_in_locked_vma(vm, pfn)) return;
   munlock_folio(vm.mm, pfn);
@@ -408,6 +464,17 @@ export function zap_page_range(
   end: number,
   even_cows = true,
 ): void {
+  // zap_pmd_range(): a huge PMD the range covers whole goes at once; one covered in part is
+  // split first (__split_huge_pmd) and its PTEs zapped below. File hole punches skip THPs.
+  if (vm.pt.deposit.size) {
+    const PMD_BYTES = PMD_PAGES * 4096;
+    for (let a = Math.floor(start / PMD_BYTES) * PMD_BYTES; a < end; a += PMD_BYTES) {
+      const e = huge_pmd_entry(vm, mm, a / 4096);
+      if (e < 0 || !even_cows) continue;
+      if (a >= start && a + PMD_BYTES <= end) zap_huge_pmd(vm, mm, vma, e);
+      else __split_huge_pmd(vm, mm, vma, e);
+    }
+  }
   walk_pte_range(vm, mm, start, end, even_cows ? zap_pte : zap_file_pte, vma, even_cows);
 }
 

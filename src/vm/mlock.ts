@@ -19,6 +19,7 @@
 import { errnos } from '../lib/errno.ts';
 import { mlock_folio } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
+import { split_thps_in_range } from './huge_memory.ts';
 import { munlock_vma_folio, walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { __mm_populate, page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
@@ -47,6 +48,7 @@ export function can_do_mlock(task: TaskContext): boolean {
  */
 export function mlock_vma_pages_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
   const locked = (vm.vmas.vm_flags[vma] & VM_LOCKED) !== 0;
+  split_thps_in_range(vm, mm, vma, start, end);
   walk_pte_range(vm, mm, start, end, locked ? mlock_pte : munlock_pte, null);
 }
 

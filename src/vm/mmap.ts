@@ -8,6 +8,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
+import { hugetlb_vm_op_close, unmap_hugepage_range, vma_huge_page_size } from './hugetlb.ts';
 import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
@@ -30,6 +31,7 @@ import {
 
 const ENOMEM = -errnos.ENOMEM;
 const EFAULT = -errnos.EFAULT;
+const EINVAL = -errnos.EINVAL;
 /** CAP_IPC_LOCK (include/uapi/linux/capability.h): lock memory beyond RLIMIT_MEMLOCK. */
 
 /**
@@ -62,9 +64,11 @@ export function vm_stat_account(mm: MmStruct, flags: number, npages: number): vo
 /**
  * kernel: mm/vma.c accountable_mapping()
  * A private writable mapping without VM_NORESERVE is charged to vm_committed_as (hugetlb files,
- * which have their own reservations, are not: none are modelled yet).
+ * which have their own reservations, are not).
  */
 export function accountable_mapping(flags: number): boolean {
+  // is_file_hugepages(): hugetlb mappings have their own reservations.
+  if (flags & VM_HUGETLB) return false;
   return (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
 }
 
@@ -428,8 +432,8 @@ export function __split_vma(vm: Vm, mm: MmStruct, vma: number, addr: number): nu
  * kernel: mm/vma.c do_vmi_munmap()
  * Unmap [start, end): split the VMAs straddling either end, zap their pages, free them, then the
  * page tables of the hole, and give back the commit charge of the VM_ACCOUNT ones
- * (vms_complete_munmap_vmas(): vm_unacct_memory(nr_accounted)). Returns 0 or -ENOMEM (too many
- * VMAs to split).
+ * (vms_complete_munmap_vmas(): vm_unacct_memory(nr_accounted)). Returns 0, -ENOMEM (too many
+ * VMAs to split) or -EINVAL (a hugetlb VMA split off its huge page size).
  */
 export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): number {
   const v = vm.vmas;
@@ -439,6 +443,16 @@ export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): num
   // Splitting both ends of one VMA adds a VMA; the kernel checks the limit before touching anything.
   if (v.vm_start[first] < start && v.vm_end[first] > end && mm.map_count >= vm.sysctl.max_map_count)
     return ENOMEM;
+  // hugetlb_vm_op_split(): a hugetlb VMA splits only at its huge page size (-EINVAL).
+  const lastVma = mt.walk(end - 1);
+  if (
+    (v.vm_start[first] < start && v.vm_flags[first] & VM_HUGETLB && start % vma_huge_page_size(vm, first)) ||
+    (lastVma >= 0 &&
+      v.vm_end[lastVma] > end &&
+      v.vm_flags[lastVma] & VM_HUGETLB &&
+      end % vma_huge_page_size(vm, lastVma))
+  )
+    return EINVAL;
   if (v.vm_start[first] < start) {
     const r = __split_vma(vm, mm, first, start);
     if (r < 0) return r;
@@ -459,7 +473,10 @@ export function do_munmap(vm: Vm, mm: MmStruct, start: number, end: number): num
   let nr_accounted = 0;
   for (const vma of doomed) {
     const len = v.vm_end[vma] - v.vm_start[vma];
-    zap_page_range(vm, mm, vma, v.vm_start[vma], v.vm_end[vma]);
+    if (v.vm_flags[vma] & VM_HUGETLB) {
+      unmap_hugepage_range(vm, mm, vma, v.vm_start[vma], v.vm_end[vma]);
+      hugetlb_vm_op_close(vm, mm, vma);
+    } else zap_page_range(vm, mm, vma, v.vm_start[vma], v.vm_end[vma]);
     vm_stat_account(mm, v.vm_flags[vma], -len / PAGE);
     if (v.vm_flags[vma] & VM_LOCKED) mm.locked_vm -= len / PAGE;
     if (v.vm_flags[vma] & VM_ACCOUNT) nr_accounted += len / PAGE;

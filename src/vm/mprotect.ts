@@ -22,6 +22,7 @@
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { PG_anon } from '../mm/page-flags.ts';
+import { split_huge_pmd_range } from './huge_memory.ts';
 import { walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -93,6 +94,8 @@ export function change_protection(vm: Vm, mm: MmStruct, vma: number, start: numb
         : 0,
     pages: 0,
   };
+  // change_pmd_range(): huge PMDs are split to PTEs first (the model does not change_huge_pmd()).
+  split_huge_pmd_range(vm, mm, vma, start, end);
   walk_pte_range(vm, mm, start, end, change_pte, cp);
   return cp.pages;
 }

@@ -46,6 +46,7 @@
 
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
+import { split_huge_pmd_range } from './huge_memory.ts';
 import { mlock_vma_pages_range } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -149,6 +150,8 @@ function move_entry(vm: Vm, ot: number, oi: number, nt: number, ni: number): voi
 function move_page_tables(vm: Vm, mm: MmStruct, old_addr: number, new_addr: number, len: number): number {
   const pt = vm.pt;
   const old_end = old_addr + len;
+  // move_huge_pmd() is not modelled: huge PMDs are split and their PTEs moved.
+  split_huge_pmd_range(vm, mm, -1, old_addr, old_end);
   let o = old_addr;
   let n = new_addr;
   while (o < old_end) {

@@ -62,6 +62,11 @@ export class PageTables {
   used = new Int16Array(64);
   /** Per table: its frame. */
   frame = new Int32Array(64);
+  /**
+   * The PTE table deposited with each huge PMD entry (pgtable_trans_huge_deposit()), by the
+   * PMD entry's flat index: allocated and owned, linked into nothing until split_huge_pmd().
+   */
+  readonly deposit = new Map<number, number>();
   private free: number[] = [];
   private slots = 0;
   /** Tables per owning address space (mm_pgtables_bytes / PAGE_SIZE). */
@@ -134,10 +139,10 @@ export class PageTables {
     this.bits[e] = 0;
   }
 
-  /** The table slot an entry points at (for non-leaf levels). */
+  /** The table slot an entry points at (for non-leaf levels); -1 for none or a huge (PSE) leaf. */
   child(slot: number, i: number): number {
     const e = slot * PTRS_PER_TABLE + i;
-    return this.bits[e] === 0 ? -1 : this.mm.frames.index[this.pfn[e]];
+    return this.bits[e] === 0 || this.bits[e] & _PAGE_PSE ? -1 : this.mm.frames.index[this.pfn[e]];
   }
 
   private grow(): void {

@@ -6,10 +6,13 @@
  */
 
 import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
+import { type Hstate, pages_per_huge_page } from '../mm/hstate.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE, pin_user_pages, unpin_user_pages } from './gup.ts';
+import { huge_pmd_entry } from './huge_memory.ts';
+import { hugetlb_get_unmapped_area, hugetlb_reserve_pages } from './hugetlb.ts';
 import { sys_madvise } from './madvise.ts';
 import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
 import { can_do_mlock, do_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall } from './mlock.ts';
@@ -66,6 +69,8 @@ import {
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
+  MAP_HUGE_MASK,
+  MAP_HUGE_SHIFT,
   MAP_HUGETLB,
   MAP_KNOWN_FLAGS,
   MAP_LOCKED,
@@ -89,7 +94,9 @@ import {
 import { OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
+  VM_DONTEXPAND,
   VM_EXEC,
+  VM_HUGETLB,
   VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
@@ -288,14 +295,23 @@ export class Process implements TaskContext, FileTask {
     if (flags & MAP_GROWSDOWN) fail('EINVAL', 'MAP_GROWSDOWN is not supported by this model');
     const file = flags & MAP_ANONYMOUS ? null : (this.fdt.fds[fd] ?? fail('EBADF', `fd ${fd} is not open`));
     if (file && flags & MAP_HUGETLB) fail('EINVAL', 'MAP_HUGETLB on a file not on hugetlbfs');
-    if (flags & MAP_HUGETLB) fail('ENOMEM', 'no hugetlb pages are reserved');
+    // hstate_sizelog(): MAP_HUGE_2MB/MAP_HUGE_1GB in bits 26..31, else the default size.
+    let hs: Hstate | undefined;
+    if (flags & MAP_HUGETLB) {
+      const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+      hs = log ? vm.mm.hugetlb.size_to_hstate(2 ** log) : vm.mm.hugetlb.default_hstate;
+      if (!hs) fail('EINVAL', 'no hugetlb page size of that MAP_HUGE_ value');
+    }
+    const hsize = hs ? PAGE * pages_per_huge_page(hs) : PAGE;
     if (file && offset / PAGE + Math.ceil(length / PAGE) > 2 ** 52)
       fail('EOVERFLOW', 'offset + length overflows the file offset');
-    const len = Math.ceil(length / PAGE) * PAGE;
+    // A hugetlb length is rounded up to the huge page size (ALIGN(len, huge_page_size(hs))).
+    const len = Math.ceil(length / hsize) * hsize;
     if (len > mm.task_size) fail('ENOMEM', 'length exceeds the address space');
     if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
     if (flags & MAP_FIXED) {
       if (addr % PAGE) fail('EINVAL', 'MAP_FIXED address is not page aligned');
+      if (addr % hsize) fail('EINVAL', 'MAP_FIXED address is not huge page aligned');
       if (addr + len > mm.task_size) fail('ENOMEM', 'range exceeds the address space');
       if (addr < vm.sysctl.mmap_min_addr && !this.capable(CAP_SYS_RAWIO))
         fail('EPERM', 'address below vm.mmap_min_addr');
@@ -310,6 +326,8 @@ export class Process implements TaskContext, FileTask {
     // MAP_NORESERVE is honoured unless vm.overcommit_memory is 2 (do_mmap()); an accountable
     // mapping becomes VM_ACCOUNT in __mmap_prepare().
     if (flags & MAP_NORESERVE && vm.sysctl.overcommit_memory !== OVERCOMMIT_NEVER) vm_flags |= VM_NORESERVE;
+    // hugetlb applies strict overcommit unless MAP_NORESERVE; hugetlbfs_file_mmap() adds the rest.
+    if (hs) vm_flags |= VM_HUGETLB | VM_DONTEXPAND | (flags & MAP_NORESERVE ? VM_NORESERVE : 0);
     if (flags & MAP_LOCKED && !can_do_mlock(this)) fail('EPERM', 'MAP_LOCKED with RLIMIT_MEMLOCK 0');
     if (!mlock_future_ok(mm, vm_flags, len, this)) fail('EAGAIN', 'RLIMIT_MEMLOCK exceeded');
     let pgoff = 0;
@@ -332,15 +350,19 @@ export class Process implements TaskContext, FileTask {
     if (mm.map_count >= vm.sysctl.max_map_count) fail('ENOMEM', 'vm.max_map_count reached');
     let start = addr;
     if (!(flags & MAP_FIXED)) {
-      start = get_unmapped_area(vm, mm, addr, len);
+      start = hs ? hugetlb_get_unmapped_area(vm, mm, addr, len, hsize) : get_unmapped_area(vm, mm, addr, len);
       if (start < 0) fail('ENOMEM', 'no free range of that size');
     }
     // shmem_zero_setup()'s shmem_acct_size(): shared anonymous memory without VM_NORESERVE is
     // charged for its whole size. Checked before anything is replaced: 6.18 puts a MAP_FIXED
     // victim back when this fails.
-    const shm_acct = !file && type !== MAP_PRIVATE && !(vm_flags & VM_NORESERVE) ? len / PAGE : 0;
+    const shm_acct = !file && !hs && type !== MAP_PRIVATE && !(vm_flags & VM_NORESERVE) ? len / PAGE : 0;
     if (shm_acct && security_vm_enough_memory_mm(vm, mm, this, shm_acct) < 0)
       fail('ENOMEM', 'commit refused for shared memory (vm.overcommit_memory)');
+    // hugetlb_reserve_pages(): the pool must cover the whole mapping unless MAP_NORESERVE.
+    const hobj = hs ? hugetlb_reserve_pages(vm, mm, hs, len, vm_flags) : 0;
+    if (hobj < 0)
+      fail('ENOMEM', 'not enough free hugetlb pages to reserve (nr_hugepages, nr_overcommit_hugepages)');
     // The commit charge, then (MAP_FIXED) unmapping what the new mapping replaces.
     const setup = __mmap_prepare(vm, mm, this, start, len, vm_flags, (flags & MAP_FIXED) !== 0);
     if (setup < 0) {
@@ -351,8 +373,9 @@ export class Process implements TaskContext, FileTask {
     if (file) vm.files.get_file(file);
     const vma = file
       ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
-      : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE ? start / PAGE : 0);
-    if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
+      : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE && !hs ? start / PAGE : 0);
+    if (hs) vm.vmas.vm_private_data[vma] = hobj;
+    else if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
       populate_vma_page_range(vm, mm, vma, start, start + len);
@@ -369,8 +392,10 @@ export class Process implements TaskContext, FileTask {
     const len = Math.ceil(length / PAGE) * PAGE;
     if (addr + len > this.mm.task_size)
       throw new ErrnoError('EINVAL', 'munmap', undefined, 'range exceeds the address space');
-    if (this.syscall(() => do_munmap(this.vm, this.mm, addr, addr + len)) < 0)
-      throw new ErrnoError('ENOMEM', 'munmap', undefined, 'vm.max_map_count reached');
+    const r = this.syscall(() => do_munmap(this.vm, this.mm, addr, addr + len));
+    if (r === -errnos.EINVAL)
+      throw new ErrnoError('EINVAL', 'munmap', undefined, 'splits a hugetlb mapping off its huge page size');
+    if (r < 0) throw new ErrnoError('ENOMEM', 'munmap', undefined, 'vm.max_map_count reached');
   }
 
   // The memory syscalls of mm/mprotect.c, mm/mlock.c, mm/madvise.c, mm/mremap.c and brk(), and
@@ -792,8 +817,14 @@ export class Process implements TaskContext, FileTask {
 function pte_allows(vm: Vm, mm: MmStruct, addr: number, write: boolean): boolean {
   const vpn = addr / PAGE;
   const table = walk_pte_table(vm, mm, vpn);
-  if (table < 0) return false;
-  const e = table * PTRS_PER_TABLE + pte_index(vpn);
+  // A huge PMD's bits stand for its whole 2 MiB.
+  const e =
+    table >= 0
+      ? table * PTRS_PER_TABLE + pte_index(vpn)
+      : vm.pt.deposit.size
+        ? huge_pmd_entry(vm, mm, vpn)
+        : -1;
+  if (e < 0) return false;
   const bits = vm.pt.bits[e];
   if (!(bits & _PAGE_PRESENT) || (write && !(bits & _PAGE_RW))) return false;
   vm.pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);

@@ -8,11 +8,12 @@
 import { type AddressSpace, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { mlock_folio } from '../mm/lru.ts';
 import type { MM } from '../mm/mm.ts';
-import { PG_anon, PG_dirty, PG_swapbacked, PG_swapcache } from '../mm/page-flags.ts';
+import { PG_anon, PG_dirty, PG_head, PG_swapbacked, PG_swapcache, PG_tail } from '../mm/page-flags.ts';
 import { RMAP_VM_EXEC, RMAP_VM_LOCKED } from '../mm/rmap.ts';
 import { folio_swap_slot, swap_duplicate } from '../mm/swapfile.ts';
 import { node_stat_index } from '../mm/vmstat_items.ts';
 import { mm_counter_file } from './filemap_fault.ts';
+import { huge_pmd_entry } from './huge_memory.ts';
 import { walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import {
@@ -69,7 +70,13 @@ function rmap_one<A>(vm: Vm, pfn: number, vma: number, visit: RmapVisitor<A>, ar
   const mm = vm.mms[v.vm_mm[vma]]!;
   const vpn = addr / 4096;
   const table = walk_pte_table(vm, mm, vpn);
-  if (table < 0) return true;
+  if (table < 0) {
+    // A PMD mapping of a THP is visited as the mapping of its head (page_vma_mapped_walk's pmd).
+    if (!vm.pt.deposit.size) return true;
+    const pe = huge_pmd_entry(vm, mm, vpn);
+    if (pe < 0 || vm.pt.pfn[pe] !== pfn) return true;
+    return visit(vm, mm, vma, addr, pe, arg) !== false;
+  }
   const e = table * PTRS_PER_TABLE + pte_index(vpn);
   if (!pte_present(vm.pt.bits[e]) || vm.pt.pfn[e] !== pfn) return true;
   return visit(vm, mm, vma, addr, e, arg) !== false;
@@ -147,6 +154,8 @@ function folio_referenced_one(
  */
 export function try_to_unmap(vm: Vm, pfn: number): boolean {
   const mm = vm.mm;
+  // THPs are not swapped out or discarded whole (docs/decisions.md): they stay mapped.
+  if (mm.frames.flags[pfn] & (PG_head | PG_tail) && mm.frames.flags[pfn] & PG_anon) return false;
   walk.pfn = pfn;
   walk.anon = (mm.frames.flags[pfn] & PG_anon) !== 0;
   walk.as = walk.anon ? null : mm.page_cache.of(mm.frames.mapping[pfn]);

@@ -21,11 +21,10 @@
  * (percpu_counter_sum_positive()) on the real machine too.
  */
 import { errnos } from '../lib/errno.ts';
+import { hugetlb_total_pages } from '../mm/hugetlb.ts';
 import type { MM } from '../mm/mm.ts';
 import { PAGE_SHIFT } from '../mm/mmzone.ts';
 import { total_swap_pages } from '../mm/swapfile.ts';
-import { global_node_page_state } from '../mm/vmstat.ts';
-import { node_stat_index } from '../mm/vmstat_items.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_SYS_ADMIN } from './uapi.ts';
 import type { Vm } from './vm.ts';
@@ -51,12 +50,9 @@ export const DEFAULT_OVERCOMMIT: OvercommitSysctls = {
 };
 
 const ENOMEM = -errnos.ENOMEM;
-const NR_HUGETLB = node_stat_index('nr_hugetlb');
 
-/** kernel: mm/hugetlb.c hugetlb_total_pages(): pages in hugetlb pools, which NR_HUGETLB counts. */
-export function hugetlb_total_pages(mm: MM): number {
-  return global_node_page_state(mm, NR_HUGETLB);
-}
+/** kernel: mm/hugetlb.c hugetlb_total_pages(): pages in hugetlb pools (NR_HUGETLB counts those in use). */
+export { hugetlb_total_pages };
 
 /**
  * kernel: mm/util.c vm_commit_limit()

@@ -5,6 +5,7 @@
 import type { MM } from '../mm/mm.ts';
 import { AnonVmas } from './anon_vma.ts';
 import { DEFAULT_DISK, type DiskConfig, Files } from './files.ts';
+import { thp_shrinker_init } from './huge_memory.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct.ts';
 import type { OomTask } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
@@ -101,6 +102,7 @@ export class Vm {
     this.vmas.file_get = (id) => this.files.get_file(this.files.file(id));
     this.vmas.file_put = (id) => this.files.fput(this.files.file(id), 0);
     install_rmap(this, mm);
+    thp_shrinker_init(this);
   }
 
   /**

@@ -61,12 +61,16 @@ export class VmaTable {
   vm_file = new Int32Array(64);
   /** The address_space id of vm_file's inode (0 without a file). */
   vm_mapping = new Int32Array(64);
+  /** vm_private_data: a hugetlb VMA's object (src/vm/hugetlb.ts), 0 for none. */
+  vm_private_data = new Int32Array(64);
   /** i_mmap: per address_space id, the VMAs mapping it (the file rmap's interval tree). */
   readonly i_mmap = new Map<number, Set<number>>();
   /** Called with the open-file id when a VMA holding a file goes away (fput). */
   file_put: (file: number) => void = () => {};
   /** Called with the open-file id when a VMA holding a file is duplicated (get_file). */
   file_get: (file: number) => void = () => {};
+  /** Called with vm_private_data when a VMA holding one is duplicated (vm_ops->open). */
+  private_get: (data: number) => void = () => {};
   private free: number[] = [];
   private used = 0;
 
@@ -90,6 +94,7 @@ export class VmaTable {
     this.anon_vma[id] = -1;
     this.vm_file[id] = 0;
     this.vm_mapping[id] = 0;
+    this.vm_private_data[id] = 0;
     return id;
   }
 
@@ -125,6 +130,8 @@ export class VmaTable {
   dup(id: number, mm = this.vm_mm[id]): number {
     const copy = this.alloc(mm, this.vm_start[id], this.vm_end[id], this.vm_flags[id], this.vm_pgoff[id]);
     this.anon_vma[copy] = this.anon_vma[id];
+    this.vm_private_data[copy] = this.vm_private_data[id];
+    if (this.vm_private_data[id]) this.private_get(this.vm_private_data[id]);
     if (this.vm_file[id]) {
       this.file_get(this.vm_file[id]);
       this.set_file(copy, this.vm_file[id], this.vm_mapping[id]);
@@ -152,5 +159,6 @@ export class VmaTable {
     this.anon_vma = g(this.anon_vma);
     this.vm_file = g(this.vm_file);
     this.vm_mapping = g(this.vm_mapping);
+    this.vm_private_data = g(this.vm_private_data);
   }
 }

@@ -20,7 +20,12 @@ import {
 } from '../../src/mm/gfp.ts';
 import { ALLOC_MIN_RESERVE } from '../../src/mm/internal.ts';
 import { ZONE_DMA32 } from '../../src/mm/mmzone.ts';
-import { COMPACT_COMPLETE, COMPACT_SKIPPED, no_slowpath_hooks, type SlowpathHooks } from '../../src/mm/page_alloc/context.ts';
+import {
+  COMPACT_COMPLETE,
+  COMPACT_SKIPPED,
+  no_slowpath_hooks,
+  type SlowpathHooks,
+} from '../../src/mm/page_alloc/context.ts';
 import { gfp_compaction_allowed, NOFAIL_LOOP_LIMIT } from '../../src/mm/page_alloc/slowpath.ts';
 import type { Machine } from '../../src/sim/machine.ts';
 import { cleanMachine, violations } from '../helpers.ts';

@@ -2,31 +2,25 @@
  * /proc/meminfo (fs/proc/meminfo.c meminfo_proc_show; mode 0444), in the order and widths of
  * Linux 6.18 on x86-64 with this machine's options: ZSWAP and THP lines, CMA lines only with
  * CONFIG_CMA, no HIGHMEM or MEMORY_FAILURE lines, DirectMap1G (gbpages). Values come from the
- * model's counters; what it does not track yet (block-device buffers, swap, percpu, hugetlb
- * pools) prints 0, as on a machine that has none. VmallocUsed is 6.18's vmalloc_nr_pages() (pages
+ * model's counters; what it does not track yet (block-device buffers, swap, percpu)
+ * prints 0, as on a machine that has none. VmallocUsed is 6.18's vmalloc_nr_pages() (pages
  * of every vmalloc area); VmallocChunk has been 0 since 4.4. CommitLimit and Committed_AS are
  * vm_commit_limit() and vm_memory_committed() (src/vm/util.ts).
  */
 
+import { huge_page_size_kb } from '../../mm/hstate.ts';
 import type { MM } from '../../mm/mm.ts';
 import { PAGE_SHIFT } from '../../mm/mmzone.ts';
 import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.ts';
 import { vmalloc_nr_pages } from '../../mm/vmalloc.ts';
 import { global_node_page_state, global_zone_page_state } from '../../mm/vmstat.ts';
 import { NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_MLOCK, node_stat_index } from '../../mm/vmstat_items.ts';
-import {
-  DEFAULT_OVERCOMMIT,
-  hugetlb_total_pages,
-  type OvercommitSysctls,
-  vm_commit_limit,
-} from '../../vm/util.ts';
+import { DEFAULT_OVERCOMMIT, type OvercommitSysctls, vm_commit_limit } from '../../vm/util.ts';
 import { lu_w } from '../seq_file.ts';
 import { direct_pages_count } from './direct_map.ts';
 
 /** VMALLOC_END - VMALLOC_START with 4-level paging: 32 TiB less one byte, in KiB (rounded down). */
 const VMALLOC_TOTAL_KB = (32 * 2 ** 40 - 1) / 1024;
-/** The default hstate: 2 MiB pages. */
-const HUGEPAGESIZE_KB = 2048;
 
 const NR_INACTIVE_ANON = node_stat_index('nr_inactive_anon');
 const NR_ACTIVE_ANON = node_stat_index('nr_active_anon');
@@ -150,9 +144,7 @@ export function meminfo(
     out += show_val_kb('FilePmdMapped:  ', node(NR_FILE_PMDMAPPED));
   }
   if (mm.config.CMA) {
-    let totalcma_pages = 0;
-    for (const zone of mm.zones) totalcma_pages += zone.cma_pages;
-    out += show_val_kb('CmaTotal:       ', totalcma_pages);
+    out += show_val_kb('CmaTotal:       ', mm.totalcma_pages);
     out += show_val_kb('CmaFree:        ', global_zone_page_state(mm, NR_FREE_CMA_PAGES));
   }
   out += show_val_kb('Balloon:        ', node(NR_BALLOON_PAGES));
@@ -163,17 +155,22 @@ export function meminfo(
 
 /**
  * kernel: mm/hugetlb.c hugetlb_report_meminfo()
- * The default hstate's pool (none is modelled yet: all 0) and the total over hstates in KiB.
+ * The default hstate's pool and the total over hstates in KiB.
  */
 function hugetlb_report_meminfo(mm: MM): string {
-  return (
-    `HugePages_Total:   ${lu_w(0, 5)}\n` +
-    `HugePages_Free:    ${lu_w(0, 5)}\n` +
-    `HugePages_Rsvd:    ${lu_w(0, 5)}\n` +
-    `HugePages_Surp:    ${lu_w(0, 5)}\n` +
-    `Hugepagesize:   ${lu_w(HUGEPAGESIZE_KB, 8)} kB\n` +
-    `Hugetlb:        ${lu_w(hugetlb_total_pages(mm) * 4, 8)} kB\n`
-  );
+  let total = 0;
+  let out = '';
+  for (const h of mm.hugetlb.hstates) {
+    total += huge_page_size_kb(h) * h.nr_huge_pages;
+    if (h === mm.hugetlb.default_hstate)
+      out +=
+        `HugePages_Total:   ${lu_w(h.nr_huge_pages, 5)}\n` +
+        `HugePages_Free:    ${lu_w(h.free_huge_pages, 5)}\n` +
+        `HugePages_Rsvd:    ${lu_w(h.resv_huge_pages, 5)}\n` +
+        `HugePages_Surp:    ${lu_w(h.surplus_huge_pages, 5)}\n` +
+        `Hugepagesize:   ${lu_w(huge_page_size_kb(h), 8)} kB\n`;
+  }
+  return `${out}Hugetlb:        ${lu_w(total, 8)} kB\n`;
 }
 
 // kernel: arch/x86/mm/pat/set_memory.c arch_report_meminfo()

@@ -26,6 +26,7 @@
 import { ErrnoError } from '../../lib/errno.ts';
 import type { MM } from '../../mm/mm.ts';
 import { MAX_PAGE_ORDER, PAGES_PER_SECTION, pageblock_order } from '../../mm/mmzone.ts';
+import { deferred_page } from '../../mm/page_alloc/deferred.ts';
 import {
   PG_active,
   PG_anon,
@@ -192,9 +193,12 @@ export function kpageflags_fill(mm: MM, start: number, end: number, out: Uint32A
     const fl = flags[pfn];
     const i = (pfn - start) * 2;
     if (fl & (PGI_nopage | PG_reserved)) {
-      // init_unavailable_range() / memblock reservations: PageReserved, not in any block.
+      // init_unavailable_range() / memblock reservations: PageReserved, not in any block. A
+      // struct page deferred_init=lazy has not initialised yet shows nothing (the real kernel's
+      // is not to be read at all).
+      const deferred = fl & PGI_nopage && deferred_page(mm, pfn);
       out[i] = fl & PGI_nopage ? 0 : folio_kpf_lo(fl, 0) | (pfn === zero_pfn ? 1 << KPF_ZERO_PAGE : 0);
-      out[i + 1] = RESERVED_HI | (fl & PGI_nopage ? 0 : folio_kpf_hi(fl, 0));
+      out[i + 1] = deferred ? 0 : RESERVED_HI | (fl & PGI_nopage ? 0 : folio_kpf_hi(fl, 0));
       pfn++;
       continue;
     }

@@ -43,6 +43,7 @@ import {
   __GFP_THISNODE,
   __GFP_WRITE,
   __GFP_ZERO,
+  GFP_TRANSHUGE,
   gfp_zone,
 } from '../gfp.ts';
 import { folio_maybe_dma_pinned } from '../gup.ts';
@@ -125,16 +126,21 @@ class ContigMigrationTarget implements NewFolioOps {
 
   get_new_folio(src: number): number {
     let gfp_mask = this.gfp_mask;
-    // folio_test_large(src): the model migrates order-0 pages only.
+    let order = 0;
+    // folio_test_large(src) (a THP): GFP_TRANSHUGE without the caller's reclaim bits.
+    if (this.mm.frames.flags[src] & PG_head) {
+      gfp_mask = (gfp_mask & ~__GFP_RECLAIM) | GFP_TRANSHUGE;
+      order = this.mm.frames.order[src];
+    }
     const zidx = this.mm.page_zone(src)!.zone_idx;
     if (zidx === ZONE_MOVABLE) gfp_mask |= __GFP_HIGHMEM;
-    // __folio_alloc(gfp_mask, 0, nid, NULL)
-    return __alloc_pages(this.mm, gfp_mask, 0, this.nid, this.cpu);
+    // __folio_alloc(gfp_mask, order, nid, NULL)
+    return __alloc_pages(this.mm, gfp_mask, order, this.nid, this.cpu);
   }
 
   /** No put_new_folio: an unused target is put (freed). */
   put_new_folio(dst: number): void {
-    __free_pages(this.mm, dst, 0, this.cpu);
+    __free_pages(this.mm, dst, this.mm.frames.order[dst], this.cpu);
   }
 }
 const mtcs: ContigMigrationTarget[] = [];

@@ -38,6 +38,7 @@ import { PG_head, PG_tail, PGI_alloc } from '../page-flags.ts';
 import { NUMA_FOREIGN, NUMA_HIT, NUMA_LOCAL, NUMA_MISS, NUMA_OTHER, PGALLOC_DMA } from '../vmstat_items.ts';
 import { __rmqueue_smallest } from './buddy.ts';
 import type { AllocContext } from './context.ts';
+import { deferred_grow_zone } from './deferred.ts';
 import { __rmqueue, RMQUEUE_NORMAL, reserve_highatomic_pageblock, rmqueue_state } from './fallback.ts';
 import { pcp_allowed_order, rmqueue_pcplist } from './pcp.ts';
 import { zone_watermark_fast } from './watermark.ts';
@@ -206,12 +207,17 @@ export function get_page_from_freelist(
         const mark = zone.wmark_pages(alloc_flags & ALLOC_WMARK_MASK);
         if (
           !zone_watermark_fast(mm, zone, order, mark, ac.highest_zoneidx, alloc_flags) &&
+          // Below the mark, but the zone may still have deferred pages to grow into.
+          !deferred_grow_zone(mm, zone, order) &&
           (alloc_flags & ALLOC_NO_WATERMARKS) === 0
         ) {
           continue;
         }
       }
-      const pfn = rmqueue(mm, preferred, zone, ac.cpu, order, alloc_flags, ac.migratetype);
+      let pfn = rmqueue(mm, preferred, zone, ac.cpu, order, alloc_flags, ac.migratetype);
+      // No block of the order: try again if the zone has deferred pages.
+      while (pfn < 0 && deferred_grow_zone(mm, zone, order))
+        pfn = rmqueue(mm, preferred, zone, ac.cpu, order, alloc_flags, ac.migratetype);
       if (pfn >= 0) {
         prep_new_page(mm, pfn, order, gfp);
         if (alloc_flags & ALLOC_HIGHATOMIC) reserve_highatomic_pageblock(mm, pfn, order, zone);

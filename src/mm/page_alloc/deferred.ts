@@ -1,0 +1,140 @@
+/**
+ * Deferred struct page initialisation (mm/mm_init.c, CONFIG_DEFERRED_STRUCT_PAGE_INIT) with our
+ * machines' `deferred_init=lazy`: the highest zone of each node starts with one 128 MiB section of
+ * initialised memory (defer_init()); the rest joins the buddy allocator a section at a time when
+ * an allocation fails the zone's watermark or finds no block (deferred_grow_zone(), called from
+ * get_page_from_freelist()). Upstream kernels initialise everything in parallel at the end of boot
+ * (page_alloc_init_late()), which the model does at boot: the `off` setting.
+ *
+ * An uninitialised pageblock belongs to no zone yet (pb_zone 0) and its frames are PGI_nopage: the
+ * kernel's struct pages there are not initialised, so page_zone() does not name the zone and
+ * /proc/pagetypeinfo does not count the block, as on the real machine. Growing also recomputes
+ * the watermarks, lowmem reserves and pcp sizes from the new managed pages, as the real kernel's
+ * /proc/zoneinfo shows it doing (docs/kernel-6.18-notes.md).
+ */
+import type { MM } from '../mm.ts';
+import { MAX_PAGE_ORDER, PAGES_PER_SECTION, type PglistData, pageblock_order, type Zone } from '../mmzone.ts';
+import { PG_reserved, PGI_nopage } from '../page-flags.ts';
+import { __free_pages_core } from './alloc_pages.ts';
+import { setup_per_zone_lowmem_reserve, setup_per_zone_wmarks } from './watermark.ts';
+
+/** The node's highest zone with pages: the only one that may have deferred pages. */
+function deferred_zone(pgdat: PglistData): Zone | undefined {
+  for (let i = pgdat.node_zones.length - 1; i >= 0; i--)
+    if (pgdat.node_zones[i].spanned_pages) return pgdat.node_zones[i];
+  return undefined;
+}
+
+/**
+ * kernel: mm/mm_init.c defer_init() over memmap_init()
+ * Boot with `deferred_init=lazy`: the node's highest zone keeps its first section's worth of
+ * RAM pages; from the first section boundary after them on, its RAM is left uninitialised
+ * (pgdat->first_deferred_pfn). Called before memblock_free_all(), which skips those frames.
+ */
+export function defer_init(mm: MM, pgdat: PglistData): void {
+  const zone = deferred_zone(pgdat);
+  if (!zone) return;
+  let initialised = 0;
+  let first = Number.POSITIVE_INFINITY;
+  for (const r of mm.ram) {
+    const start = Math.max(r.start, zone.zone_start_pfn);
+    const end = Math.min(r.end, zone.zone_end_pfn);
+    if (start >= end) continue;
+    // nr_initialised > PAGES_PER_SECTION at a section-aligned pfn.
+    const past = start + Math.max(0, PAGES_PER_SECTION - initialised);
+    const pfn = Math.ceil(past / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+    if (pfn < end) {
+      first = pfn;
+      break;
+    }
+    initialised += end - start;
+  }
+  if (first >= zone.zone_end_pfn) return;
+  pgdat.first_deferred_pfn = first;
+  const flags = mm.frames.flags;
+  // Reserved pages were initialised by reserve_bootmem_region(): their blocks stay in the zone.
+  for (let pfn = first; pfn < zone.zone_end_pfn; pfn += 1 << pageblock_order) {
+    let reserved = false;
+    for (let p = pfn; p < pfn + (1 << pageblock_order) && !reserved; p++)
+      reserved = (flags[p] & PG_reserved) !== 0;
+    if (!reserved) mm.pb_zone[pfn >>> pageblock_order] = 0;
+  }
+  for (const r of mm.ram) {
+    const start = Math.max(r.start, first);
+    const end = Math.min(r.end, zone.zone_end_pfn);
+    // Reserved frames (the memmap, crash kernel, …) were initialised by reserve_bootmem_region().
+    for (let pfn = start; pfn < end; pfn++) if (!(flags[pfn] & PG_reserved)) flags[pfn] = PGI_nopage;
+  }
+}
+
+/** The pfn is RAM not yet initialised (above pgdat->first_deferred_pfn, not reserved). */
+export function deferred_page(mm: MM, pfn: number): boolean {
+  const zone = mm.page_zone(pfn);
+  return zone === undefined && mm.pfn_online(pfn) && (mm.frames.flags[pfn] & PGI_nopage) !== 0;
+}
+
+/**
+ * kernel: mm/mm_init.c deferred_init_memmap_chunk()
+ * Initialise [start, end) of `zone` and free its RAM that is not reserved, in naturally aligned
+ * blocks of at most MAX_PAGE_ORDER. Returns the pages freed.
+ */
+function deferred_init_memmap_chunk(mm: MM, zone: Zone, start: number, end: number): number {
+  const flags = mm.frames.flags;
+  for (let pfn = start; pfn < end; pfn += 1 << pageblock_order)
+    mm.pb_zone[pfn >>> pageblock_order] = zone.id + 1;
+  let nr = 0;
+  for (const r of mm.ram) {
+    let pfn = Math.max(r.start, start);
+    const stop = Math.min(r.end, end);
+    while (pfn < stop) {
+      if (flags[pfn] & PG_reserved) {
+        pfn++;
+        continue;
+      }
+      let run = pfn;
+      while (run < stop && !(flags[run] & PG_reserved)) run++;
+      flags.fill(0, pfn, run);
+      nr += run - pfn;
+      free_range(mm, pfn, run);
+      pfn = run;
+    }
+  }
+  return nr;
+}
+
+/** Free [start, end) in the largest naturally aligned blocks (deferred_free_pages()). */
+function free_range(mm: MM, start: number, end: number): void {
+  while (start < end) {
+    let order = Math.min(MAX_PAGE_ORDER, 31 - Math.clz32(start & -start));
+    while (start + (1 << order) > end) order--;
+    __free_pages_core(mm, start, order);
+    start += 1 << order;
+  }
+}
+
+/**
+ * kernel: mm/mm_init.c deferred_grow_zone()
+ * Initialise sections of the zone's deferred memory until at least SECTION_ALIGN_UP(1 << order)
+ * pages were freed. False if the zone has none left (or is not its node's highest).
+ */
+export function deferred_grow_zone(mm: MM, zone: Zone, order: number): boolean {
+  const pgdat = mm.nodes[zone.nid];
+  const first = pgdat.first_deferred_pfn;
+  if (first === Number.POSITIVE_INFINITY || deferred_zone(pgdat) !== zone) return false;
+  const needed = Math.ceil((1 << order) / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+  let nr = 0;
+  let spfn = first;
+  for (
+    let epfn = Math.ceil((spfn + 1) / PAGES_PER_SECTION) * PAGES_PER_SECTION;
+    nr < needed && spfn < zone.zone_end_pfn;
+    spfn = epfn, epfn += PAGES_PER_SECTION
+  ) {
+    nr += deferred_init_memmap_chunk(mm, zone, spfn, Math.min(epfn, zone.zone_end_pfn));
+  }
+  pgdat.first_deferred_pfn = nr && spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY;
+  if (nr) {
+    setup_per_zone_wmarks(mm);
+    setup_per_zone_lowmem_reserve(mm);
+  }
+  return nr > 0;
+}
