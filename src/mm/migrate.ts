@@ -294,6 +294,12 @@ function migrate_large(
   return 2;
 }
 
+/** An unused target goes back: put_new_folio(), or freed (alloc_migration_target's page). */
+function put_target(mm: MM, ops: NewFolioOps | null, dst: number, cpu: number): void {
+  if (ops !== null) ops.put_new_folio(dst);
+  else __free_pages(mm, dst, 0, cpu);
+}
+
 /** The outcome of migrate_pages(): pages moved, pages that failed, and -ENOMEM if targets ran out. */
 export interface MigrateResult {
   succeeded: number;
@@ -325,10 +331,12 @@ export interface NewFolioOps {
 /** Scratch lists of migrate_pages() by nesting depth (allocating a target can migrate again). */
 const scratch: Int32Array[] = [];
 let depth = 0;
+/** Lists per depth: pending, retry, and the unmapped sources and their targets. */
+const LISTS = 4;
 
 /** The scratch list `i` of this depth, with room for `n` pfns. */
 function scratch_list(i: number, n: number): Int32Array {
-  const k = depth * 2 + i;
+  const k = depth * LISTS + i;
   while (scratch.length <= k) scratch.push(new Int32Array(64));
   if (scratch[k].length < n) scratch[k] = new Int32Array(Math.max(n, scratch[k].length * 2));
   return scratch[k];
@@ -361,13 +369,18 @@ export function migrate_pages(
   const split_list: number[] = [];
   let pending = scratch_list(0, nr);
   let retry = scratch_list(1, nr);
+  const srcs = scratch_list(2, nr);
+  const dsts = scratch_list(3, nr);
   for (let i = 0; i < nr; i++) pending[i] = pfns[i];
   let npending = nr;
+  const pf_memalloc = ops !== null && ops.pf_memalloc;
   depth++;
   try {
     for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && npending && !res.err; pass++) {
       let nretry = 0;
       let unmapped = false;
+      // migrate_pages_batch(): every folio is unmapped (its target allocated) before any moves.
+      let nmove = 0;
       for (let i = 0; i < npending; i++) {
         const pfn = pending[i];
         if (res.err) {
@@ -386,66 +399,54 @@ export function migrate_pages(
           else if (r === -1) res.failed++;
           continue;
         }
-        if (ops !== null) {
-          dst = ops.get_new_folio(pfn);
-          if (dst < 0) {
-            res.err = -12;
-            res.failed++;
-            folio_putback_lru(mm, pfn);
-            continue;
-          }
+        // migrate_folio_unmap(): the target first (-ENOMEM stops the whole call) ...
+        if (ops !== null) dst = ops.get_new_folio(pfn);
+        else {
+          const nid = alloc!.nid >= 0 ? alloc!.nid : mm.page_zone(pfn)!.nid;
+          dst = __alloc_pages(mm, alloc!.gfp, 0, nid, cpu);
+        }
+        if (dst < 0) {
+          res.err = -12;
+          res.failed++;
+          folio_putback_lru(mm, pfn);
+          continue;
         }
         const fl = f.flags[pfn];
-        // migrate_folio_unmap(): the page lock first (trylock; only the sync modes wait for it,
-        // and never under PF_MEMALLOC or, in SYNC_LIGHT, for a page still being read), then
-        // writeback, which only MIGRATE_SYNC waits for.
-        if (fl & PG_locked) {
-          if (ops !== null) {
-            if (
-              mode === MIGRATE_ASYNC ||
-              ops.pf_memalloc ||
-              (mode === MIGRATE_SYNC_LIGHT && !(fl & PG_uptodate))
-            ) {
-              ops.put_new_folio(dst);
-              retry[nretry++] = pfn;
-              continue;
-            }
-          } else if (mode === MIGRATE_ASYNC) {
-            folio_putback_lru(mm, pfn);
-            res.failed++;
-            continue;
-          }
-        }
-        if (fl & PG_writeback) {
-          if (mode !== MIGRATE_SYNC) {
-            if (dst >= 0) ops!.put_new_folio(dst);
-            folio_putback_lru(mm, pfn);
-            res.failed++;
-            continue;
-          }
-          folio_end_writeback(mm, pfn); // MIGRATE_SYNC waits for the write.
-        }
-        // folio_migrate_mapping()'s reference check: pins are unexplained references.
-        if (folio_maybe_dma_pinned(mm, pfn)) {
-          if (dst >= 0) ops!.put_new_folio(dst);
+        // ... then the page lock (a trylock; only the sync modes wait for it, and never under
+        // PF_MEMALLOC or, in SYNC_LIGHT, for a page still being read: -EAGAIN) ...
+        if (
+          fl & PG_locked &&
+          (mode === MIGRATE_ASYNC || pf_memalloc || (mode === MIGRATE_SYNC_LIGHT && !(fl & PG_uptodate)))
+        ) {
+          put_target(mm, ops, dst, cpu);
           retry[nretry++] = pfn;
           continue;
         }
-        if (alloc !== null) {
-          const nid = alloc.nid >= 0 ? alloc.nid : mm.page_zone(pfn)!.nid;
-          dst = __alloc_pages(mm, alloc.gfp, 0, nid, cpu);
-          if (dst < 0) {
-            res.err = -12;
+        // ... then writeback, which only MIGRATE_SYNC waits for (-EBUSY otherwise) ...
+        if (fl & PG_writeback) {
+          if (mode !== MIGRATE_SYNC) {
+            put_target(mm, ops, dst, cpu);
             folio_putback_lru(mm, pfn);
+            res.failed++;
             continue;
           }
+          folio_end_writeback(mm, pfn);
+        }
+        // ... and folio_migrate_mapping()'s reference check: pins are unexplained (-EAGAIN).
+        if (folio_maybe_dma_pinned(mm, pfn)) {
+          put_target(mm, ops, dst, cpu);
+          retry[nretry++] = pfn;
+          continue;
         }
         if (f.mapcount[pfn] > 0) unmapped = true;
-        move_to_new_folio(mm, pfn, dst, cpu);
-        res.succeeded++;
+        srcs[nmove] = pfn;
+        dsts[nmove++] = dst;
       }
       // try_to_unmap_flush(): one TLB shootdown for the batch's unmapped pages.
       if (unmapped) mm.kernel_ns += mm.cost.ipi;
+      // migrate_folios_move()
+      for (let i = 0; i < nmove; i++) move_to_new_folio(mm, srcs[i], dsts[i], cpu);
+      res.succeeded += nmove;
       const t = pending;
       pending = retry;
       retry = t;

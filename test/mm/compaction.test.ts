@@ -34,13 +34,14 @@ import {
 import {
   __GFP_COMP,
   __GFP_NOWARN,
+  GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_TRANSHUGE,
   gfp_migratetype,
   gfp_zone,
 } from '../../src/mm/gfp.ts';
 import { ALLOC_CMA, ALLOC_WMARK_MIN } from '../../src/mm/internal.ts';
-import { MIGRATE_ASYNC, MIGRATE_SYNC } from '../../src/mm/migrate.ts';
+import { folio_isolate_lru, MIGRATE_ASYNC, MIGRATE_SYNC, migrate_pages } from '../../src/mm/migrate.ts';
 import {
   MIGRATE_MOVABLE,
   MIGRATE_UNMOVABLE,
@@ -64,7 +65,14 @@ import {
   CompactOutcome,
 } from '../../src/mm/page_alloc/context.ts';
 import { prep_new_page } from '../../src/mm/page_alloc/rmqueue.ts';
-import { PG_buddy, PG_lru, PG_swapcache, PG_writeback, PGI_alloc } from '../../src/mm/page-flags.ts';
+import {
+  PG_buddy,
+  PG_locked,
+  PG_lru,
+  PG_swapcache,
+  PG_writeback,
+  PGI_alloc,
+} from '../../src/mm/page-flags.ts';
 import { wakeup_flusher_threads } from '../../src/mm/page-writeback.ts';
 import { get_pageblock_skip, set_pageblock_migratetype, set_pageblock_skip } from '../../src/mm/pageblock.ts';
 import { NR_FREE_PAGES } from '../../src/mm/vmstat_items.ts';
@@ -485,6 +493,86 @@ describe('migration by compaction', () => {
     p.touch(a, 64 * MiB, { write: true });
     expect(vmstat(m, 'pgmajfault')).toBe(majors); // nothing was lost from the swap cache
     expect(m.invariantViolations()).toEqual([]);
+  });
+});
+
+describe('migrate_pages()', () => {
+  /** A process with `n` faulted anonymous pages, isolated from the LRU for migration. */
+  function isolated(n: number) {
+    const m = Machine.boot({ memory: '512M', cpus: 2, early, seed: 5 });
+    const p = m.spawn();
+    const a = p.mmap(0, n * PAGE, RW, ANON);
+    p.touch(a, n * PAGE, { write: true });
+    const pfns = Array.from({ length: n }, (_, i) => pte(m, p, a + i * PAGE)!.pfn);
+    for (const pfn of pfns) expect(folio_isolate_lru(m.mm, pfn)).toBe(true);
+    return { m, p, a, pfns };
+  }
+
+  it('takes every target of a batch before moving any page (migrate_pages_batch)', () => {
+    const { m, p, a, pfns } = isolated(8);
+    const order: string[] = [];
+    const targets = Array.from({ length: 8 }, () => m.kernel.alloc_pages(GFP_HIGHUSER_MOVABLE, 0));
+    const ops = {
+      cpu: 0,
+      pf_memalloc: false,
+      get_new_folio: (src: number) => {
+        order.push(`alloc ${pfns.indexOf(src)}`);
+        return targets.shift()!;
+      },
+      put_new_folio: () => order.push('put'),
+    };
+    const trace = m.mm.trace;
+    trace.mm_page_free = (pfn) => {
+      if (pfns.includes(pfn)) order.push(`free ${pfns.indexOf(pfn)}`);
+    };
+    expect(migrate_pages(m.mm, pfns, ops, MIGRATE_ASYNC)).toEqual({ succeeded: 8, failed: 0, err: 0 });
+    trace.mm_page_free = null;
+    expect(order.slice(0, 8)).toEqual(pfns.map((_, i) => `alloc ${i}`));
+    expect(order.filter((o) => o.startsWith('free')).length).toBe(8);
+    for (let i = 0; i < 8; i++) expect(pte(m, p, a + i * PAGE)!.pfn).not.toBe(pfns[i]);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('asks for the target before looking at the page: no memory beats writeback (-ENOMEM)', () => {
+    const { m, pfns } = isolated(2);
+    m.mm.frames.flags[pfns[0]] |= PG_writeback;
+    const none = { cpu: 0, pf_memalloc: false, get_new_folio: () => -1, put_new_folio: () => {} };
+    expect(migrate_pages(m.mm, pfns, none, MIGRATE_ASYNC)).toEqual({ succeeded: 0, failed: 1, err: -12 });
+    m.mm.frames.flags[pfns[0]] &= ~PG_writeback;
+  });
+
+  it('retries a locked page in async mode and fails it after 10 passes, on either target path', () => {
+    for (const target of ['ops', 'alloc'] as const) {
+      const { m, pfns } = isolated(1);
+      m.mm.frames.flags[pfns[0]] |= PG_locked;
+      let asked = 0;
+      const ops = {
+        cpu: 0,
+        pf_memalloc: false,
+        get_new_folio: () => {
+          asked++;
+          return m.kernel.alloc_pages(GFP_HIGHUSER_MOVABLE, 0);
+        },
+        put_new_folio: (dst: number) => m.kernel.free_pages(dst, 0),
+      };
+      const free = m.mm.zones.reduce((s, z) => s + z.vm_stat[0], 0);
+      m.mm.trace.mm_page_alloc = () => asked++;
+      const r = migrate_pages(
+        m.mm,
+        pfns,
+        target === 'ops' ? ops : { gfp: GFP_HIGHUSER_MOVABLE, nid: -1, cpu: 0 },
+        MIGRATE_ASYNC,
+      );
+      m.mm.trace.mm_page_alloc = null;
+      expect(r).toEqual({ succeeded: 0, failed: 1, err: 0 });
+      // A target for each of the 10 tries (the page lock is looked at after the target).
+      expect(asked).toBe(target === 'ops' ? 20 : 10);
+      m.mm.frames.flags[pfns[0]] &= ~PG_locked;
+      m.kernel.drain_all_pages();
+      // Every target allocated for a try went back.
+      expect(m.mm.zones.reduce((s, z) => s + z.vm_stat[0], 0)).toBeGreaterThanOrEqual(free);
+      expect(m.invariantViolations()).toEqual([]);
+    }
   });
 });
 
