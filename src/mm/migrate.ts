@@ -373,7 +373,7 @@ export function migrate_pages(
   const dsts = scratch_list(3, nr);
   for (let i = 0; i < nr; i++) pending[i] = pfns[i];
   let npending = nr;
-  const pf_memalloc = ops !== null && ops.pf_memalloc;
+  const pf_memalloc = ops?.pf_memalloc === true;
   depth++;
   try {
     for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && npending && !res.err; pass++) {
