@@ -60,6 +60,7 @@ describe('mapcontig demo', () => {
       '2. After 24 simulated hours',
       '3. Who holds memory',
       '4. What changed',
+      '5. What Linux 6.18 offers today',
     ].map((s) => out.indexOf(s));
     expect(at[0]).toBeGreaterThanOrEqual(0);
     for (let i = 1; i < at.length; i++) expect(at[i]).toBeGreaterThan(at[i - 1]);
@@ -92,6 +93,13 @@ describe('mapcontig demo', () => {
     expect(out).toMatch(
       /\d+ MiB is free, but the longest physically contiguous free run is \d+ MiB\. .* could at best empty the \d+ 2 MiB blocks that hold only movable pages; \d+ more are held in place by pages pinned for RDMA and \d+ by kernel memory/,
     );
+    // What the kernel offers: a driver's contiguous allocation, a hugetlb pool, compaction — each
+    // with its simulated latency and the pages it moved.
+    expect(out).toMatch(
+      /a driver's alloc_contig_pages\(64 MiB\) +(got it|failed \(NULL\)) in [\d.]+ ms, migrating \d+ pages/,
+    );
+    expect(out).toMatch(/echo 32 > nr_hugepages +\d+ of 32 2 MiB pages in [\d.]+ ms/);
+    expect(out).toMatch(/echo 1 > compact_memory +[\d.]+ ms, migrating \d+ pages: \d+ free 2 MiB blocks/);
     expect(b.stdout).toBe(a.stdout);
   }, 60_000);
 

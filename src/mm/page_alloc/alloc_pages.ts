@@ -98,6 +98,7 @@ function free_pages_prepare(mm: MM, pfn: number, order: number): void {
   if (f.flags[pfn] & PG_head) {
     const end = pfn + (1 << order);
     for (let p = pfn + 1; p < end; p++) f.flags[p] &= ~PG_tail;
+    mm.kernel_ns += ((1 << order) - 1) * mm.cost.compound_tail; // free_tail_page_prepare()
   }
   // page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP: no state outlives the page's use.
   f.flags[pfn] &= ~(PGI_alloc | PG_head | PAGE_FLAGS_CLEAR_AT_FREE);

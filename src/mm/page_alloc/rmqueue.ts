@@ -111,6 +111,7 @@ export function prep_new_page(mm: MM, pfn: number, order: number, gfp: number): 
     f.flags[pfn] |= PG_head;
     const end = pfn + (1 << order);
     for (let p = pfn + 1; p < end; p++) f.flags[p] |= PG_tail;
+    mm.kernel_ns += ((1 << order) - 1) * mm.cost.compound_tail;
   }
 }
 
