@@ -22,6 +22,9 @@ export {
   ZONE_NORMAL,
   zone_names,
 } from './mm/mmzone.ts';
+export { buffer_layout, layout_from_pfns } from './contig/buffer_layout.ts';
+export { type DeviceReport, device_report, format_device_report } from './contig/device.ts';
+export { DEVICE_PROFILES, type DeviceProfile, device_profile } from './contig/device_profiles.ts';
 export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
 export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
