@@ -1,6 +1,10 @@
 /**
  * mapcontig's public API: the Machine, its in-kernel API, and the kernel's constants by name.
  */
+
+export { buffer_layout, layout_from_pfns } from './contig/buffer_layout.ts';
+export { type DeviceReport, device_report, format_device_report } from './contig/device.ts';
+export { DEVICE_PROFILES, type DeviceProfile, device_profile } from './contig/device_profiles.ts';
 export { type ErrnoCode, ErrnoError, errnos } from './lib/errno.ts';
 export { parseSize } from './lib/size.ts';
 export * from './mm/gfp.ts';
@@ -22,9 +26,6 @@ export {
   ZONE_NORMAL,
   zone_names,
 } from './mm/mmzone.ts';
-export { buffer_layout, layout_from_pfns } from './contig/buffer_layout.ts';
-export { type DeviceReport, device_report, format_device_report } from './contig/device.ts';
-export { DEVICE_PROFILES, type DeviceProfile, device_profile } from './contig/device_profiles.ts';
 export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
 export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
