@@ -56,6 +56,7 @@
  * kernel defers by RCU (SLAB_TYPESAFE_BY_RCU slabs, kfree_rcu) are immediate;
  * remote_node_defrag_ratio always lets get_any_partial() search (the kernel skips 23 in 1024).
  */
+
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -79,6 +80,14 @@ import { get_order, MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE } from '.
 import { __alloc_pages, __free_pages } from './page_alloc/alloc_pages.ts';
 import { PG_head, PG_slab, PG_tail, PGI_alloc, PGI_nopage } from './page-flags.ts';
 import type { Shrinker, SuperBlock } from './shrinker.ts';
+import {
+  SLAB_CACHE_DMA,
+  SLAB_CACHE_DMA32,
+  SLAB_HWCACHE_ALIGN,
+  SLAB_KMALLOC,
+  SLAB_RECLAIM_ACCOUNT,
+  SLAB_TYPESAFE_BY_RCU,
+} from './slab_flags.ts';
 import { node_stat_index } from './vmstat_items.ts';
 
 /** NUMA_NO_NODE: no node preference (the local node first, then any). */
@@ -87,29 +96,6 @@ export const NUMA_NO_NODE = -1;
 export const NULL = 0;
 /** ZERO_SIZE_PTR: what kmalloc(0) returns; kfree() ignores it. */
 export const ZERO_SIZE_PTR = 16;
-
-/*
- * Cache flags (include/linux/slab.h). The names are the kernel's; the bit numbers are the
- * model's (the kernel's depend on its configuration).
- */
-/** Align objects on a cache line (as far as the object size warrants). */
-export const SLAB_HWCACHE_ALIGN = 1 << 0;
-/** Slabs from ZONE_DMA (GFP_DMA). */
-export const SLAB_CACHE_DMA = 1 << 1;
-/** Slabs from ZONE_DMA32 (GFP_DMA32). */
-export const SLAB_CACHE_DMA32 = 1 << 2;
-/** Panic if kmem_cache_create() fails. */
-export const SLAB_PANIC = 1 << 3;
-/** Slab pages are freed after an RCU grace period; objects may be reused meanwhile. */
-export const SLAB_TYPESAFE_BY_RCU = 1 << 4;
-/** Objects are charged to the allocating memcg (memcg is not modelled). */
-export const SLAB_ACCOUNT = 1 << 5;
-/** Objects are reclaimable by a shrinker: slabs are __GFP_RECLAIMABLE, counted in nr_slab_reclaimable. */
-export const SLAB_RECLAIM_ACCOUNT = 1 << 6;
-/** A kmalloc cache. */
-export const SLAB_KMALLOC = 1 << 7;
-/** Never merge this cache with another. */
-export const SLAB_NO_MERGE = 1 << 8;
 
 /** slub_max_order: PAGE_ALLOC_COSTLY_ORDER unless slub_max_order= says otherwise. */
 export const slub_max_order = PAGE_ALLOC_COSTLY_ORDER;

@@ -30,6 +30,11 @@ import {
   NULL,
   NUMA_NO_NODE,
   object_of,
+  slab_alloc_node,
+  virt_to_slab,
+  ZERO_SIZE_PTR,
+} from './slab.ts';
+import {
   SLAB_ACCOUNT,
   SLAB_CACHE_DMA,
   SLAB_HWCACHE_ALIGN,
@@ -38,10 +43,7 @@ import {
   SLAB_PANIC,
   SLAB_RECLAIM_ACCOUNT,
   SLAB_TYPESAFE_BY_RCU,
-  slab_alloc_node,
-  virt_to_slab,
-  ZERO_SIZE_PTR,
-} from './slab.ts';
+} from './slab_flags.ts';
 import { node_stat_index } from './vmstat_items.ts';
 
 export const KMALLOC_MIN_SIZE = 8;

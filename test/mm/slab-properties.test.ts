@@ -15,13 +15,8 @@ import {
   GFP_NOFS,
 } from '../../src/mm/gfp.ts';
 import { lru_check } from '../../src/mm/shrinker.ts';
-import {
-  type KmemCache,
-  NULL,
-  SLAB_HWCACHE_ALIGN,
-  SLAB_RECLAIM_ACCOUNT,
-  slab_check,
-} from '../../src/mm/slab.ts';
+import { type KmemCache, NULL, slab_check } from '../../src/mm/slab.ts';
+import { SLAB_HWCACHE_ALIGN, SLAB_RECLAIM_ACCOUNT } from '../../src/mm/slab_flags.ts';
 import { NR_FREE_PAGES, node_stat_index } from '../../src/mm/vmstat_items.ts';
 import type { Machine } from '../../src/sim/machine.ts';
 import { cleanMachine } from '../helpers.ts';

@@ -16,11 +16,11 @@ import {
   type KmemCache,
   MAX_CACHES,
   NULL,
-  SLAB_RECLAIM_ACCOUNT,
   slab_check,
   virt_to_slab,
   ZERO_SIZE_PTR,
 } from '../../src/mm/slab.ts';
+import { SLAB_RECLAIM_ACCOUNT } from '../../src/mm/slab_flags.ts';
 import { node_stat_index } from '../../src/mm/vmstat_items.ts';
 import type { Machine } from '../../src/sim/machine.ts';
 import { cleanMachine, markAllocated, takeAll, untake, violations } from '../helpers.ts';
