@@ -37,6 +37,7 @@ import { run_kthread } from './cost.ts';
 import { is_file_page } from './filemap.ts';
 import { __GFP_FS, __GFP_IO, GFP_KERNEL, gfp_migratetype } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
+import { isolate_or_dissolve_huge_folio } from './hugetlb.ts';
 import { ALLOC_CMA, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK, ALLOC_WMARK_MIN } from './internal.ts';
 import {
   folio_isolate_lru,
@@ -87,6 +88,7 @@ import { find_suitable_fallback, move_freepages_block } from './page_alloc/fallb
 import { __del_page_from_free_list, account_freepages } from './page_alloc/freelist.ts';
 import { drain_all_pages, drain_pages_zone, mod_zone_stat_diff } from './page_alloc/pcp.ts';
 import { __zone_watermark_ok, zone_watermark_ok } from './page_alloc/watermark.ts';
+import { compound_head as compound_head_huge } from './page_isolation.ts';
 import {
   PG_anon,
   PG_buddy,
@@ -123,6 +125,7 @@ const ISOLATE_SUCCESS = 2;
 const ULONG_MAX = Number.MAX_SAFE_INTEGER;
 const EAGAIN = -11;
 const ENOMEM = -12;
+const EBUSY = -16;
 
 const COMPACTMIGRATE_SCANNED = vm_event_index('compact_migrate_scanned');
 const COMPACTFREE_SCANNED = vm_event_index('compact_free_scanned');
@@ -754,7 +757,7 @@ function isolate_migratepages_block(
   let skip_on_failure = false;
   let next_skip_pfn = 0;
   let skip_updated = false;
-  const ret = 0;
+  let ret = 0;
 
   cc.migrate_pfn = low_pfn;
   // Too many pages isolated from the LRU: the kernel throttles a sync compactor until parallel
@@ -786,14 +789,43 @@ function isolate_migratepages_block(
     const fl = flags[low_pfn];
     let isolate_fail = false;
     if (fl & PG_hugetlb) {
-      // hugetlbfs pages are only for alloc_contig_range (not modelled yet).
+      // hugetlbfs pages are skipped unless for alloc_contig_range (THPs are handled below).
       const order = compound_order(mm, low_pfn);
-      if (order <= MAX_PAGE_ORDER) {
-        low_pfn += (1 << order) - 1;
-        nr_scanned += (1 << order) - 1;
+      if (!cc.alloc_contig) {
+        if (order <= MAX_PAGE_ORDER) {
+          low_pfn += (1 << order) - 1;
+          nr_scanned += (1 << order) - 1;
+        }
+        isolate_fail = true;
+      } else {
+        const head = compound_head_huge(mm, low_pfn);
+        ret = isolate_or_dissolve_huge_folio(mm, head, cc.cpu);
+        if (ret < 0) {
+          // Do not report -EBUSY down the chain; -ENOMEM aborts at once.
+          if (ret === EBUSY) ret = 0;
+          low_pfn += 2 ** order - 1;
+          nr_scanned += 2 ** order - 1;
+          isolate_fail = true;
+        } else if (flags[head] & PG_hugetlb) {
+          // Isolated: on cc.migratepages (isolate_success_no_list).
+          const nr = 2 ** orders[head];
+          add_migratepage(cc, head);
+          low_pfn += nr - (low_pfn - head) - 1;
+          cc.nr_migratepages += nr;
+          nr_isolated += nr;
+          nr_scanned += nr - 1;
+          if (cc.nr_migratepages >= COMPACT_CLUSTER_MAX && !cc.finish_pageblock && !cc.contended) {
+            ++low_pfn;
+            break;
+          }
+          continue;
+        }
+        // Dissolved: its pages are free buddy pages now, isolated, handled as PageBuddy below.
       }
-      isolate_fail = true;
-    } else if (fl & PG_buddy) {
+    }
+    if (isolate_fail) {
+      // (the hugetlb page above)
+    } else if (flags[low_pfn] & PG_buddy) {
       // Skip a free block whole.
       const freepage_order = orders[low_pfn];
       if (freepage_order > 0 && freepage_order <= MAX_PAGE_ORDER) {
@@ -862,7 +894,7 @@ function isolate_migratepages_block(
       }
     }
     // isolate_fail:
-    if (!skip_on_failure) continue;
+    if (!skip_on_failure && ret !== ENOMEM) continue;
     // Some pages are isolated but the order-aligned block cannot become free: release them.
     if (nr_isolated) {
       putback_movable_pages(cc);
@@ -873,6 +905,7 @@ function isolate_migratepages_block(
       low_pfn = next_skip_pfn - 1;
       next_skip_pfn += 1 << cc.order;
     }
+    if (ret === ENOMEM) break;
   }
   // The PageBuddy() step could have taken us past the range.
   if (low_pfn > end_pfn) low_pfn = end_pfn;

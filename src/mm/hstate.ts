@@ -53,6 +53,17 @@ export function pages_per_huge_page(h: Hstate): number {
 export function hstate_is_gigantic(h: Hstate): boolean {
   return h.order > MAX_PAGE_ORDER;
 }
+/**
+ * hugepage_migration_supported(h): arch_hugetlb_migration_supported() on x86-64 is true for the
+ * PMD, PUD and PGDIR sizes, i.e. both hstates (2 MiB and 1 GiB).
+ */
+export function hugepage_migration_supported(h: Hstate): boolean {
+  return h.order === 9 || h.order === 18 || h.order === 27;
+}
+/** hugepage_movable_supported(h): migratable and not gigantic (gigantic pages never use ZONE_MOVABLE). */
+export function hugepage_movable_supported(h: Hstate): boolean {
+  return hugepage_migration_supported(h) && !hstate_is_gigantic(h);
+}
 /** persistent_huge_pages(h) */
 export function persistent_huge_pages(h: Hstate): number {
   return h.nr_huge_pages - h.surplus_huge_pages;
@@ -77,6 +88,19 @@ export class HugetlbState {
   default_hstate_max_huge_pages = 0;
   readonly default_hugepages_in_node: Int32Array;
   last_mhp: unknown = null;
+  /**
+   * Heads of in-use pages isolated for migration (folio_isolate_hugetlb() cleared their
+   * hugetlb_migratable flag and took them off hugepage_activelist).
+   */
+  readonly isolated = new Set<number>();
+  /** Heads with the hugetlb_temporary flag: migration targets from alloc_migrate_hugetlb_folio(). */
+  readonly temporary = new Set<number>();
+  /**
+   * The address-space half of migrating an in-use page (hugetlbfs_migrate_folio() moving its page
+   * cache slot, and remove_migration_ptes() repointing its PMD/PUD leaves): installed by the vm
+   * layer (src/vm/hugetlb.ts) on its first hugetlb object; null while nothing can map one.
+   */
+  migrate_mapping: ((old: number, dst: number) => void) | null = null;
 
   constructor(readonly nr_nodes: number) {
     this.default_hugepages_in_node = new Int32Array(nr_nodes);

@@ -36,6 +36,17 @@ export type ThpEnabled = (typeof THP_ENABLED_MODES)[number];
 export const THP_DEFRAG_MODES = ['always', 'defer', 'defer+madvise', 'madvise', 'never'] as const;
 export type ThpDefrag = (typeof THP_DEFRAG_MODES)[number];
 
+/**
+ * The per-size anonymous controls (hugepages-<size>kB/enabled): which of the bitmaps
+ * huge_anon_orders_{always,inherit,madvise} holds the order, or none (never).
+ */
+export const ANON_ORDER_NEVER = 0;
+export const ANON_ORDER_ALWAYS = 1;
+export const ANON_ORDER_INHERIT = 2;
+export const ANON_ORDER_MADVISE = 3;
+/** THP_ORDERS_ALL_ANON on x86-64: orders 2..9 (order 1 is never an anonymous THP). */
+export const THP_ANON_MIN_ORDER = 2;
+
 const THP_DEFERRED_SPLIT_PAGE = vm_event_index('thp_deferred_split_page');
 
 /** transparent_hugepage_flags and the khugepaged tunables, plus the per-folio state of THPs. */
@@ -46,6 +57,11 @@ export class ThpState {
   use_zero_page = 1;
   /** khugepaged/defrag (TRANSPARENT_HUGEPAGE_DEFRAG_KHUGEPAGED_FLAG, default 1). */
   khugepaged_defrag = 1;
+  /**
+   * Per order, its hugepages-<size>kB/enabled setting (ANON_ORDER_*): hugepage_init_sysfs()
+   * sets only the PMD order to inherit, every other size is never.
+   */
+  readonly anon_orders = new Uint8Array(HPAGE_PMD_ORDER + 1);
   /** khugepaged tunables (mm/khugepaged.c defaults). */
   readonly khugepaged = {
     pages_to_scan: 8 * HPAGE_PMD_NR,
@@ -65,11 +81,16 @@ export class ThpState {
   readonly split_queue: Set<number>[];
   /** split_folio() of the vm layer (it needs the reverse map); 0 or -errno. */
   split_folio: (head: number, isolated: boolean) => number = () => -16;
+  /** start_stop_khugepaged() of the vm layer (vm/khugepaged.ts), after an enabled write. */
+  start_stop_khugepaged: () => void = () => {};
+  /** wake_up_interruptible(&khugepaged_wait) with the sleep expired (the sleep knobs' writes). */
+  khugepaged_wakeup: () => void = () => {};
 
   constructor(nr_frames: number, nr_nodes: number) {
     this.entire_mapcount = new Int32Array((nr_frames >> HPAGE_PMD_ORDER) + 1);
     this.partially_mapped = new Uint8Array((nr_frames >> HPAGE_PMD_ORDER) + 1);
     this.split_queue = Array.from({ length: nr_nodes }, () => new Set<number>());
+    this.anon_orders[HPAGE_PMD_ORDER] = ANON_ORDER_INHERIT;
   }
 }
 
@@ -222,12 +243,75 @@ export function sysfs_streq(a: string, b: string): boolean {
   return strip(a) === strip(b);
 }
 
-/** kernel: mm/huge_memory.c enabled_store(); 0 or -EINVAL. */
+/** kernel: mm/huge_memory.c enabled_store(); 0 or -EINVAL. Every valid write restarts khugepaged. */
 export function thp_enabled_store(mm: MM, buf: string): number {
   const m = THP_ENABLED_MODES.find((x) => sysfs_streq(buf, x));
   if (!m) return -22;
-  thp(mm).enabled = m;
+  const s = thp(mm);
+  s.enabled = m;
+  s.start_stop_khugepaged();
   return 0;
+}
+
+const ANON_ENABLED_OUTPUT = [
+  'always inherit madvise [never]',
+  '[always] inherit madvise never',
+  'always [inherit] madvise never',
+  'always inherit [madvise] never',
+];
+
+/** kernel: mm/huge_memory.c anon_enabled_show() of hugepages-<size>kB for `order`. */
+export function thp_anon_enabled_show(mm: MM, order: number): string {
+  return `${ANON_ENABLED_OUTPUT[thp(mm).anon_orders[order]]}\n`;
+}
+
+/** kernel: mm/huge_memory.c anon_enabled_store(); 0 or -EINVAL. Restarts khugepaged too. */
+export function thp_anon_enabled_store(mm: MM, order: number, buf: string): number {
+  const words = ['never', 'always', 'inherit', 'madvise'];
+  const v = words.findIndex((x) => sysfs_streq(buf, x));
+  if (v < 0) return -22;
+  const s = thp(mm);
+  s.anon_orders[order] = v;
+  s.start_stop_khugepaged();
+  return 0;
+}
+
+/** kernel: include/linux/huge_mm.h hugepage_global_enabled(): enabled is always or madvise. */
+export function hugepage_global_enabled(mm: MM): boolean {
+  return thp(mm).enabled !== 'never';
+}
+
+/**
+ * The PMD order passes thp_vma_allowable_orders()' sysfs mask for a VMA with (`madvised`) or
+ * without VM_HUGEPAGE: hugepages-2048kB is always, madvise with VM_HUGEPAGE, or inherit with the
+ * global enabled=always (or madvise and VM_HUGEPAGE).
+ */
+export function thp_pmd_order_enabled(mm: MM, madvised: boolean): boolean {
+  const s = thp(mm);
+  switch (s.anon_orders[HPAGE_PMD_ORDER]) {
+    case ANON_ORDER_ALWAYS:
+      return true;
+    case ANON_ORDER_MADVISE:
+      return madvised;
+    case ANON_ORDER_INHERIT:
+      return s.enabled === 'always' || (madvised && s.enabled === 'madvise');
+    default:
+      return false;
+  }
+}
+
+/**
+ * kernel: mm/khugepaged.c hugepage_pmd_enabled() (anonymous part)
+ * Some VMA could have PMD-sized THPs: the PMD order is always or madvise, or inherits an enabled
+ * global setting. khugepaged runs while this holds.
+ */
+export function hugepage_pmd_enabled(mm: MM): boolean {
+  const o = thp(mm).anon_orders[HPAGE_PMD_ORDER];
+  return (
+    o === ANON_ORDER_ALWAYS ||
+    o === ANON_ORDER_MADVISE ||
+    (o === ANON_ORDER_INHERIT && hugepage_global_enabled(mm))
+  );
 }
 
 /** kernel: mm/huge_memory.c defrag_store(); 0 or -EINVAL. */

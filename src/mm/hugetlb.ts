@@ -27,6 +27,7 @@ import {
   type Hstate,
   HugetlbState,
   hstate_is_gigantic,
+  hugepage_movable_supported,
   pages_per_huge_page,
   persistent_huge_pages,
 } from './hstate.ts';
@@ -35,12 +36,14 @@ import type { PfnRange, PhysLayout } from './mm_init.ts';
 import { MAX_PAGE_ORDER, PAGE_SHIFT } from './mmzone.ts';
 import { __alloc_pages, __free_pages, __free_pages_core } from './page_alloc/alloc_pages.ts';
 import { alloc_contig_pages } from './page_alloc/contig.ts';
+import { compound_head } from './page_isolation.ts';
 import { PG_buddy, PG_head, PG_hugetlb, PG_reserved, PG_tail, PGI_alloc } from './page-flags.ts';
 import { get_pageblock_isolate } from './pageblock.ts';
 import { node_stat_index, vm_event_index } from './vmstat_items.ts';
 
 const ENOMEM = -errnos.ENOMEM;
 const EINVAL = -errnos.EINVAL;
+const EBUSY = -errnos.EBUSY;
 export const NUMA_NO_NODE = -1;
 /** HUGETLB_PAGE_ORDER = HPAGE_PMD_ORDER on x86-64: 2 MiB. */
 export const HUGETLB_PAGE_ORDER = 9;
@@ -54,8 +57,12 @@ const NR_HUGETLB = node_stat_index('nr_hugetlb');
 
 /** htlb_alloc_mask(): __GFP_COMP|__GFP_NOWARN and movable only where the hstate may migrate. */
 export function htlb_alloc_mask(h: Hstate): number {
-  // hugepage_movable_supported(): x86-64 migrates both sizes, but gigantic pages are not movable.
-  return __GFP_COMP | __GFP_NOWARN | (hstate_is_gigantic(h) ? GFP_HIGHUSER : GFP_HIGHUSER_MOVABLE);
+  return __GFP_COMP | __GFP_NOWARN | (hugepage_movable_supported(h) ? GFP_HIGHUSER_MOVABLE : GFP_HIGHUSER);
+}
+
+/** htlb_modify_alloc_mask(): htlb_alloc_mask() keeping the caller's __GFP_THISNODE and __GFP_NOWARN. */
+export function htlb_modify_alloc_mask(h: Hstate, gfp_mask: number): number {
+  return htlb_alloc_mask(h) | (gfp_mask & (__GFP_THISNODE | __GFP_NOWARN));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,7 +669,11 @@ function __free_huge_folio(mm: MM, pfn: number, cpu: number, restore_reserve: bo
   f.mapping[pfn] = 0;
   f.index[pfn] = 0;
   if (restore_reserve) h.resv_huge_pages++;
-  if (h.surplus_huge_pages_node[nid]) {
+  if (mm.hugetlb.temporary.delete(pfn)) {
+    // A migration's temporary page (now the source it replaced) leaves the pool at once.
+    remove_hugetlb_folio(mm, h, pfn, false, false);
+    update_and_free_hugetlb_folio(mm, h, pfn, cpu);
+  } else if (h.surplus_huge_pages_node[nid]) {
     remove_hugetlb_folio(mm, h, pfn, true, false);
     update_and_free_hugetlb_folio(mm, h, pfn, cpu);
   } else {
@@ -933,6 +944,176 @@ export function __nr_hugepages_store_common(
   return set_max_huge_pages(mm, h, count, nid, nodes);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Migration and dissolving: what alloc_contig_range() does to pool pages in its range.
+
+/** folio_test_hugetlb_freed(): a free pool page (on its node's free list, refcount 0). */
+function folio_test_hugetlb_freed(mm: MM, h: Hstate, pfn: number): boolean {
+  return h.hugepage_freelists[mm.page_zone(pfn)!.nid].includes(pfn);
+}
+
+/**
+ * kernel: mm/hugetlb.c folio_isolate_hugetlb()
+ * Take an in-use pool page for migration (it loses hugetlb_migratable until put back). False for
+ * a page that is not hugetlb, is free (folio_try_get() fails on refcount 0) or is isolated.
+ */
+export function folio_isolate_hugetlb(mm: MM, pfn: number): boolean {
+  const fl = mm.frames.flags[pfn];
+  if (!(fl & PG_hugetlb) || !(fl & PG_head) || mm.hugetlb.isolated.has(pfn)) return false;
+  if (folio_test_hugetlb_freed(mm, folio_hstate(mm, pfn), pfn)) return false;
+  mm.hugetlb.isolated.add(pfn);
+  return true;
+}
+
+/** kernel: mm/hugetlb.c folio_putback_hugetlb(): migratable again (the isolation reference put). */
+export function folio_putback_hugetlb(mm: MM, pfn: number): void {
+  mm.hugetlb.isolated.delete(pfn);
+}
+
+/**
+ * kernel: mm/hugetlb.c alloc_and_dissolve_hugetlb_folio()
+ * Replace the free pool page `old` with a fresh one of the same node (__GFP_THISNODE) and give
+ * `old` back to the page allocator, so that the pool keeps its size; -ENOMEM if no fresh page.
+ * A page in use meanwhile is isolated instead (0), or -EBUSY if it cannot be; one no longer
+ * hugetlb needs nothing (0).
+ */
+function alloc_and_dissolve_hugetlb_folio(mm: MM, old: number, cpu: number): number {
+  if (!(mm.frames.flags[old] & PG_hugetlb)) return 0;
+  const h = folio_hstate(mm, old);
+  if (!folio_test_hugetlb_freed(mm, h, old)) return folio_isolate_hugetlb(mm, old) ? 0 : EBUSY;
+  const nid = mm.page_zone(old)!.nid;
+  const dst = only_alloc_fresh_hugetlb_folio(mm, h, htlb_alloc_mask(h) | __GFP_THISNODE, nid, null);
+  if (dst < 0) return ENOMEM;
+  // The allocation may have reclaimed or compacted: the kernel rechecks under the lock (retry:).
+  if (!(mm.frames.flags[old] & PG_hugetlb) || !folio_test_hugetlb_freed(mm, h, old)) {
+    update_and_free_hugetlb_folio(mm, h, dst, cpu);
+    return alloc_and_dissolve_hugetlb_folio(mm, old, cpu);
+  }
+  remove_hugetlb_folio(mm, h, old, false, true);
+  const dnid = mm.page_zone(dst)!.nid;
+  account_new_hugetlb_folio(h, dnid);
+  enqueue_hugetlb_folio(h, dst, dnid);
+  update_and_free_hugetlb_folio(mm, h, old, cpu);
+  return 0;
+}
+
+/**
+ * kernel: mm/hugetlb.c isolate_or_dissolve_huge_folio()
+ * For alloc_contig_range()'s scanner, a hugetlb head `pfn`: -ENOMEM for a gigantic page (the
+ * kernel fences them off so that the caller bails out at once: alloc_contig_range would need
+ * another gigantic page to replace it), an in-use page isolated for migration (0; the caller
+ * lists it while it is still PageHuge), a free one dissolved (0, its pages now free buddy pages
+ * in the isolated range), -EBUSY when it is already isolated, -ENOMEM if no replacement exists.
+ */
+export function isolate_or_dissolve_huge_folio(mm: MM, pfn: number, cpu: number): number {
+  if (!(mm.frames.flags[pfn] & PG_hugetlb)) return 0;
+  const h = folio_hstate(mm, pfn);
+  if (hstate_is_gigantic(h)) return ENOMEM;
+  if (!folio_test_hugetlb_freed(mm, h, pfn)) return folio_isolate_hugetlb(mm, pfn) ? 0 : EBUSY;
+  return alloc_and_dissolve_hugetlb_folio(mm, pfn, cpu);
+}
+
+/**
+ * kernel: mm/hugetlb.c replace_free_hugepage_folios()
+ * After migration, the free pool pages in [start_pfn, end_pfn) (migrated pages went back to the
+ * pool there) are dissolved and replaced from outside the range. 0 or the first error.
+ */
+export function replace_free_hugepage_folios(
+  mm: MM,
+  start_pfn: number,
+  end_pfn: number,
+  cpu: number,
+): number {
+  const f = mm.frames;
+  while (start_pfn < end_pfn) {
+    if (f.flags[start_pfn] & PG_hugetlb) {
+      const head = compound_head(mm, start_pfn);
+      const h = folio_hstate(mm, head);
+      if (folio_test_hugetlb_freed(mm, h, head)) {
+        const ret = alloc_and_dissolve_hugetlb_folio(mm, head, cpu);
+        if (ret) return ret;
+        continue;
+      }
+      // In use: nothing to do for any of its pages.
+      start_pfn = head + pages_per_huge_page(h);
+      continue;
+    }
+    start_pfn++;
+  }
+  return 0;
+}
+
+/**
+ * kernel: mm/hugetlb.c alloc_migrate_hugetlb_folio()
+ * A fresh page that joins the pool only while the migration needs it (hugetlb_temporary, never
+ * counted as surplus); never gigantic.
+ */
+function alloc_migrate_hugetlb_folio(mm: MM, h: Hstate, gfp: number, nid: number): number {
+  if (hstate_is_gigantic(h)) return -1;
+  const pfn = only_alloc_fresh_hugetlb_folio(mm, h, gfp, nid, null);
+  if (pfn < 0) return -1;
+  account_new_hugetlb_folio(h, mm.page_zone(pfn)!.nid);
+  mm.hugetlb.temporary.add(pfn);
+  return pfn;
+}
+
+/**
+ * kernel: mm/hugetlb.c alloc_hugetlb_folio_nodemask() (the migration target callback)
+ * A free pool page beyond the reservations (outside isolated pageblocks), else a temporary fresh
+ * one; __GFP_THISNODE unless `allow_alloc_fallback` (htlb_allow_alloc_fallback(): memory
+ * hotplug, memory failure, move_pages/mbind; not MR_CONTIG_RANGE). -1 if none.
+ */
+export function alloc_hugetlb_folio_nodemask(
+  mm: MM,
+  h: Hstate,
+  preferred_nid: number,
+  gfp_mask: number,
+  allow_alloc_fallback: boolean,
+): number {
+  if (available_huge_pages(h)) {
+    const pfn = dequeue_hugetlb_folio_nodemask(mm, h, preferred_nid);
+    if (pfn >= 0) return pfn;
+  }
+  if (!allow_alloc_fallback) gfp_mask |= __GFP_THISNODE;
+  return alloc_migrate_hugetlb_folio(mm, h, gfp_mask, preferred_nid);
+}
+
+/**
+ * kernel: mm/hugetlb.c move_hugetlb_state()
+ * After a migration: a temporary target hands its temporary state to the source (which will be
+ * freed, and then leaves the pool), with a node's surplus count when they cross nodes.
+ */
+export function move_hugetlb_state(mm: MM, old: number, dst: number): void {
+  const st = mm.hugetlb;
+  if (!st.temporary.delete(dst)) return;
+  st.temporary.add(old);
+  const h = folio_hstate(mm, old);
+  const old_nid = mm.page_zone(old)!.nid;
+  const new_nid = mm.page_zone(dst)!.nid;
+  if (new_nid === old_nid) return;
+  if (h.surplus_huge_pages_node[old_nid]) {
+    h.surplus_huge_pages_node[old_nid]--;
+    h.surplus_huge_pages_node[new_nid]++;
+  }
+}
+
+/**
+ * The last reference to a migration source or an unused migration target: free_huge_folio()
+ * without the NR_HUGETLB update. The kernel's free_huge_folio() subtracts the page from
+ * NR_HUGETLB although alloc_hugetlb_folio_nodemask() never added the target; the model moves the
+ * in-use count from source to target instead (docs/decisions.md).
+ */
+export function folio_put_hugetlb_migrated(mm: MM, pfn: number, cpu: number): void {
+  __free_huge_folio(mm, pfn, cpu, false);
+}
+
+/** The in-use page count NR_HUGETLB follows a migrated page from `old`'s node to `dst`'s. */
+export function hugetlb_migrate_nr_hugetlb(mm: MM, old: number, dst: number): void {
+  const nr = pages_per_huge_page(folio_hstate(mm, old));
+  mm.nodes[mm.page_zone(old)!.nid].vm_stat[NR_HUGETLB] -= nr;
+  mm.nodes[mm.page_zone(dst)!.nid].vm_stat[NR_HUGETLB] += nr;
+}
+
 /** kernel: mm/hugetlb.c hugetlb_total_pages(): pages in all pools. */
 export function hugetlb_total_pages(mm: MM): number {
   let n = 0;
@@ -973,6 +1154,12 @@ export function hugetlb_check(mm: MM): string[] {
       }
     pfn = end - 1;
   }
+  for (const pfn of st.isolated)
+    if (!(f.flags[pfn] & PG_hugetlb) || !(f.flags[pfn] & PG_head) || f.flags[pfn] & PG_buddy)
+      errors.push(`pfn ${pfn}: isolated for migration but not an in-use hugetlb page`);
+  for (const pfn of st.temporary)
+    if (!(f.flags[pfn] & PG_hugetlb) || !(f.flags[pfn] & PG_head))
+      errors.push(`pfn ${pfn}: hugetlb_temporary but not a hugetlb page`);
   for (const h of st.hstates) {
     const per = heads.get(h.order)!;
     let nr = 0;

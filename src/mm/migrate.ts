@@ -22,7 +22,17 @@ import {
 } from './filemap.ts';
 import { __GFP_RECLAIM, GFP_TRANSHUGE } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
+import { hugepage_migration_supported, pages_per_huge_page } from './hstate.ts';
 import { folio_nr_pages, HPAGE_PMD_NR, HPAGE_PMD_ORDER, thp } from './huge_memory.ts';
+import {
+  alloc_hugetlb_folio_nodemask,
+  folio_hstate,
+  folio_put_hugetlb_migrated,
+  folio_putback_hugetlb,
+  htlb_modify_alloc_mask,
+  hugetlb_migrate_nr_hugetlb,
+  move_hugetlb_state,
+} from './hugetlb.ts';
 import { lruvec_add_folio, lruvec_del_folio } from './lru.ts';
 import type { MM } from './mm.ts';
 import { __alloc_pages, __free_pages } from './page_alloc/alloc_pages.ts';
@@ -31,6 +41,7 @@ import {
   PG_anon,
   PG_dirty,
   PG_head,
+  PG_hugetlb,
   PG_locked,
   PG_lru,
   PG_mlocked,
@@ -294,6 +305,123 @@ function migrate_large(
   return 2;
 }
 
+/**
+ * kernel: mm/migrate.c unmap_and_move_huge_page() for an isolated in-use hugetlb page
+ * The target comes from the caller's get_new_folio() or alloc_migration_target()'s hugetlb branch
+ * (alloc_hugetlb_folio_nodemask(), __GFP_THISNODE); none: -ENOMEM. A pinned page fails the
+ * reference check of hugetlbfs_migrate_folio() (-EAGAIN, the target put). Otherwise
+ * try_to_migrate() and remove_migration_ptes() repoint every PMD/PUD leaf (and a shared file's
+ * page cache slot) at the target, its state and mapcount move with pages_per_huge_page()
+ * copies, move_hugetlb_state() passes on the temporary state, and the source, put back, is
+ * freed: to the pool's free list (which replace_free_hugepage_folios() empties later), or to the
+ * page allocator if temporary or surplus. Returns 0, -EAGAIN or -ENOMEM.
+ */
+function unmap_and_move_huge_page(
+  mm: MM,
+  src: number,
+  ops: NewFolioOps | null,
+  alloc: MigrationTarget | null,
+  cpu: number,
+): number {
+  const f = mm.frames;
+  const h = folio_hstate(mm, src);
+  let dst: number;
+  if (ops !== null) dst = ops.get_new_folio(src);
+  else {
+    // alloc_migration_target(): reasons other than hotplug, memory failure and syscalls keep the node.
+    const nid = alloc!.nid >= 0 ? alloc!.nid : mm.page_zone(src)!.nid;
+    dst = alloc_hugetlb_folio_nodemask(mm, h, nid, htlb_modify_alloc_mask(h, alloc!.gfp), false);
+  }
+  if (dst < 0) return -12;
+  if (folio_maybe_dma_pinned(mm, src)) {
+    // No put_new_folio for hugetlb targets: folio_put() frees it back to the pool.
+    folio_put_hugetlb_migrated(mm, dst, cpu);
+    return -11;
+  }
+  const nr = pages_per_huge_page(h);
+  const mapped = f.mapcount[src];
+  f.mapping[dst] = f.mapping[src];
+  f.index[dst] = f.index[src];
+  f.flags[dst] = (f.flags[dst] & ~MIGRATE_FLAGS) | (f.flags[src] & MIGRATE_FLAGS);
+  mm.hugetlb.migrate_mapping?.(src, dst);
+  f.mapcount[dst] = mapped;
+  f.mapcount[src] = 0;
+  f.flags[src] &= ~MIGRATE_FLAGS;
+  // try_to_migrate() flushes the TLB of each hugetlb mapping at once (no batching).
+  const cost = mm.cost;
+  mm.kernel_ns += cost.migrate_folio + nr * cost.copy_page + mapped * cost.rmap_one + (mapped ? cost.ipi : 0);
+  hugetlb_migrate_nr_hugetlb(mm, src, dst);
+  move_hugetlb_state(mm, src, dst);
+  folio_putback_hugetlb(mm, src);
+  folio_put_hugetlb_migrated(mm, src, cpu);
+  return 0;
+}
+
+/**
+ * kernel: mm/migrate.c migrate_hugetlbs()
+ * The hugetlb folios of the first `nr` entries of `pfns`, before anything else, one at a time, up
+ * to NR_MAX_MIGRATE_PAGES_RETRY passes while some get -EAGAIN. Moved ones count their pages in
+ * res.succeeded; failures are put back (folio_putback_hugetlb()) and count one in res.failed
+ * (their pages in pgmigrate_fail). -ENOMEM stops everything: res.err is set and the folios not
+ * moved are put back. Returns the folios that failed, or -ENOMEM.
+ */
+function migrate_hugetlbs(
+  mm: MM,
+  pfns: ArrayLike<number>,
+  nr: number,
+  ops: NewFolioOps | null,
+  alloc: MigrationTarget | null,
+  cpu: number,
+  res: MigrateResult,
+): number {
+  const f = mm.frames;
+  let list: number[] = [];
+  for (let i = 0; i < nr; i++) if (f.flags[pfns[i]] & PG_hugetlb) list.push(pfns[i]);
+  let nr_failed = 0;
+  let failed_pages = 0;
+  let ret = 0;
+  for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && list.length && !ret; pass++) {
+    const retry: number[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const pfn = list[i];
+      const h = folio_hstate(mm, pfn);
+      const nr_pages = pages_per_huge_page(h);
+      if (ret) {
+        retry.push(pfn);
+        continue;
+      }
+      if (!hugepage_migration_supported(h)) {
+        nr_failed++;
+        failed_pages += nr_pages;
+        folio_putback_hugetlb(mm, pfn);
+        continue;
+      }
+      const rc = unmap_and_move_huge_page(mm, pfn, ops, alloc, cpu);
+      if (rc === 0) res.succeeded += nr_pages;
+      else if (rc === -11) retry.push(pfn);
+      else {
+        // -ENOMEM: when memory is low, don't bother to try to migrate other folios.
+        retry.push(pfn);
+        ret = rc;
+      }
+    }
+    list = retry;
+  }
+  // What is left failed (retried NR_MAX_MIGRATE_PAGES_RETRY times, or not tried after -ENOMEM).
+  for (const pfn of list) {
+    if (!ret) nr_failed++;
+    failed_pages += pages_per_huge_page(folio_hstate(mm, pfn));
+    folio_putback_hugetlb(mm, pfn);
+  }
+  res.failed += nr_failed;
+  mm.vm_events[PGMIGRATE_FAIL] += failed_pages - nr_failed;
+  if (ret) {
+    res.err = ret;
+    return ret;
+  }
+  return nr_failed;
+}
+
 /** An unused target goes back: put_new_folio(), or freed (alloc_migration_target's page). */
 function put_target(mm: MM, ops: NewFolioOps | null, dst: number, cpu: number): void {
   if (ops !== null) ops.put_new_folio(dst);
@@ -371,8 +499,18 @@ export function migrate_pages(
   let retry = scratch_list(1, nr);
   const srcs = scratch_list(2, nr);
   const dsts = scratch_list(3, nr);
-  for (let i = 0; i < nr; i++) pending[i] = pfns[i];
-  let npending = nr;
+  // migrate_hugetlbs() first; the other folios wait (and stay isolated) meanwhile.
+  let npending = 0;
+  let nhuge = 0;
+  for (let i = 0; i < nr; i++) {
+    if (f.flags[pfns[i]] & PG_hugetlb) nhuge++;
+    else pending[npending++] = pfns[i];
+  }
+  if (nhuge && migrate_hugetlbs(mm, pfns, nr, ops, alloc, cpu, res) < 0) {
+    // -ENOMEM: the rest are not tried (the model puts them back, as for its other -ENOMEM).
+    for (let i = 0; i < npending; i++) folio_putback_lru(mm, pending[i]);
+    npending = 0;
+  }
   const pf_memalloc = ops?.pf_memalloc === true;
   depth++;
   try {

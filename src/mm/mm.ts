@@ -125,6 +125,8 @@ export class MM {
   kernel_ns = 0;
   /** CPU time of the kernel threads without an account of their own (flusher, vmstat worker). */
   readonly kthreads: CpuAccount = { cpu_ns: 0 };
+  /** CPU time of khugepaged (vm/khugepaged.ts). */
+  readonly khugepaged: CpuAccount = { cpu_ns: 0 };
   /** Every file's cached pages (filemap.ts). */
   readonly page_cache = new PageCache();
   /** The flusher (page-writeback.ts) and the writeback sysctls. */

@@ -18,6 +18,7 @@
  * taken and freed again so that it merges.
  */
 import { __isolate_free_page } from './compaction.ts';
+import { hugepage_migration_supported } from './hstate.ts';
 import type { MM } from './mm.ts';
 import {
   MAX_FOLIO_ORDER,
@@ -129,7 +130,9 @@ export function has_unmovable_pages(mm: MM, start_pfn: number, end_pfn: number, 
     if (mode === PB_ISOLATE_MODE_CMA_ALLOC) return -1;
     return start_pfn;
   }
+  const scan = mm.cost.migrate_scan_pfn;
   for (let pfn = start_pfn; pfn < end_pfn; pfn++) {
+    mm.kernel_ns += scan;
     const fl = flags[pfn];
     // Bootmem allocations and memory holes are PG_reserved and unmovable, even in ZONE_MOVABLE.
     if (fl & (PG_reserved | PGI_nopage)) return pfn;
@@ -140,7 +143,9 @@ export function has_unmovable_pages(mm: MM, start_pfn: number, end_pfn: number, 
     if (fl & (PG_head | PG_tail)) {
       const head = compound_head(mm, pfn);
       if (flags[head] & PG_hugetlb) {
-        // hugepage_migration_supported(): x86-64 migrates 2 MiB and 1 GiB pages.
+        // size_to_hstate(folio_size()): the page may be freed meanwhile, so not folio_hstate().
+        const h = mm.hugetlb.hstates.find((x) => x.order === f.order[head]);
+        if (h && !hugepage_migration_supported(h)) return pfn;
       } else if (!(flags[head] & PG_lru)) {
         return pfn;
       }
@@ -178,6 +183,7 @@ export function set_migratetype_isolate(
   // PageUnaccepted(): no unaccepted memory in the model (not a confidential VM).
   // The caller meant to set the isolation; someone else raced and set it first.
   if (is_migrate_isolate_page(mm, pfn)) return EBUSY;
+  mm.kernel_ns += mm.cost.zone_lock;
   // Only the intersection of the range and the pageblock needs checking.
   const check_unmovable_start = Math.max(pfn, start_pfn);
   const check_unmovable_end = Math.min(pageblock_end_pfn(pfn), end_pfn);
@@ -365,7 +371,9 @@ export function undo_isolate_page_range(mm: MM, start_pfn: number, end_pfn: numb
  */
 function __test_page_isolated_in_pageblock(mm: MM, pfn: number, end_pfn: number, _mode: number): number {
   const f = mm.frames;
+  const scan = mm.cost.free_scan_pfn;
   while (pfn < end_pfn) {
+    mm.kernel_ns += scan;
     if (f.flags[pfn] & PG_buddy) pfn += 2 ** f.order[pfn];
     else break;
   }

@@ -24,6 +24,7 @@ import { SwapInfo } from '../mm/swapfile.ts';
 import { vmalloc_check } from '../mm/vmalloc.ts';
 import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
+import { khugepaged_init } from '../vm/khugepaged.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
 import { out_of_memory } from '../vm/oom_kill.ts';
 import { Process, type SpawnOptions } from '../vm/process.ts';
@@ -108,6 +109,8 @@ export class Machine {
     wb_start_periodic(this.mm);
     // kcompactd on every node with memory, checking fragmentation every 500 ms (proactive).
     kcompactd_init(this.mm);
+    // khugepaged, while PMD-sized THPs are enabled (hugepage_init()'s start_stop_khugepaged()).
+    khugepaged_init(this.vm);
     registerFiles(this.vfs, this.mm);
     // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
     registerVmFiles(this.vfs, this.vm, {

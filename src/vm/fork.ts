@@ -15,6 +15,7 @@ import { swap_duplicate } from '../mm/swapfile.ts';
 import { page_add_file_rmap } from './filemap_fault.ts';
 import { copy_huge_pmd, huge_pmd_entry } from './huge_memory.ts';
 import { copy_hugetlb_page_range } from './hugetlb.ts';
+import { khugepaged_fork } from './khugepaged.ts';
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { exit_mmap, type TaskContext, vm_stat_account } from './mmap.ts';
@@ -54,6 +55,7 @@ export function dup_mmap(
   child.task_size = parent.task_size;
   child.start_brk = parent.start_brk;
   child.brk = parent.brk;
+  khugepaged_fork(vm, child, parent);
   const v = vm.vmas;
   const vmas: number[] = [];
   parent.mt.iterate(0, Number.POSITIVE_INFINITY, (_s, _e, id) => {

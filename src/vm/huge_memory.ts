@@ -21,6 +21,7 @@ import {
   thp,
   thp_head,
   thp_mapped,
+  thp_pmd_order_enabled,
   vma_thp_gfp_mask,
 } from '../mm/huge_memory.ts';
 import { lruvec_add_folio, lruvec_del_folio, mlock_new_folio, munlock_folio } from '../mm/lru.ts';
@@ -42,6 +43,7 @@ import {
 import { SHRINK_EMPTY, SHRINKER_NUMA_AWARE, shrinker_alloc, shrinker_register } from '../mm/shrinker.ts';
 import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
+import { khugepaged_enter_vma } from './khugepaged.ts';
 import { MM_ANONPAGES, type MmStruct } from './mm_struct.ts';
 import {
   _PAGE_ACCESSED,
@@ -58,7 +60,7 @@ import {
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma } from './rmap.ts';
 import type { Vm } from './vm.ts';
-import { VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import { VM_HUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_NOHUGEPAGE, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const NR_ANON_THPS = node_stat_index('nr_anon_transparent_hugepages');
@@ -104,18 +106,35 @@ export function huge_pmd_entry(vm: Vm, mm: MmStruct, vpn: number): number {
 
 /**
  * kernel: mm/huge_memory.c __thp_vma_allowable_orders() for the PMD order of an anonymous fault
- * Anonymous private VMAs only; enabled=always, or madvise with VM_HUGEPAGE; never VM_NOHUGEPAGE;
+ * Anonymous private VMAs only; the PMD order enabled for the VMA (thp_pmd_order_enabled():
+ * hugepages-2048kB/enabled, inheriting the global enabled by default); never VM_NOHUGEPAGE;
  * the aligned 2 MiB range around `addr` inside the VMA (thp_vma_suitable_order()).
  */
 export function thp_vma_allowable(vm: Vm, vma: number, addr: number): boolean {
+  if (!thp_vma_allowable_anon(vm, vma, vm.vmas.vm_flags[vma])) return false;
+  const v = vm.vmas;
+  const haddr = Math.floor(addr / PMD_BYTES) * PMD_BYTES;
+  return haddr >= v.vm_start[vma] && haddr + PMD_BYTES <= v.vm_end[vma];
+}
+
+/**
+ * kernel: include/linux/huge_mm.h thp_vma_allowable_order(vma, vm_flags, TVA_KHUGEPAGED, PMD_ORDER)
+ * As for a fault, with `vm_flags` in place of the VMA's, VM_NO_KHUGEPAGED (VM_SPECIAL, hugetlb)
+ * excluded, and the VMA big enough for one aligned 2 MiB range (checked at its end).
+ */
+export function thp_vma_allowable_khugepaged(vm: Vm, vma: number, vm_flags: number): boolean {
+  if (vm_flags & VM_HUGETLB || !thp_vma_allowable_anon(vm, vma, vm_flags)) return false;
+  const v = vm.vmas;
+  const haddr = Math.floor((v.vm_end[vma] - PMD_BYTES) / PMD_BYTES) * PMD_BYTES;
+  return haddr >= v.vm_start[vma];
+}
+
+// The checks of __thp_vma_allowable_orders() that do not depend on the address.
+function thp_vma_allowable_anon(vm: Vm, vma: number, flags: number): boolean {
   if (!vm.mm.config.TRANSPARENT_HUGEPAGE) return false;
   const v = vm.vmas;
-  const flags = v.vm_flags[vma];
   if (v.vm_file[vma] || flags & (VM_SHARED | VM_SPECIAL | VM_NOHUGEPAGE)) return false;
-  const mode = thp(vm.mm).enabled;
-  if (mode === 'never' || (mode === 'madvise' && !(flags & VM_HUGEPAGE))) return false;
-  const haddr = Math.floor(addr / PMD_BYTES) * PMD_BYTES;
-  if (haddr < v.vm_start[vma] || haddr + PMD_BYTES > v.vm_end[vma]) return false;
+  if (!thp_pmd_order_enabled(vm.mm, (flags & VM_HUGEPAGE) !== 0)) return false;
   // The VMA's offset must be aligned with its address (mremap'ed anonymous VMAs may not be).
   return (v.vm_start[vma] / 4096 - v.vm_pgoff[vma]) % HPAGE_PMD_NR === 0;
 }
@@ -138,6 +157,7 @@ export function do_huge_pmd_anonymous_page(
   const k = vm.mm;
   const v = vm.vmas;
   const haddr = Math.floor(addr / PMD_BYTES) * PMD_BYTES;
+  khugepaged_enter_vma(vm, mm, vma, v.vm_flags[vma]);
   anon_vma_prepare(vm, vma);
   const gfp = vma_thp_gfp_mask(k, (v.vm_flags[vma] & VM_HUGEPAGE) !== 0);
   const head = __alloc_pages(k, gfp, HPAGE_PMD_ORDER, mm.nid, mm.cpu);
@@ -151,6 +171,28 @@ export function do_huge_pmd_anonymous_page(
     return 0x1; // VM_FAULT_OOM
   }
   k.kernel_ns += HPAGE_PMD_NR * k.cost.clear_page + k.cost.new_anon_folio;
+  map_anon_folio_pmd(vm, mm, vma, haddr, pmd, head, pgtable);
+  k.vm_events[THP_FAULT_ALLOC]++;
+  return 0;
+}
+
+/**
+ * folio_add_new_anon_rmap() + folio_add_lru_vma() + pgtable_trans_huge_deposit() + set_pmd_at()
+ * + deferred_split_folio(): a new order-9 anonymous folio `head` is mapped at `haddr` by entry
+ * `pmd_index(haddr)` of PMD table `pmd`, writable if the VMA is, with `pgtable` deposited (the
+ * THP fault and khugepaged's collapse_huge_page()).
+ */
+export function map_anon_folio_pmd(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  haddr: number,
+  pmd: number,
+  head: number,
+  pgtable: number,
+): void {
+  const k = vm.mm;
+  const v = vm.vmas;
   // folio_add_new_anon_rmap(): every subpage joins the anon_vma at its index.
   const f = k.frames;
   const mapping = anon_mapping(v.anon_vma[vma]);
@@ -180,9 +222,7 @@ export function do_huge_pmd_anonymous_page(
       (v.vm_flags[vma] & VM_WRITE ? _PAGE_RW : 0),
   );
   mm.rss[MM_ANONPAGES] += HPAGE_PMD_NR;
-  k.vm_events[THP_FAULT_ALLOC]++;
   deferred_split_folio(k, head, false);
-  return 0;
 }
 
 /**

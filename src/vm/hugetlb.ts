@@ -20,6 +20,7 @@ import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
+  _PAGE_PROTNONE,
   _PAGE_PSE,
   _PAGE_RW,
   _PAGE_TABLE,
@@ -30,7 +31,7 @@ import {
   pud_index,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_NORESERVE, VM_SHARED, VM_WRITE } from './vma.ts';
+import { VM_ACCESS_FLAGS, VM_HUGETLB, VM_NORESERVE, VM_SHARED, VM_WRITE } from './vma.ts';
 
 const ENOMEM = -errnos.ENOMEM;
 export const VM_FAULT_OK = 0;
@@ -52,6 +53,17 @@ export interface HugetlbObject {
 
 const tables = new WeakMap<Vm, Array<HugetlbObject | undefined>>();
 
+/** mm->hugetlb_usage: base pages mapped by hugetlb leaves (hugetlb_count_add()/_sub()). */
+const usage = new WeakMap<MmStruct, number>();
+function hugetlb_count_add(mm: MmStruct, nr: number): void {
+  usage.set(mm, (usage.get(mm) ?? 0) + nr);
+}
+
+/** kernel: mm/hugetlb.c hugetlb_report_usage(): the HugetlbPages line's value, in kB. */
+export function hugetlb_usage_kb(mm: MmStruct): number {
+  return (usage.get(mm) ?? 0) * 4;
+}
+
 function objects(vm: Vm): Array<HugetlbObject | undefined> {
   let t = tables.get(vm);
   if (!t) {
@@ -62,8 +74,34 @@ function objects(vm: Vm): Array<HugetlbObject | undefined> {
     vm.vmas.private_get = (id) => {
       table[id]!.refs++;
     };
+    vm.mm.hugetlb.migrate_mapping = (old, dst) => hugetlb_migrate_mapping(vm, old, dst);
   }
   return t;
+}
+
+/**
+ * kernel: fs/hugetlbfs/inode.c hugetlbfs_migrate_folio() and mm/migrate.c remove_migration_ptes()
+ * for a migrated hugetlb page (`dst` already has `old`'s index): a shared object's page cache
+ * slot, and every PMD/PUD leaf of a hugetlb VMA that mapped `old` at that index, now hold `dst`.
+ */
+function hugetlb_migrate_mapping(vm: Vm, old: number, dst: number): void {
+  const f = vm.mm.frames;
+  const idx = f.index[dst];
+  for (const obj of tables.get(vm) ?? []) if (obj?.shared && obj.pages[idx] === old) obj.pages[idx] = dst;
+  const v = vm.vmas;
+  const order = f.order[dst];
+  for (let vma = 0; vma < v.vm_flags.length; vma++) {
+    if (!(v.vm_flags[vma] & VM_HUGETLB) || v.vm_mm[vma] < 0 || !v.vm_private_data[vma]) continue;
+    const obj = hugetlb_object(vm, vma);
+    if (!obj || obj.h.order !== order) continue;
+    const size = 4096 * pages_per_huge_page(obj.h);
+    const addr = v.vm_start[vma] + idx * size - v.vm_pgoff[vma] * 4096;
+    if (addr < v.vm_start[vma] || addr >= v.vm_end[vma]) continue;
+    const mm = vm.mms[v.vm_mm[vma]];
+    if (!mm) continue;
+    const e = huge_pte_alloc(vm, mm, obj.h, addr, false);
+    if (e >= 0 && vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === old) vm.pt.pfn[e] = dst;
+  }
 }
 
 /** The object of a hugetlb VMA. */
@@ -228,6 +266,7 @@ export function hugetlb_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, w
     if (obj.shared) obj.pages[idx] = pfn;
   }
   f.mapcount[pfn]++;
+  hugetlb_count_add(mm, pages_per_huge_page(h));
   // A private page is writable at once only on a write (or when nothing else maps it).
   pt.set(
     Math.floor(e / PTRS_PER_TABLE),
@@ -254,9 +293,50 @@ export function unmap_hugepage_range(vm: Vm, mm: MmStruct, vma: number, start: n
     if (e < 0 || pt.bits[e] === 0) continue;
     const pfn = pt.pfn[e];
     pt.clear(Math.floor(e / PTRS_PER_TABLE), e % PTRS_PER_TABLE);
+    hugetlb_count_add(mm, -pages_per_huge_page(obj.h));
     vm.mm.kernel_ns += vm.mm.cost.zap_pte;
     if (--f.mapcount[pfn] === 0 && !obj.shared) free_huge_folio(vm.mm, pfn, mm.cpu);
   }
+}
+
+/**
+ * kernel: mm/hugetlb.c hugetlb_change_protection()
+ * New permissions for the leaves of [start, end) (huge page aligned) of `vma`, from its new
+ * vm_page_prot: PROT_NONE entries for an inaccessible VMA; otherwise present, writable only in a
+ * shared writable mapping (a private one is PAGE_COPY: the next write faults and hugetlb_wp()
+ * reuses or copies the page). Accessed and dirty bits stay. Returns the base pages changed.
+ */
+export function hugetlb_change_protection(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  start: number,
+  end: number,
+): number {
+  const obj = hugetlb_object(vm, vma);
+  const nr = pages_per_huge_page(obj.h);
+  const size = 4096 * nr;
+  const flags = vm.vmas.vm_flags[vma];
+  const pt = vm.pt;
+  let pages = 0;
+  for (let addr = start; addr < end; addr += size) {
+    const e = huge_pte_alloc(vm, mm, obj.h, addr, false);
+    if (e < 0 || pt.bits[e] === 0) continue;
+    const bits = pt.bits[e];
+    let nb = bits & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_PSE);
+    if (!(flags & VM_ACCESS_FLAGS)) nb |= _PAGE_PROTNONE;
+    else {
+      nb |= _PAGE_PRESENT | _PAGE_USER;
+      if ((flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) nb |= _PAGE_RW;
+    }
+    if (nb !== bits) {
+      pt.bits[e] = nb;
+      pages += nr;
+    }
+  }
+  // flush_hugetlb_tlb_range()
+  if (pages) vm.mm.kernel_ns += vm.mm.cost.ipi;
+  return pages;
 }
 
 /**
@@ -323,6 +403,7 @@ export function copy_hugetlb_page_range(
     if (d < 0) return false;
     if (!obj.shared) pt.bits[e] &= ~_PAGE_RW;
     vm.mm.frames.mapcount[pt.pfn[e]]++;
+    hugetlb_count_add(dst, pages_per_huge_page(obj.h));
     pt.set(Math.floor(d / PTRS_PER_TABLE), d % PTRS_PER_TABLE, pt.pfn[e], pt.bits[e]);
   }
   return true;

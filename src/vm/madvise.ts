@@ -16,7 +16,8 @@
  * - MADV_REMOVE punches a hole in the file behind a shared writable mapping; MADV_WILLNEED reads
  *   a file range ahead.
  * - Flags only: MADV_DONTFORK / MADV_DOFORK (VM_DONTCOPY), MADV_WIPEONFORK / MADV_KEEPONFORK,
- *   MADV_HUGEPAGE / MADV_NOHUGEPAGE (VM_HUGEPAGE / VM_NOHUGEPAGE; khugepaged is not modelled),
+ *   MADV_HUGEPAGE / MADV_NOHUGEPAGE (VM_HUGEPAGE / VM_NOHUGEPAGE; MADV_HUGEPAGE registers the
+ *   address space with khugepaged),
  *   MADV_NORMAL / MADV_RANDOM / MADV_SEQUENTIAL, MADV_DONTDUMP / MADV_DODUMP. These split and
  *   merge VMAs; running out of vm.max_map_count gives EAGAIN, as in the kernel.
  * - MADV_WILLNEED does nothing for anonymous memory (no swap readahead). MADV_POPULATE_READ / WRITE
@@ -49,6 +50,8 @@ import { reclaim_pages } from '../mm/vmscan.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import type { FileCred } from './files.ts';
 import { split_thps_in_range } from './huge_memory.ts';
+import { unmap_hugepage_range, vma_huge_page_size } from './hugetlb.ts';
+import { khugepaged_enter_vma } from './khugepaged.ts';
 import { handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
@@ -283,7 +286,15 @@ function madvise_vma_behavior(
     case MADV_FREE:
     case MADV_DONTNEED:
     case MADV_DONTNEED_LOCKED:
-      // madvise_dontneed_free_valid_vma()
+      // madvise_dontneed_free_valid_vma(): hugetlb takes only MADV_DONTNEED(_LOCKED) from a huge
+      // page boundary, its end rounded down to one (whole huge pages are zapped).
+      if (flags & VM_HUGETLB) {
+        const hsz = vma_huge_page_size(vm, vma);
+        if (behavior === MADV_FREE || start % hsz) return EINVAL;
+        end -= end % hsz;
+        if (start < end) unmap_hugepage_range(vm, mm, vma, start, end);
+        return vma;
+      }
       if (flags & (VM_PFNMAP | (behavior === MADV_DONTNEED_LOCKED ? 0 : VM_LOCKED))) return EINVAL;
       // madvise_free_single_vma(): anonymous VMAs only (shared memory has a file behind it).
       if (behavior === MADV_FREE && vm.vmas.vm_file[vma]) return EINVAL;
@@ -322,8 +333,9 @@ function madvise_vma_behavior(
       new_flags &= ~VM_DONTDUMP;
       break;
     case MADV_HUGEPAGE:
-      // hugepage_madvise()
+      // hugepage_madvise(): the address space may now have THP work for khugepaged.
       new_flags = (new_flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+      khugepaged_enter_vma(vm, mm, vma, new_flags);
       break;
     case MADV_NOHUGEPAGE:
       new_flags = (new_flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;

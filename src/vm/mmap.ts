@@ -9,6 +9,7 @@
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { hugetlb_vm_op_close, unmap_hugepage_range, vma_huge_page_size } from './hugetlb.ts';
+import { khugepaged_enter_vma, khugepaged_exit } from './khugepaged.ts';
 import { free_pgd_range, handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { CAP_IPC_LOCK, RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK } from './uapi.ts';
@@ -317,6 +318,7 @@ export function mmap_region(
     if (flags & (VM_SPECIAL | VM_HUGETLB)) vm.vmas.vm_flags[vma] &= ~VM_LOCKED_MASK;
     else mm.locked_vm += len / PAGE;
   }
+  khugepaged_enter_vma(vm, mm, vma, vm.vmas.vm_flags[vma]);
   return vma;
 }
 
@@ -584,6 +586,7 @@ function do_brk_flags(
   }
   vm_stat_account(mm, flags, len / PAGE);
   if (flags & VM_LOCKED) mm.locked_vm += len / PAGE;
+  khugepaged_enter_vma(vm, mm, vma, flags);
   return 0;
 }
 
@@ -643,6 +646,8 @@ export function page_align(x: number): number {
  * Unmap everything, free every page table including the PGD, and forget the address space.
  */
 export function exit_mmap(vm: Vm, mm: MmStruct): void {
+  // mmput(): khugepaged_exit() before the teardown.
+  khugepaged_exit(vm, mm);
   do_munmap(vm, mm, 0, mm.task_size + PAGE);
   vm.pt.release(mm.pgd, mm.cpu);
   mm.pgd = -1;

@@ -23,6 +23,7 @@ import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { PG_anon } from '../mm/page-flags.ts';
 import { split_huge_pmd_range } from './huge_memory.ts';
+import { hugetlb_change_protection, vma_huge_page_size } from './hugetlb.ts';
 import { walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -82,6 +83,7 @@ export function calc_vm_prot_bits(prot: number): number {
  */
 export function change_protection(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): number {
   const flags = vm.vmas.vm_flags[vma];
+  if (flags & VM_HUGETLB) return hugetlb_change_protection(vm, mm, vma, start, end);
   const shared_writable = (flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED);
   const cp = {
     none: !(flags & VM_ACCESS_FLAGS),
@@ -155,6 +157,11 @@ export function mprotect_fixup(
   const nrpages = (end - start) / PAGE;
   let charged = 0;
   if (newflags === oldflags) return vma;
+  // hugetlb_vm_op_split(): a hugetlb VMA splits only at its huge page size.
+  if (oldflags & VM_HUGETLB) {
+    const hsz = vma_huge_page_size(vm, vma);
+    if ((start !== v.vm_start[vma] && start % hsz) || (end !== v.vm_end[vma] && end % hsz)) return EINVAL;
+  }
   if (newflags & VM_WRITE) {
     // Check space limits when the area turns into data.
     if (!may_expand_vm(mm, newflags, nrpages, task) && may_expand_vm(mm, oldflags, nrpages, task))

@@ -4,6 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { meminfo_field } from '../../src/fs/proc/meminfo.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import {
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  PTRS_PER_TABLE,
+  pgd_index,
+  pmd_index,
+  pud_index,
+} from '../../src/vm/pgtable.ts';
+import {
+  MADV_DONTNEED,
+  MADV_FREE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGE_1GB,
@@ -12,6 +23,7 @@ import {
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
@@ -168,6 +180,77 @@ describe('MAP_HUGETLB', () => {
     const [, free, resv] = pool(m);
     expect(resv).toBe(0);
     expect(free).toBe(pool(m)[0]);
+    m.checkInvariants();
+  });
+});
+
+describe('mprotect, madvise and /proc/<pid>/status on hugetlb mappings', () => {
+  const leaf = (m: Machine, p: ReturnType<Machine['spawn']>, addr: number): number => {
+    const pt = m.vm.pt;
+    const vpn = addr / 4096;
+    let t = pt.child(p.mm.pgd, pgd_index(vpn));
+    if (t >= 0) t = pt.child(t, pud_index(vpn));
+    return t < 0 ? 0 : pt.bits[t * PTRS_PER_TABLE + pmd_index(vpn)];
+  };
+  const hugetlbKb = (m: Machine, p: ReturnType<Machine['spawn']>): number =>
+    Number(/HugetlbPages:\s+(\d+) kB/.exec(m.readFile(`/proc/${p.pid}/status`))![1]);
+
+  it('mprotect rewrites the leaves (private: read-only until the next write) and splits only at 2 MiB', () => {
+    const m = boot();
+    const p = m.spawn();
+    const a = p.mmap(0, 2 * HP, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    p.touch(a, 2 * HP, { write: true });
+    expect(leaf(m, p, a) & _PAGE_RW).toBe(_PAGE_RW);
+    expect(errno(() => p.mprotect(a, 4096, PROT_READ))).toBe('EINVAL');
+    expect(errno(() => p.mprotect(a + 4096, HP, PROT_READ))).toBe('EINVAL');
+    p.mprotect(a, HP, PROT_READ);
+    expect(leaf(m, p, a) & _PAGE_RW).toBe(0);
+    expect(leaf(m, p, a + HP) & _PAGE_RW).toBe(_PAGE_RW);
+    p.mprotect(a, HP, PROT_NONE);
+    expect(leaf(m, p, a) & (_PAGE_PRESENT | _PAGE_PROTNONE)).toBe(_PAGE_PROTNONE);
+    p.mprotect(a, HP, RW);
+    expect(leaf(m, p, a) & (_PAGE_PRESENT | _PAGE_RW)).toBe(_PAGE_PRESENT);
+    expect(pool(m)).toEqual([4, 2, 0, 0]);
+    p.touch(a, 4096, { write: true }); // the only mapping: reused, no new page
+    expect(leaf(m, p, a) & _PAGE_RW).toBe(_PAGE_RW);
+    expect(pool(m)).toEqual([4, 2, 0, 0]);
+    m.checkInvariants();
+    // A shared writable mapping gets writable leaves back at once.
+    const s = p.mmap(0, HP, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
+    p.touch(s, 4096, { write: true });
+    p.mprotect(s, HP, PROT_READ);
+    expect(leaf(m, p, s) & _PAGE_RW).toBe(0);
+    p.mprotect(s, HP, RW);
+    expect(leaf(m, p, s) & _PAGE_RW).toBe(_PAGE_RW);
+    m.checkInvariants();
+  });
+
+  it('MADV_DONTNEED zaps whole huge pages (end rounded down); unaligned start and MADV_FREE: EINVAL', () => {
+    const m = boot();
+    const p = m.spawn();
+    const a = p.mmap(0, 3 * HP, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    p.touch(a, 3 * HP, { write: true });
+    expect(pool(m)).toEqual([4, 1, 0, 0]);
+    expect(hugetlbKb(m, p)).toBe(3 * 2048);
+    expect(errno(() => p.madvise(a + 4096, HP, MADV_DONTNEED))).toBe('EINVAL');
+    expect(errno(() => p.madvise(a, HP, MADV_FREE))).toBe('EINVAL');
+    p.madvise(a, HP + 4096, MADV_DONTNEED); // the second huge page stays
+    expect(leaf(m, p, a)).toBe(0);
+    expect(leaf(m, p, a + HP)).not.toBe(0);
+    expect(pool(m)).toEqual([4, 2, 0, 0]);
+    expect(hugetlbKb(m, p)).toBe(2 * 2048);
+    p.madvise(a + HP, 4096, MADV_DONTNEED); // rounds down to nothing
+    expect(leaf(m, p, a + HP)).not.toBe(0);
+    m.checkInvariants();
+    // The zapped page faults in again (no reservation left: from the free pool).
+    p.touch(a, 4096, { write: true });
+    expect(pool(m)).toEqual([4, 1, 0, 0]);
+    const q = p.fork();
+    expect(hugetlbKb(m, q)).toBe(3 * 2048);
+    q.exit();
+    p.munmap(a, 3 * HP);
+    expect(hugetlbKb(m, p)).toBe(0);
+    expect(pool(m)).toEqual([4, 4, 0, 0]);
     m.checkInvariants();
   });
 });

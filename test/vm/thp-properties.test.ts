@@ -1,4 +1,7 @@
-/** Property: THP faults mixed with munmap/mprotect/madvise/mlock/fork/exit/migration keep every invariant. */
+/**
+ * Property: THP faults mixed with munmap/mprotect/madvise/mlock/fork/exit/migration and khugepaged
+ * passes keep every invariant.
+ */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { GFP_KERNEL } from '../../src/mm/gfp.ts';
@@ -42,6 +45,7 @@ const op = fc.oneof(
   fc.record({ k: fc.constant('exitChild') }),
   fc.record({ k: fc.constant('contig') }),
   fc.record({ k: fc.constant('shrink') }),
+  fc.record({ k: fc.constant('khugepaged') }),
 );
 
 describe('THP properties', () => {
@@ -104,6 +108,10 @@ describe('THP properties', () => {
             }
             case 'shrink':
               m.writeFile('/proc/sys/vm/drop_caches', '2');
+              break;
+            case 'khugepaged':
+              // One khugepaged pass: collapses the PTE-mapped ranges (4 KiB pages or split THPs).
+              m.advance('10s');
               break;
           }
           m.checkInvariants();

@@ -11,6 +11,7 @@
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import { PG_anon } from '../../mm/page-flags.ts';
+import { hugetlb_usage_kb } from '../../vm/hugetlb.ts';
 import { walk_pte_table } from '../../vm/memory.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from '../../vm/mm_struct.ts';
 import { _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from '../../vm/pgtable.ts';
@@ -175,8 +176,8 @@ export function task_mem(vm: Vm, mm: MmStruct): string {
     `VmLib:\t${lu_w(lib / 1024, 8)} kB\n` +
     `VmPTE:\t${lu_w((mm_pgtables_pages(vm, mm) * PAGE_SIZE) / 1024, 8)} kB\n` +
     `VmSwap:\t${kb(mm.rss[MM_SWAPENTS])} kB\n` +
-    // hugetlb_report_usage(): mm->hugetlb_usage (no hugetlb mappings yet).
-    `HugetlbPages:\t${lu_w(0, 8)} kB\n`
+    // hugetlb_report_usage(): mm->hugetlb_usage.
+    `HugetlbPages:\t${lu_w(hugetlb_usage_kb(mm), 8)} kB\n`
   );
 }
 

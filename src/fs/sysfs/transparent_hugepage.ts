@@ -1,19 +1,26 @@
 /**
  * /sys/kernel/mm/transparent_hugepage (mm/huge_memory.c hugepage_init_sysfs(), mm/khugepaged.c
- * khugepaged_attr_group): enabled, defrag, use_zero_page, hpage_pmd_size and khugepaged/*, with
+ * khugepaged_attr_group): enabled, defrag, use_zero_page, hpage_pmd_size, khugepaged/* and the
+ * per-size hugepages-<size>kB/{enabled,stats/*} of the anonymous orders (thpsize_create()), with
  * the kernel's formats and write rules (EINVAL for a word or number it does not take).
  */
 import { ErrnoError } from '../../lib/errno.ts';
 import {
   HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
   HPAGE_PMD_SIZE,
+  THP_ANON_MIN_ORDER,
   thp,
+  thp_anon_enabled_show,
+  thp_anon_enabled_store,
   thp_defrag_show,
   thp_defrag_store,
   thp_enabled_show,
   thp_enabled_store,
 } from '../../mm/huge_memory.ts';
 import type { MM } from '../../mm/mm.ts';
+import { PG_anon, PG_head } from '../../mm/page-flags.ts';
+import { vm_event_index } from '../../mm/vmstat_items.ts';
 import type { Vfs } from '../vfs.ts';
 
 const DIR = '/sys/kernel/mm/transparent_hugepage';
@@ -81,6 +88,8 @@ export function register_thp_sysfs(vfs: Vfs, mm: MM): void {
         const v = kstrtoul(path, t);
         if (!ok(v)) throw new ErrnoError('EINVAL', 'write', path);
         k[name] = v;
+        // The sleep knobs end the current sleep (khugepaged_sleep_expire = 0 + wake_up).
+        if (name === 'scan_sleep_millisecs' || name === 'alloc_sleep_millisecs') s.khugepaged_wakeup();
       },
     });
   };
@@ -92,4 +101,65 @@ export function register_thp_sysfs(vfs: Vfs, mm: MM): void {
   knob('max_ptes_shared', (v) => v <= HPAGE_PMD_NR - 1);
   vfs.register(`${DIR}/khugepaged/pages_collapsed`, { mode: 0o444, read: () => `${k.pages_collapsed}\n` });
   vfs.register(`${DIR}/khugepaged/full_scans`, { mode: 0o444, read: () => `${k.full_scans}\n` });
+  for (let order = THP_ANON_MIN_ORDER; order <= HPAGE_PMD_ORDER; order++) register_thpsize(vfs, mm, order);
+}
+
+/**
+ * The mTHP stats of anon_stats_attr_grp and any_stats_attr_grp (CONFIG_SHMEM), in the kernel's
+ * order. Only PMD-sized folios exist in the model: their counts are the thp_* events they
+ * mirror in 6.18; the smaller sizes read 0.
+ */
+const MTHP_STATS: ReadonlyArray<readonly [string, Parameters<typeof vm_event_index>[0] | null]> = [
+  ['anon_fault_alloc', 'thp_fault_alloc'],
+  ['anon_fault_fallback', 'thp_fault_fallback'],
+  ['anon_fault_fallback_charge', 'thp_fault_fallback_charge'],
+  ['split_deferred', 'thp_deferred_split_page'],
+  ['nr_anon', null],
+  ['nr_anon_partially_mapped', null],
+  ['zswpout', null],
+  ['swpin', null],
+  ['swpin_fallback', null],
+  ['swpin_fallback_charge', null],
+  ['swpout', 'thp_swpout'],
+  ['swpout_fallback', 'thp_swpout_fallback'],
+  ['split', 'thp_split_page'],
+  ['split_failed', 'thp_split_page_failed'],
+];
+
+/** kernel: mm/huge_memory.c thpsize_create(): hugepages-<size>kB/enabled and its stats. */
+function register_thpsize(vfs: Vfs, mm: MM, order: number): void {
+  const dir = `${DIR}/hugepages-${4 << order}kB`;
+  vfs.register(`${dir}/enabled`, {
+    mode: 0o644,
+    read: () => thp_anon_enabled_show(mm, order),
+    write: (t) => {
+      if (thp_anon_enabled_store(mm, order, t) < 0) throw new ErrnoError('EINVAL', 'write', `${dir}/enabled`);
+    },
+  });
+  for (const [name, event] of MTHP_STATS) {
+    let read: () => number = () => 0;
+    if (order === HPAGE_PMD_ORDER) {
+      if (event !== null) {
+        const i = vm_event_index(event);
+        read = () => mm.vm_events[i];
+      } else if (name === 'nr_anon') read = () => nr_anon_thps(mm);
+      else if (name === 'nr_anon_partially_mapped') read = () => count_set(thp(mm).partially_mapped);
+    }
+    vfs.register(`${dir}/stats/${name}`, { mode: 0o444, read: () => `${read()}\n` });
+  }
+}
+
+/** MTHP_STAT_NR_ANON of the PMD order: the anonymous order-9 folios (one frame per 2 MiB looked at). */
+function nr_anon_thps(mm: MM): number {
+  const f = mm.frames;
+  let n = 0;
+  for (let pfn = 0; pfn < f.nr_frames; pfn += HPAGE_PMD_NR)
+    if ((f.flags[pfn] & (PG_head | PG_anon)) === (PG_head | PG_anon) && f.order[pfn] === HPAGE_PMD_ORDER) n++;
+  return n;
+}
+
+function count_set(a: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i];
+  return n;
 }

@@ -48,6 +48,14 @@ import {
 } from '../gfp.ts';
 import { folio_maybe_dma_pinned } from '../gup.ts';
 import {
+  alloc_hugetlb_folio_nodemask,
+  folio_hstate,
+  folio_isolate_hugetlb,
+  folio_putback_hugetlb,
+  htlb_modify_alloc_mask,
+  replace_free_hugepage_folios,
+} from '../hugetlb.ts';
+import {
   folio_isolate_lru,
   folio_putback_lru,
   MIGRATE_SYNC,
@@ -127,6 +135,12 @@ class ContigMigrationTarget implements NewFolioOps {
   get_new_folio(src: number): number {
     let gfp_mask = this.gfp_mask;
     let order = 0;
+    // folio_test_hugetlb(src): a pool page of its size, on this node (MR_CONTIG_RANGE allows no
+    // fallback); no put_new_folio: an unused one is folio_put() back to the pool.
+    if (this.mm.frames.flags[src] & PG_hugetlb) {
+      const h = folio_hstate(this.mm, src);
+      return alloc_hugetlb_folio_nodemask(this.mm, h, this.nid, htlb_modify_alloc_mask(h, gfp_mask), false);
+    }
     // folio_test_large(src) (a THP): GFP_TRANSHUGE without the caller's reclaim bits.
     if (this.mm.frames.flags[src] & PG_head) {
       gfp_mask = (gfp_mask & ~__GFP_RECLAIM) | GFP_TRANSHUGE;
@@ -212,7 +226,11 @@ let lifo = new Int32Array(64);
 
 /** putback_movable_pages(&cc->migratepages) */
 function putback_movable_pages(cc: CompactControl): void {
-  for (let i = cc.nr_migratelist - 1; i >= 0; i--) folio_putback_lru(cc.mm, cc.migratepages[i]);
+  for (let i = cc.nr_migratelist - 1; i >= 0; i--) {
+    const pfn = cc.migratepages[i];
+    if (cc.mm.frames.flags[pfn] & PG_hugetlb) folio_putback_hugetlb(cc.mm, pfn);
+    else folio_putback_lru(cc.mm, pfn);
+  }
   cc.nr_migratelist = 0;
 }
 
@@ -270,11 +288,17 @@ function __alloc_contig_migrate_range(
     if (lifo.length < n) lifo = new Int32Array(Math.max(n, lifo.length * 2));
     for (let i = 0; i < n; i++) lifo[i] = list[n - 1 - i];
     const r = migrate_pages(mm, lifo, mtc, MIGRATE_SYNC, n);
-    // Failed pages went back on their LRU lists: they stay on the list, in the same order.
+    // Failed pages went back on their LRU lists (hugetlb ones: migratable again): they stay on
+    // the list, in the same order. A migrated hugetlb source is a free pool page or buddy now.
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const p = list[i];
-      if (f.flags[p] & PG_lru && folio_isolate_lru(mm, p)) list[kept++] = p;
+      if (
+        f.flags[p] & PG_hugetlb
+          ? folio_isolate_hugetlb(mm, p)
+          : f.flags[p] & PG_lru && folio_isolate_lru(mm, p)
+      )
+        list[kept++] = p;
     }
     cc.nr_migratelist = kept;
     cc.nr_migratepages = kept;
@@ -429,7 +453,9 @@ function __alloc_contig_range(
   // tells (its tracepoint reports the busy pfn).
   ret = __alloc_contig_migrate_range(cc, start, end, mtc, task.fatal_signal_pending ?? null);
   if (ret && ret !== EBUSY) return ret;
-  // replace_free_hugepage_folios(start, end): no hugetlb pool pages in the model yet.
+  // Migrated hugetlb pages may have gone back to the pool inside the range: replace them too.
+  ret = replace_free_hugepage_folios(mm, start, end, cc.cpu);
+  if (ret) return ret;
   // The free pages at the ends may be parts of larger buddies: take those whole (from
   // outer_start, and up to outer_end) and free the pieces outside [start, end).
   const outer_start = find_large_buddy(mm, start);
@@ -480,7 +506,9 @@ function __alloc_contig_range(
 export function pfn_range_valid_contig(mm: MM, z: Zone, start_pfn: number, nr_pages: number): boolean {
   const end_pfn = start_pfn + nr_pages;
   const flags = mm.frames.flags;
+  const scan = mm.cost.migrate_scan_pfn;
   for (let i = start_pfn; i < end_pfn; i++) {
+    mm.kernel_ns += scan;
     if (i >= mm.frames.nr_frames || !mm.pfn_online(i)) return false;
     if (mm.page_zone(i) !== z) return false;
     if (flags[i] & (PG_reserved | PGI_nopage)) return false;
