@@ -331,14 +331,16 @@ function kswapdRun(s: Sizes): Row {
   // Most of memory in one go, then 1 MiB at a time until an allocation finds every zone below
   // its low watermark and wakes kswapd; written back before kswapd runs, so all of it is clean.
   writeClean(p, fd, Math.floor((freePages(m) * PAGE) / MiB) - 128);
-  const wake = (): void => {
-    let n = 0;
-    while (!k.queued) {
-      p.write(fd, MiB);
-      if (++n > 4096) throw new Error('writing never woke kswapd');
-    }
-    p.fsync(fd);
-  };
+  // Instantly: with time passing, kswapd would run as soon as the write that woke it returned.
+  const wake = (): void =>
+    m.instantly(() => {
+      let n = 0;
+      while (!k.queued) {
+        p.write(fd, MiB);
+        if (++n > 4096) throw new Error('writing never woke kswapd');
+      }
+      p.fsync(fd);
+    });
   const ev = m.mm.vm_events;
   const samples: Sample[] = [];
   let runs = 0;
