@@ -246,6 +246,8 @@ export class PglistData {
    * page_alloc/deferred.ts), or Infinity (ULONG_MAX) when everything is.
    */
   first_deferred_pfn = Number.POSITIVE_INFINITY;
+  /** RAM pages above first_deferred_pfn not yet initialised (and not reserved). */
+  nr_deferred_pages = 0;
 
   constructor(
     readonly node_id: number,

@@ -11,6 +11,7 @@
 import { huge_page_size_kb } from '../../mm/hstate.ts';
 import type { MM } from '../../mm/mm.ts';
 import { PAGE_SHIFT } from '../../mm/mmzone.ts';
+import { nr_deferred_pages } from '../../mm/page_alloc/deferred.ts';
 import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.ts';
 import { vmalloc_nr_pages } from '../../mm/vmalloc.ts';
 import { global_node_page_state, global_zone_page_state } from '../../mm/vmstat.ts';
@@ -56,7 +57,8 @@ const NR_BALLOON_PAGES = node_stat_index('nr_balloon_pages');
 export function si_mem_available(mm: MM): number {
   let wmark_low = 0;
   for (const zone of mm.zones) wmark_low += zone.low_wmark_pages();
-  let available = global_zone_page_state(mm, NR_FREE_PAGES) - mm.totalreserve_pages;
+  // Pages deferred_init=lazy has not initialised yet count as free here, as on our machines.
+  let available = global_zone_page_state(mm, NR_FREE_PAGES) + nr_deferred_pages(mm) - mm.totalreserve_pages;
   let pagecache = global_node_page_state(mm, NR_ACTIVE_FILE) + global_node_page_state(mm, NR_INACTIVE_FILE);
   pagecache -= Math.min(Math.floor(pagecache / 2), wmark_low);
   available += pagecache;
@@ -84,7 +86,7 @@ export function meminfo(
 ): string {
   const node = (item: number): number => global_node_page_state(mm, item);
   const totalram = mm.totalram_pages;
-  const freeram = global_zone_page_state(mm, NR_FREE_PAGES);
+  const freeram = global_zone_page_state(mm, NR_FREE_PAGES) + nr_deferred_pages(mm);
   const bufferram = 0; // nr_blockdev_pages(): no block devices
   const swapcache = node(NR_SWAPCACHE);
   const cached = Math.max(0, node(NR_FILE_PAGES) - swapcache - bufferram);

@@ -63,8 +63,22 @@ export function defer_init(mm: MM, pgdat: PglistData): void {
     const start = Math.max(r.start, first);
     const end = Math.min(r.end, zone.zone_end_pfn);
     // Reserved frames (the memmap, crash kernel, …) were initialised by reserve_bootmem_region().
-    for (let pfn = start; pfn < end; pfn++) if (!(flags[pfn] & PG_reserved)) flags[pfn] = PGI_nopage;
+    for (let pfn = start; pfn < end; pfn++) {
+      if (flags[pfn] & PG_reserved) continue;
+      flags[pfn] = PGI_nopage;
+      pgdat.nr_deferred_pages++;
+    }
   }
+  // The real kernel counts them in totalram_pages from boot: /proc/meminfo's MemTotal (and
+  // MemFree) include them while zoneinfo's managed and free pages do not (measured on 6.18.44).
+  mm.totalram_pages += pgdat.nr_deferred_pages;
+}
+
+/** Pages not yet initialised on every node: /proc/meminfo counts them as free. */
+export function nr_deferred_pages(mm: MM): number {
+  let n = 0;
+  for (const pgdat of mm.nodes) n += pgdat.nr_deferred_pages;
+  return n;
 }
 
 /** The pfn is RAM not yet initialised (above pgdat->first_deferred_pfn, not reserved). */
@@ -80,6 +94,7 @@ export function deferred_page(mm: MM, pfn: number): boolean {
  */
 function deferred_init_memmap_chunk(mm: MM, zone: Zone, start: number, end: number): number {
   const flags = mm.frames.flags;
+  mm.kernel_ns += (end - start) * mm.cost.init_page;
   for (let pfn = start; pfn < end; pfn += 1 << pageblock_order)
     mm.pb_zone[pfn >>> pageblock_order] = zone.id + 1;
   let nr = 0;
@@ -131,6 +146,9 @@ export function deferred_grow_zone(mm: MM, zone: Zone, order: number): boolean {
   ) {
     nr += deferred_init_memmap_chunk(mm, zone, spfn, Math.min(epfn, zone.zone_end_pfn));
   }
+  // Already in totalram_pages (defer_init()); __free_pages_core() counted them again.
+  pgdat.nr_deferred_pages -= nr;
+  mm.totalram_pages -= nr;
   pgdat.first_deferred_pfn = nr && spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY;
   if (nr) {
     setup_per_zone_wmarks(mm);
