@@ -3,13 +3,14 @@
  * (/sys/kernel/mm/transparent_hugepage), vma_thp_gfp_mask(), the per-folio entire mapcount, the
  * deferred split queue with its shrinker, and the large-folio helpers the rest of mm/ asks.
  *
- * An anonymous THP is an order-9 compound block (PG_head + PG_tail from __GFP_COMP), naturally
- * aligned, so a subpage finds its head by clearing the low 9 bits of its pfn. Every subpage
- * carries the anon identity (PG_anon, mapping, index = head index + i) so the reverse map finds
- * each of its PTEs; the folio-wide state (PG_lru, PG_active, PG_mlocked, PG_unevictable,
- * PG_dirty, PG_referenced) lives on the head only. frames.mapcount of a subpage counts its PTE
- * mappings (page->_mapcount + 1); PMD mappings are the folio's entire mapcount, kept here per
- * 2 MiB frame (folio->_entire_mapcount + 1).
+ * An anonymous large folio (a THP of order 2..9, "mTHP" below PMD size) is a compound block
+ * (PG_head + PG_tail from __GFP_COMP), naturally aligned, so a subpage finds its head by clearing
+ * the low bits of its pfn up to the head's order (folio_head()). Every subpage carries the anon
+ * identity (PG_anon, mapping, index = head index + i) so the reverse map finds each of its PTEs;
+ * the folio-wide state (PG_lru, PG_active, PG_mlocked, PG_unevictable, PG_dirty, PG_referenced)
+ * lives on the head only. frames.mapcount of a subpage counts its PTE mappings
+ * (page->_mapcount + 1); PMD mappings (order 9 only) are the folio's entire mapcount, kept here
+ * per 2 MiB frame (folio->_entire_mapcount + 1). Folios below PMD order are only PTE-mapped.
  *
  * The page-table side (PMD mappings, the THP fault, split_huge_pmd, split_folio) is
  * vm/huge_memory.ts, which installs split_folio here for the shrinker and for migration.
@@ -49,6 +50,18 @@ export const THP_ANON_MIN_ORDER = 2;
 
 const THP_DEFERRED_SPLIT_PAGE = vm_event_index('thp_deferred_split_page');
 
+/**
+ * The per-size event counters of enum mthp_stat_item the model counts for every order (the
+ * hugepages-<size>kB/stats files): count_mthp_stat(order, item).
+ */
+export const MTHP_STAT_ANON_FAULT_ALLOC = 0;
+export const MTHP_STAT_ANON_FAULT_FALLBACK = 1;
+export const MTHP_STAT_ANON_FAULT_FALLBACK_CHARGE = 2;
+export const MTHP_STAT_SPLIT = 3;
+export const MTHP_STAT_SPLIT_FAILED = 4;
+export const MTHP_STAT_SPLIT_DEFERRED = 5;
+const MTHP_STAT_NR = 6;
+
 /** transparent_hugepage_flags and the khugepaged tunables, plus the per-folio state of THPs. */
 export class ThpState {
   enabled: ThpEnabled = 'madvise';
@@ -75,8 +88,12 @@ export class ThpState {
   };
   /** Per 2 MiB frame: PMD mappings of the THP whose head starts it (_entire_mapcount + 1). */
   readonly entire_mapcount: Int32Array;
-  /** Per 2 MiB frame: PG_partially_mapped of the THP there. */
-  readonly partially_mapped: Uint8Array;
+  /** Heads of the large anon folios with PG_partially_mapped (any order). */
+  readonly partially_mapped = new Set<number>();
+  /** Per order and mthp_stat_item: the event counts (count_mthp_stat()). */
+  readonly mthp_stats = new Float64Array((HPAGE_PMD_ORDER + 1) * MTHP_STAT_NR);
+  /** Per order: MTHP_STAT_NR_ANON, the anonymous folios of that order (mod_mthp_stat()). */
+  readonly nr_anon = new Int32Array(HPAGE_PMD_ORDER + 1);
   /** Per node: the deferred split queue (pgdat->deferred_split_queue), heads in list order. */
   readonly split_queue: Set<number>[];
   /** split_folio() of the vm layer (it needs the reverse map); 0 or -errno. */
@@ -88,7 +105,6 @@ export class ThpState {
 
   constructor(nr_frames: number, nr_nodes: number) {
     this.entire_mapcount = new Int32Array((nr_frames >> HPAGE_PMD_ORDER) + 1);
-    this.partially_mapped = new Uint8Array((nr_frames >> HPAGE_PMD_ORDER) + 1);
     this.split_queue = Array.from({ length: nr_nodes }, () => new Set<number>());
     this.anon_orders[HPAGE_PMD_ORDER] = ANON_ORDER_INHERIT;
   }
@@ -112,9 +128,25 @@ export function folio_test_large_anon(mm: MM, pfn: number): boolean {
   return (fl & (PG_head | PG_tail)) !== 0 && (fl & PG_anon) !== 0;
 }
 
-/** The head of the THP `pfn` belongs to (compound_head() of an order-9 anon folio). */
+/** The head of the PMD-mapped THP `pfn` belongs to (an order-9 folio: clear the low 9 bits). */
 export function thp_head(pfn: number): number {
   return pfn - (pfn & (HPAGE_PMD_NR - 1));
+}
+
+/**
+ * compound_head() of a page of a large anonymous folio (order 2..9): the folio is naturally
+ * aligned, so its head is the nearest PG_head below `pfn` whose order covers it (at most 9
+ * tries); `pfn` itself if it is not a tail. An order-4 folio at pfn 0x1230 is the head of
+ * pfn 0x123b: 0x123b with its low 4 bits cleared.
+ */
+export function folio_head(mm: MM, pfn: number): number {
+  const f = mm.frames;
+  if (!(f.flags[pfn] & PG_tail)) return pfn;
+  for (let o = 1; o <= HPAGE_PMD_ORDER; o++) {
+    const h = pfn - (pfn & ((1 << o) - 1));
+    if (f.flags[h] & PG_head && f.order[h] >= o) return h;
+  }
+  return pfn;
 }
 
 /** folio_nr_pages(): pages of the folio headed by `pfn` (1 for order-0 pages). */
@@ -122,25 +154,45 @@ export function folio_nr_pages(mm: MM, pfn: number): number {
   return mm.frames.flags[pfn] & PG_head ? 1 << mm.frames.order[pfn] : 1;
 }
 
-/** folio_entire_mapcount() */
+/** folio_entire_mapcount(): PMD mappings, which only a PMD-order folio can have. */
 export function folio_entire_mapcount(mm: MM, head: number): number {
+  if (mm.frames.order[head] !== HPAGE_PMD_ORDER) return 0;
   return thp(mm).entire_mapcount[head >> HPAGE_PMD_ORDER];
 }
 
-/** folio_mapped() of a THP: a PMD mapping or any subpage mapped by a PTE. */
+/** folio_mapped() of a large folio: a PMD mapping or any subpage mapped by a PTE. */
 export function thp_mapped(mm: MM, head: number): boolean {
   if (folio_entire_mapcount(mm, head) > 0) return true;
   const mc = mm.frames.mapcount;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) if (mc[head + i] > 0) return true;
+  const nr = folio_nr_pages(mm, head);
+  for (let i = 0; i < nr; i++) if (mc[head + i] > 0) return true;
   return false;
 }
 
-/** Subpages of a THP that some PTE maps. */
+/** Subpages of a large folio that some PTE maps. */
 export function thp_ptemapped_pages(mm: MM, head: number): number {
   const mc = mm.frames.mapcount;
+  const nr = folio_nr_pages(mm, head);
   let n = 0;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) if (mc[head + i] > 0) n++;
+  for (let i = 0; i < nr; i++) if (mc[head + i] > 0) n++;
   return n;
+}
+
+/** kernel: include/linux/huge_mm.h count_mthp_stat() */
+export function count_mthp_stat(mm: MM, order: number, item: number): void {
+  thp(mm).mthp_stats[order * MTHP_STAT_NR + item]++;
+}
+
+/** The count of one mthp_stat_item of `order`. */
+export function mthp_stat(mm: MM, order: number, item: number): number {
+  return thp(mm).mthp_stats[order * MTHP_STAT_NR + item];
+}
+
+/** Any anonymous large folio exists (MTHP_STAT_NR_ANON of some order): an early-out. */
+export function anon_large_folios_exist(mm: MM): boolean {
+  const n = thp(mm).nr_anon;
+  for (let o = THP_ANON_MIN_ORDER; o <= HPAGE_PMD_ORDER; o++) if (n[o]) return true;
+  return false;
 }
 
 /**
@@ -164,16 +216,19 @@ export function vma_thp_gfp_mask(mm: MM, madvised: boolean): number {
 
 /**
  * kernel: mm/huge_memory.c deferred_split_folio()
- * Queue a THP on its node's deferred split queue. A new THP is queued (not partially mapped)
- * for the underused-THP scan (split_underused_thp, default on); a partial unmap marks it
- * partially mapped, counted once in thp_deferred_split_page.
+ * Queue a large folio on its node's deferred split queue. A new PMD-sized THP is queued (not
+ * partially mapped) for the underused-THP scan (split_underused_thp, default on); a partial
+ * unmap marks a folio of any order partially mapped, counted once in its split_deferred (and,
+ * PMD-sized, in thp_deferred_split_page). Order 0 and 1 folios are never queued.
  */
 export function deferred_split_folio(mm: MM, head: number, partially_mapped: boolean): void {
   const s = thp(mm);
-  const i = head >> HPAGE_PMD_ORDER;
-  if (partially_mapped && !s.partially_mapped[i]) {
-    s.partially_mapped[i] = 1;
-    mm.vm_events[THP_DEFERRED_SPLIT_PAGE]++;
+  const order = mm.frames.order[head];
+  if (order <= 1) return;
+  if (partially_mapped && !s.partially_mapped.has(head)) {
+    s.partially_mapped.add(head);
+    if (order === HPAGE_PMD_ORDER) mm.vm_events[THP_DEFERRED_SPLIT_PAGE]++;
+    count_mthp_stat(mm, order, MTHP_STAT_SPLIT_DEFERRED);
   }
   const q = s.split_queue[mm.page_zone(head)!.nid];
   if (!q.has(head)) q.add(head);
@@ -182,7 +237,7 @@ export function deferred_split_folio(mm: MM, head: number, partially_mapped: boo
 /** The folio leaves the deferred split queue (folio_unqueue_deferred_split(), at free or split). */
 export function folio_unqueue_deferred_split(mm: MM, head: number): void {
   const s = thp(mm);
-  s.partially_mapped[head >> HPAGE_PMD_ORDER] = 0;
+  s.partially_mapped.delete(head);
   s.split_queue[mm.page_zone(head)!.nid].delete(head);
 }
 
@@ -210,8 +265,7 @@ export function deferred_split_scan(mm: MM, sc: ShrinkControl): number {
   }
   let split = 0;
   for (const head of batch) {
-    const i = head >> HPAGE_PMD_ORDER;
-    if (!s.partially_mapped[i]) {
+    if (!s.partially_mapped.has(head)) {
       q.delete(head);
       continue;
     }
@@ -298,6 +352,28 @@ export function thp_pmd_order_enabled(mm: MM, madvised: boolean): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * kernel: include/linux/huge_mm.h thp_vma_allowable_orders(), the sysfs mask of an anonymous VMA
+ * The orders (a bitmask, bit n = order n) whose hugepages-<size>kB/enabled allows THPs in a VMA
+ * with (`madvised`) or without VM_HUGEPAGE: huge_anon_orders_always, plus _madvise with
+ * VM_HUGEPAGE, plus _inherit when the global enabled is always (or madvise and VM_HUGEPAGE).
+ */
+export function thp_anon_orders_mask(mm: MM, madvised: boolean): number {
+  const s = thp(mm);
+  const inherit = s.enabled === 'always' || (madvised && s.enabled === 'madvise');
+  let mask = 0;
+  for (let o = THP_ANON_MIN_ORDER; o <= HPAGE_PMD_ORDER; o++) {
+    const v = s.anon_orders[o];
+    if (
+      v === ANON_ORDER_ALWAYS ||
+      (v === ANON_ORDER_MADVISE && madvised) ||
+      (v === ANON_ORDER_INHERIT && inherit)
+    )
+      mask |= 1 << o;
+  }
+  return mask;
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 import { __GFP_RECLAIM, GFP_TRANSHUGE } from './gfp.ts';
 import { folio_maybe_dma_pinned } from './gup.ts';
 import { hugepage_migration_supported, pages_per_huge_page } from './hstate.ts';
-import { folio_nr_pages, HPAGE_PMD_NR, HPAGE_PMD_ORDER, thp } from './huge_memory.ts';
+import { folio_nr_pages, HPAGE_PMD_ORDER, thp } from './huge_memory.ts';
 import {
   alloc_hugetlb_folio_nodemask,
   folio_hstate,
@@ -115,13 +115,16 @@ export function folio_putback_lru(mm: MM, pfn: number): void {
 }
 
 /**
- * migrate_folio_move() for an isolated THP and an order-9 target: all 512 pages' identities and
- * mappings (PMD and PTEs) move, with the entire mapcount and the deferred split state; 512 copies.
+ * migrate_folio_move() for an isolated large anon folio and a target of its order: all its
+ * pages' identities and mappings (a PMD-sized one's PMDs, and PTEs) move, with the entire
+ * mapcount (PMD order only) and the deferred split state; one copy per page.
  */
 function move_large_folio(mm: MM, old: number, dst: number, cpu: number): void {
   const f = mm.frames;
   const s = thp(mm);
-  const nr = HPAGE_PMD_NR;
+  const order = f.order[old];
+  const nr = 1 << order;
+  const pmd = order === HPAGE_PMD_ORDER;
   // prep_compound_page() for a target that came off compaction's free lists.
   if (!(f.flags[dst] & PG_head)) {
     f.flags[dst] |= PG_head;
@@ -129,7 +132,7 @@ function move_large_folio(mm: MM, old: number, dst: number, cpu: number): void {
   }
   const oi = old >> HPAGE_PMD_ORDER;
   const di = dst >> HPAGE_PMD_ORDER;
-  const entire = s.entire_mapcount[oi];
+  const entire = pmd ? s.entire_mapcount[oi] : 0;
   const zo = mm.page_zone(old)!;
   const zn = mm.page_zone(dst)!;
   let mapped = 0;
@@ -156,19 +159,16 @@ function move_large_folio(mm: MM, old: number, dst: number, cpu: number): void {
   }
   const cost = mm.cost;
   mm.kernel_ns += cost.migrate_folio + nr * cost.copy_page + mapped * cost.rmap_one;
-  s.entire_mapcount[di] = entire;
+  if (pmd) s.entire_mapcount[di] = entire;
   for (let i = 0; i < nr; i++) {
     if (f.mapcount[old + i] > 0 || (i === 0 && entire > 0)) mm.rmap.remap(old + i, dst + i);
     f.mapcount[dst + i] = f.mapcount[old + i];
     f.mapcount[old + i] = 0;
   }
-  s.entire_mapcount[oi] = 0;
+  if (pmd) s.entire_mapcount[oi] = 0;
   const q = s.split_queue[zo.nid];
-  if (q.delete(old)) {
-    s.split_queue[zn.nid].add(dst);
-    s.partially_mapped[di] = s.partially_mapped[oi];
-    s.partially_mapped[oi] = 0;
-  }
+  if (q.delete(old)) s.split_queue[zn.nid].add(dst);
+  if (s.partially_mapped.delete(old)) s.partially_mapped.add(dst);
   for (let i = 0; i < nr; i++) {
     f.mapping[old + i] = 0;
     f.index[old + i] = 0;
@@ -176,7 +176,7 @@ function move_large_folio(mm: MM, old: number, dst: number, cpu: number): void {
   }
   mm.nodes[zo.nid].vm_stat[NR_ISOLATED_ANON] -= nr;
   lruvec_add_folio(mm, dst);
-  __free_pages(mm, old, HPAGE_PMD_ORDER, cpu);
+  __free_pages(mm, old, order, cpu);
 }
 
 /** The state a migrated page carries over (folio_migrate_flags). */
@@ -263,8 +263,9 @@ function move_to_new_folio(mm: MM, old: number, new_pfn: number, cpu: number): v
 }
 
 /**
- * One THP of migrate_pages(): 1 moved whole, 0 retry (pinned), -1 failed (put back), 2 split
- * (its mapped pages appended to `split_list`, still isolated).
+ * One large anon folio (order 2..9) of migrate_pages(): 1 moved whole, 0 retry (pinned), -1
+ * failed (put back), 2 split (its mapped pages appended to `split_list`, still isolated). The
+ * thp_migration_* events count PMD-sized folios only (is_thp = folio_test_pmd_mappable()).
  */
 function migrate_large(
   mm: MM,
@@ -275,33 +276,36 @@ function migrate_large(
   split_list: number[],
 ): number {
   const f = mm.frames;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) if (folio_maybe_dma_pinned(mm, head + i)) return 0;
+  const order = f.order[head];
+  const nr = 1 << order;
+  const is_thp = order === HPAGE_PMD_ORDER;
+  for (let i = 0; i < nr; i++) if (folio_maybe_dma_pinned(mm, head + i)) return 0;
   let dst = -1;
   if (ops !== null) {
     dst = ops.get_new_folio(head);
-    // A target allocator that only hands out smaller blocks has no room for the THP.
-    if (dst >= 0 && f.order[dst] !== HPAGE_PMD_ORDER) {
+    // A target allocator that only hands out smaller blocks has no room for the folio.
+    if (dst >= 0 && f.order[dst] !== order) {
       ops.put_new_folio(dst);
       dst = -1;
     }
   } else {
     // alloc_migration_target(): a THP target is GFP_TRANSHUGE without the caller's reclaim bits.
     const nid = alloc!.nid >= 0 ? alloc!.nid : mm.page_zone(head)!.nid;
-    dst = __alloc_pages(mm, (alloc!.gfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE, HPAGE_PMD_ORDER, nid, cpu);
+    dst = __alloc_pages(mm, (alloc!.gfp & ~__GFP_RECLAIM) | GFP_TRANSHUGE, order, nid, cpu);
   }
   if (dst >= 0) {
     move_large_folio(mm, head, dst, cpu);
-    mm.vm_events[THP_MIGRATION_SUCCESS]++;
+    if (is_thp) mm.vm_events[THP_MIGRATION_SUCCESS]++;
     return 1;
   }
   // -ENOMEM for a large folio: try_split_folio() and migrate the pieces.
-  mm.vm_events[THP_MIGRATION_FAIL]++;
+  if (is_thp) mm.vm_events[THP_MIGRATION_FAIL]++;
   if (thp(mm).split_folio(head, true) !== 0) {
     folio_putback_lru(mm, head);
     return -1;
   }
-  mm.vm_events[THP_MIGRATION_SPLIT]++;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) if (f.mapcount[head + i] > 0) split_list.push(head + i);
+  if (is_thp) mm.vm_events[THP_MIGRATION_SPLIT]++;
+  for (let i = 0; i < nr; i++) if (f.mapcount[head + i] > 0) split_list.push(head + i);
   return 2;
 }
 
@@ -528,10 +532,11 @@ export function migrate_pages(
         let dst = -1;
         const large = (f.flags[pfn] & PG_head) !== 0;
         if (large) {
-          // A THP: whole to an order-9 target, else split and its pages migrated afterwards.
+          // A large folio: whole to a target of its order, else split and its pages migrated afterwards.
+          const nr_large = folio_nr_pages(mm, pfn);
           const r = migrate_large(mm, pfn, ops, alloc, cpu, split_list);
           if (r === 1) {
-            res.succeeded += HPAGE_PMD_NR;
+            res.succeeded += nr_large;
             unmapped = true;
           } else if (r === 0) retry[nretry++] = pfn;
           else if (r === -1) res.failed++;

@@ -13,10 +13,11 @@
  */
 import {
   folio_entire_mapcount,
+  folio_head,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
+  THP_ANON_MIN_ORDER,
   thp,
-  thp_head,
   thp_ptemapped_pages,
 } from '../mm/huge_memory.ts';
 import { LRU_INACTIVE_ANON, NR_LRU_LISTS } from '../mm/lru.ts';
@@ -37,6 +38,7 @@ import {
 import { swap_check } from '../mm/swapfile.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
+import { hugetlb_objects_check } from './hugetlb.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { is_data_mapping } from './mmap.ts';
 import {
@@ -147,6 +149,8 @@ export function vm_check(vm: Vm): string[] {
   }
   if (tables !== vm.pt.count) report(`${vm.pt.count} page tables allocated but ${tables} reachable`);
   for (const v of swap_check(mm, swapRefs)) report(v);
+  // hugetlb: the objects' outstanding reservations are resv_huge_pages.
+  for (const v of hugetlb_objects_check(vm)) report(v);
   const sources = committed_sources(vm, accounted);
   let committed = 0;
   for (const [, pages] of sources) committed += pages;
@@ -161,26 +165,34 @@ export function vm_check(vm: Vm): string[] {
   let anonMapped = 0;
   let anonThps = 0;
   let fileMapped = 0;
+  /** Per order: the anonymous large folios (heads) found. */
+  const nrAnon = new Int32Array(HPAGE_PMD_ORDER + 1);
   for (let pfn = 0; pfn < f.nr_frames; pfn++) {
     const fl = f.flags[pfn];
     if (fl & PG_table) pagetables++;
     if (f.mapcount[pfn] !== refs[pfn])
       report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but ${refs[pfn]} PTEs map it`);
     if (fl & PG_anon && fl & (PG_head | PG_tail)) {
-      const head = thp_head(pfn);
-      const entire = huge[head >> HPAGE_PMD_ORDER];
+      const head = folio_head(mm, pfn);
+      const order = f.order[head];
+      const pmd = order === HPAGE_PMD_ORDER;
+      const entire = pmd ? huge[head >> HPAGE_PMD_ORDER] : 0;
       if (f.mapcount[pfn] > 0 || entire > 0) anonMapped++;
       if (!(f.flags[head] & PG_head) || !(f.flags[head] & PGI_alloc) || !(f.flags[head] & PG_lru))
         report(`pfn ${pfn}: THP page whose head ${head} is not an allocated LRU folio`);
       if (pfn === head) {
-        if (thp(mm).entire_mapcount[pfn >> HPAGE_PMD_ORDER] !== entire)
+        nrAnon[order]++;
+        if (order < THP_ANON_MIN_ORDER || (head & ((1 << order) - 1)) !== 0)
+          report(`THP ${pfn}: order ${order} is not an aligned anonymous THP order`);
+        if (pmd && thp(mm).entire_mapcount[pfn >> HPAGE_PMD_ORDER] !== entire)
           report(
             `THP ${pfn}: entire mapcount ${thp(mm).entire_mapcount[pfn >> HPAGE_PMD_ORDER]} but ${entire} PMDs`,
           );
         if (entire > 0) anonThps += HPAGE_PMD_NR;
-        let locked = hugeLocked[pfn >> HPAGE_PMD_ORDER];
+        let locked = pmd ? hugeLocked[pfn >> HPAGE_PMD_ORDER] : 0;
         let mapped = entire;
-        for (let i = 0; i < HPAGE_PMD_NR; i++) {
+        const nr = 1 << order;
+        for (let i = 0; i < nr; i++) {
           locked += lockedRefs[pfn + i];
           mapped += refs[pfn + i];
         }
@@ -189,7 +201,7 @@ export function vm_check(vm: Vm): string[] {
           report(`THP ${pfn}: PG_mlocked ${(fl & PG_mlocked) !== 0} but ${locked} VM_LOCKED mappings`);
         if (((fl & PG_mlocked) !== 0) !== ((fl & PG_unevictable) !== 0))
           report(`THP ${pfn}: PG_mlocked and PG_unevictable disagree`);
-        if (fl & PG_mlocked) mlocked[mm.page_zone(pfn)!.id] += HPAGE_PMD_NR;
+        if (fl & PG_mlocked) mlocked[mm.page_zone(pfn)!.id] += nr;
       }
       continue;
     }
@@ -227,6 +239,16 @@ export function vm_check(vm: Vm): string[] {
   if (nodeTables !== pagetables)
     report(`nr_page_table_pages ${nodeTables} but ${pagetables} PG_table frames`);
   if (nodeAnon !== anonMapped) report(`nr_anon_pages ${nodeAnon} but ${anonMapped} anonymous pages`);
+  // MTHP_STAT_NR_ANON per size; partially mapped folios are queued large anon heads.
+  const ts = thp(mm);
+  for (let o = 0; o <= HPAGE_PMD_ORDER; o++)
+    if (ts.nr_anon[o] !== nrAnon[o])
+      report(`order ${o}: nr_anon ${ts.nr_anon[o]} but ${nrAnon[o]} anon folios`);
+  for (const head of ts.partially_mapped) {
+    const q = ts.split_queue[mm.page_zone(head)!.nid];
+    if ((f.flags[head] & (PG_head | PG_anon)) !== (PG_head | PG_anon) || !q.has(head))
+      report(`partially mapped ${head}: not a queued anonymous large folio`);
+  }
   let nodeThps = 0;
   for (const node of mm.nodes) nodeThps += node.vm_stat[NR_ANON_THPS];
   if (nodeThps !== anonThps)

@@ -13,6 +13,7 @@
 import { errnos } from '../lib/errno.ts';
 import type { AddressSpace, BackingDev } from '../mm/filemap.ts';
 import { GFP_KERNEL } from '../mm/gfp.ts';
+import type { Hstate } from '../mm/hstate.ts';
 import type { MM } from '../mm/mm.ts';
 import { PAGE_SIZE } from '../mm/mmzone.ts';
 import { FileRaState } from '../mm/readahead.ts';
@@ -32,16 +33,18 @@ import { truncate_inode_pages } from '../mm/truncate.ts';
 import { CAP_DAC_OVERRIDE, CAP_FOWNER, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_WRONLY } from './uapi.ts';
 import type { Vm } from './vm.ts';
 
-/** A file system mounted at `path`: tmpfs (sbinfo) or the disk (bdi). */
+/** A file system mounted at `path`: tmpfs (sbinfo), the disk (bdi) or hugetlbfs (hstate). */
 export class Mount {
   constructor(
     readonly path: string,
-    readonly fstype: 'tmpfs' | 'ext4',
+    readonly fstype: 'tmpfs' | 'ext4' | 'hugetlbfs',
     /** The major:minor /proc/<pid>/maps shows for its files. */
     readonly dev: string,
     readonly sbinfo: ShmemSbInfo | null,
     readonly bdi: BackingDev | null,
     readonly sb: SuperBlock,
+    /** hugetlbfs: the page size of its files (the `pagesize=` mount option). */
+    readonly hstate: Hstate | null = null,
   ) {}
 }
 
@@ -52,6 +55,8 @@ export class Inode {
   nr_files = 0;
   /** Pages charged to Committed_AS for its whole size (shmem_acct_size: shared anonymous memory). */
   acct_size = 0;
+  /** super_operations->evict_inode beyond the page cache (hugetlbfs_evict_inode), if any. */
+  evict: ((cpu: number) => void) | null = null;
 
   constructor(
     readonly ino: number,
@@ -157,6 +162,8 @@ export class Files {
   private shm_sb: SuperBlock | null = null;
   /** The kernel's internal tmpfs (shm_mnt): memfds and shared anonymous memory. */
   readonly shm_mount: Mount;
+  /** hugetlbfs_vfsmount[]: the internal hugetlbfs mount of each huge page size (MFD_HUGETLB). */
+  private readonly hugetlbfs_internal = new Map<Hstate, Mount>();
 
   constructor(
     readonly mm: MM,
@@ -188,6 +195,40 @@ export class Files {
     // shm_mnt: memfds and shared anonymous memory, limited only by memory.
     const shm = new ShmemSbInfo(Number.POSITIVE_INFINITY);
     this.shm_mount = new Mount('', 'tmpfs', '00:01', shm, null, this.shmem_sb());
+    // systemd's dev-hugepages.mount: hugetlbfs of the default huge page size.
+    if (mm.hugetlb.hstates.length) this.mount_hugetlbfs('/dev/hugepages', mm.hugetlb.default_hstate);
+  }
+
+  /**
+   * Mount a hugetlbfs of huge page size `h` at `path` (`mount -t hugetlbfs -o pagesize=…`). No
+   * `size=`/`min_size=` (subpools) or `nr_inodes=` limits are modelled.
+   */
+  mount_hugetlbfs(path: string, h: Hstate): Mount {
+    const norm = normalize(path);
+    if (this.mounts.some((m) => m.path === norm)) fail('EBUSY', `${norm} is already a mount point`);
+    const minor = 0x19 + this.mounts.length;
+    const dev = `00:${minor.toString(16).padStart(2, '0')}`;
+    const m = new Mount(norm, 'hugetlbfs', dev, null, null, this.shmem_sb(), h);
+    this.mounts.push(m);
+    return m;
+  }
+
+  /** hugetlbfs_vfsmount[hstate_index(h)]: the internal mount memfd_create(MFD_HUGETLB) uses. */
+  hugetlbfs_mount(h: Hstate): Mount {
+    let m = this.hugetlbfs_internal.get(h);
+    if (!m) {
+      m = new Mount(
+        '',
+        'hugetlbfs',
+        `00:${(0x40 + this.hugetlbfs_internal.size).toString(16)}`,
+        null,
+        null,
+        this.shmem_sb(),
+        h,
+      );
+      this.hugetlbfs_internal.set(h, m);
+    }
+    return m;
   }
 
   /** Mount a tmpfs of `size` bytes at `path` (a file system of its own, like `mount -t tmpfs`). */
@@ -341,6 +382,7 @@ export class Files {
   put_inode(inode: Inode, cpu: number): void {
     if (inode.nlink || inode.nr_files || this.mapped(inode.mapping)) return;
     const as = inode.mapping;
+    inode.evict?.(cpu);
     truncate_inode_pages(this.mm, as, 0, cpu);
     if (inode.acct_size) this.acct(-inode.acct_size); // shmem_unacct_size()
     this.byMapping.delete(as.id);

@@ -12,14 +12,24 @@
 
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
 import {
+  anon_large_folios_exist,
+  count_mthp_stat,
   deferred_split_count,
   deferred_split_folio,
   deferred_split_scan,
+  folio_entire_mapcount,
+  folio_head,
+  folio_nr_pages,
   folio_unqueue_deferred_split,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
+  MTHP_STAT_ANON_FAULT_ALLOC,
+  MTHP_STAT_ANON_FAULT_FALLBACK,
+  MTHP_STAT_SPLIT,
+  MTHP_STAT_SPLIT_FAILED,
+  THP_ANON_MIN_ORDER,
   thp,
-  thp_head,
+  thp_anon_orders_mask,
   thp_mapped,
   thp_pmd_order_enabled,
   vma_thp_gfp_mask,
@@ -129,6 +139,70 @@ export function thp_vma_allowable_khugepaged(vm: Vm, vma: number, vm_flags: numb
   return haddr >= v.vm_start[vma];
 }
 
+/**
+ * kernel: mm/memory.c alloc_anon_folio()'s order mask: thp_vma_allowable_orders(vma, vm_flags,
+ * TVA_PAGEFAULT, BIT(PMD_ORDER) - 1) then thp_vma_suitable_orders(vma, addr, orders)
+ * The orders 2..8 (a bitmask) whose hugepages-<size>kB/enabled allows THPs in this anonymous
+ * private VMA (never VM_NOHUGEPAGE), each kept only if the naturally aligned range around
+ * `addr` lies inside the VMA and the VMA's offset is aligned to it.
+ */
+export function thp_vma_allowable_orders_below_pmd(vm: Vm, vma: number, addr: number): number {
+  if (!vm.mm.config.TRANSPARENT_HUGEPAGE) return 0;
+  const v = vm.vmas;
+  const flags = v.vm_flags[vma];
+  if (v.vm_file[vma] || flags & (VM_SHARED | VM_SPECIAL | VM_NOHUGEPAGE | VM_HUGETLB)) return 0;
+  let orders = thp_anon_orders_mask(vm.mm, (flags & VM_HUGEPAGE) !== 0) & ((1 << HPAGE_PMD_ORDER) - 1);
+  if (!orders) return 0;
+  const start = v.vm_start[vma];
+  const end = v.vm_end[vma];
+  const off = start / 4096 - v.vm_pgoff[vma];
+  for (let o = THP_ANON_MIN_ORDER; o < HPAGE_PMD_ORDER; o++) {
+    if (!(orders & (1 << o))) continue;
+    const size = 4096 << o;
+    const haddr = Math.floor(addr / size) * size;
+    if (off % (1 << o) !== 0 || haddr < start || haddr + size > end) orders &= ~(1 << o);
+  }
+  return orders;
+}
+
+/**
+ * folio_add_new_anon_rmap(RMAP_EXCLUSIVE) + folio_add_lru_vma() + set_ptes() of do_anonymous_page()
+ * for a new large folio `head` of `order` below PMD size: every subpage joins the anon_vma at its
+ * index and is mapped once by its PTE (entries [i, i + nr) of PTE table `table`, all none),
+ * writable and dirty if the VMA is writable; nr_pages of rss and nr_anon_pages; MTHP_STAT_NR_ANON.
+ */
+export function map_anon_folio_pte_range(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  addr: number,
+  table: number,
+  i: number,
+  head: number,
+  order: number,
+): void {
+  const k = vm.mm;
+  const v = vm.vmas;
+  const f = k.frames;
+  const nr = 1 << order;
+  const mapping = anon_mapping(v.anon_vma[vma]);
+  const index = v.linear_page_index(vma, addr);
+  const bits =
+    _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | (v.vm_flags[vma] & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0);
+  for (let j = 0; j < nr; j++) {
+    f.mapping[head + j] = mapping;
+    f.index[head + j] = index + j;
+    f.flags[head + j] |= PG_anon | PG_swapbacked;
+    f.mapcount[head + j] = 1;
+    vm.pt.set(table, i + j, head + j, bits);
+  }
+  thp(k).nr_anon[order]++;
+  k.nodes[k.page_zone(head)!.nid].vm_stat[NR_ANON_MAPPED] += nr;
+  if ((v.vm_flags[vma] & (VM_LOCKED | VM_SPECIAL)) === VM_LOCKED) mlock_new_folio(k, head);
+  else lruvec_add_folio(k, head);
+  mm.rss[MM_ANONPAGES] += nr;
+}
+
 // The checks of __thp_vma_allowable_orders() that do not depend on the address.
 function thp_vma_allowable_anon(vm: Vm, vma: number, flags: number): boolean {
   if (!vm.mm.config.TRANSPARENT_HUGEPAGE) return false;
@@ -163,6 +237,7 @@ export function do_huge_pmd_anonymous_page(
   const head = __alloc_pages(k, gfp, HPAGE_PMD_ORDER, mm.nid, mm.cpu);
   if (head < 0) {
     k.vm_events[THP_FAULT_FALLBACK]++;
+    count_mthp_stat(k, HPAGE_PMD_ORDER, MTHP_STAT_ANON_FAULT_FALLBACK);
     return VM_FAULT_FALLBACK;
   }
   const pgtable = vm.pt.alloc(mm.id, mm.nid, mm.cpu);
@@ -173,6 +248,7 @@ export function do_huge_pmd_anonymous_page(
   k.kernel_ns += HPAGE_PMD_NR * k.cost.clear_page + k.cost.new_anon_folio;
   map_anon_folio_pmd(vm, mm, vma, haddr, pmd, head, pgtable);
   k.vm_events[THP_FAULT_ALLOC]++;
+  count_mthp_stat(k, HPAGE_PMD_ORDER, MTHP_STAT_ANON_FAULT_ALLOC);
   return 0;
 }
 
@@ -203,6 +279,7 @@ export function map_anon_folio_pmd(
     f.flags[head + i] |= PG_anon | PG_swapbacked;
   }
   thp(k).entire_mapcount[head >> HPAGE_PMD_ORDER] = 1;
+  thp(k).nr_anon[HPAGE_PMD_ORDER]++;
   const node = k.nodes[k.page_zone(head)!.nid];
   node.vm_stat[NR_ANON_MAPPED] += HPAGE_PMD_NR;
   node.vm_stat[NR_ANON_THPS] += HPAGE_PMD_NR;
@@ -299,12 +376,12 @@ export function split_huge_pmd_range(
 }
 
 /**
- * Split the THPs that [start, end) of `mm` maps into order-0 pages (their PMDs first). Used by
+ * Split the large folios (any order) that [start, end) of `mm` maps into order-0 pages (their PMDs first). Used by
  * the operations the model does not teach about large folios (mlock, madvise's LRU moves,
  * mremap, GUP): the kernel keeps the folios large there (docs/decisions.md).
  */
 export function split_thps_in_range(vm: Vm, mm: MmStruct, vma: number, start: number, end: number): void {
-  if (!vm.pt.deposit.size && !has_large(vm)) return;
+  if (!vm.pt.deposit.size && !anon_large_folios_exist(vm.mm)) return;
   split_huge_pmd_range(vm, mm, vma, start, end);
   const pt = vm.pt;
   const f = vm.mm.frames;
@@ -324,14 +401,8 @@ export function split_thps_in_range(vm: Vm, mm: MmStruct, vma: number, start: nu
     if (!(pt.bits[ent] & _PAGE_PRESENT)) continue;
     const pfn = pt.pfn[ent];
     if (pfn !== vm.mm.zero_pfn && f.flags[pfn] & (PG_head | PG_tail) && f.flags[pfn] & PG_anon)
-      split_folio(vm, thp_head(pfn), false);
+      split_folio(vm, folio_head(vm.mm, pfn), false);
   }
-}
-
-/** Some THP exists (a queued folio) — a cheap early-out for split_thps_in_range(). */
-function has_large(vm: Vm): boolean {
-  for (const q of thp(vm.mm).split_queue) if (q.size) return true;
-  return false;
 }
 
 /**
@@ -366,15 +437,16 @@ export function zap_huge_pmd(vm: Vm, mm: MmStruct, vma: number, e: number): void
 }
 
 /**
- * folio_remove_rmap_pte() of a THP subpage (its PTE is cleared): nr_anon_pages drops when the
- * page is mapped no more; the folio is freed with its last mapping, or queued partially mapped.
+ * folio_remove_rmap_pte() of a subpage of a large folio (its PTE is cleared): nr_anon_pages drops
+ * when the page is mapped no more; the folio is freed with its last mapping, or queued partially
+ * mapped (an mTHP too: 6.18 deferred-splits every order from 2).
  */
 export function thp_remove_rmap_pte(vm: Vm, mm: MmStruct, pfn: number, vma: number): void {
   const k = vm.mm;
   const f = k.frames;
-  const head = thp_head(pfn);
+  const head = folio_head(k, pfn);
   mm.rss[MM_ANONPAGES]--;
-  const entire = thp(k).entire_mapcount[head >> HPAGE_PMD_ORDER];
+  const entire = folio_entire_mapcount(k, head);
   if (--f.mapcount[pfn] === 0 && entire === 0) {
     k.nodes[k.page_zone(head)!.nid].vm_stat[NR_ANON_MAPPED]--;
     if (thp_mapped(k, head)) deferred_split_folio(k, head, true);
@@ -393,32 +465,37 @@ export function munlock_vma_thp(vm: Vm, head: number): void {
 
 function thp_mapped_in_locked_vma(vm: Vm, head: number): boolean {
   const mc = vm.mm.frames.mapcount;
-  if (thp(vm.mm).entire_mapcount[head >> HPAGE_PMD_ORDER] > 0 && page_mapped_in_locked_vma(vm, head))
-    return true;
-  for (let i = 0; i < HPAGE_PMD_NR; i++)
-    if (mc[head + i] > 0 && page_mapped_in_locked_vma(vm, head + i)) return true;
+  if (folio_entire_mapcount(vm.mm, head) > 0 && page_mapped_in_locked_vma(vm, head)) return true;
+  const nr = folio_nr_pages(vm.mm, head);
+  for (let i = 0; i < nr; i++) if (mc[head + i] > 0 && page_mapped_in_locked_vma(vm, head + i)) return true;
   return false;
 }
 
-/** Free an unmapped THP: off the LRU and the split queue, identity cleared, order 9 back to the buddy. */
+/**
+ * Free an unmapped large folio: off the LRU and the split queue, identity cleared, the whole
+ * block (its order) back to the buddy.
+ */
 export function free_thp(vm: Vm, head: number, cpu: number): void {
   const k = vm.mm;
   const f = k.frames;
+  const order = f.order[head];
+  const nr = 1 << order;
   folio_unqueue_deferred_split(k, head);
+  thp(k).nr_anon[order]--;
   if (f.flags[head] & PG_lru) lruvec_del_folio(k, head);
   if (f.flags[head] & PG_mlocked) {
-    k.page_zone(head)!.vm_stat[NR_MLOCK] -= HPAGE_PMD_NR;
-    k.vm_events[UNEVICTABLE_PGCLEARED] += HPAGE_PMD_NR;
+    k.page_zone(head)!.vm_stat[NR_MLOCK] -= nr;
+    k.vm_events[UNEVICTABLE_PGCLEARED] += nr;
   }
   let pinned = false;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  for (let i = 0; i < nr; i++) {
     const p = head + i;
     if (folio_maybe_dma_pinned(k, p)) pinned = true;
     f.flags[p] &= ~(FOLIO_FLAGS | PG_anon | PG_swapbacked);
     f.mapping[p] = 0;
     f.index[p] = 0;
   }
-  if (!pinned) __free_pages(k, head, HPAGE_PMD_ORDER, cpu);
+  if (!pinned) __free_pages(k, head, order, cpu);
 }
 
 /** Folio-wide flags the head carries and split_folio() gives every page. */
@@ -483,38 +560,44 @@ export function thp_shrinker_init(vm: Vm): void {
 }
 
 /**
- * kernel: mm/huge_memory.c split_folio() → __folio_split() (anonymous, order-9 → order 0)
+ * kernel: mm/huge_memory.c split_folio() → __folio_split() (anonymous, order 2..9 → order 0)
  * Every PMD mapping is split first (the kernel unmaps and remaps as PTEs); then the compound
- * page becomes 512 order-0 pages that inherit the folio's flags. Pages nothing maps are freed
- * (the deferred split's purpose); the others rejoin the LRU, or stay isolated for a caller
+ * page becomes 1 << order order-0 pages that inherit the folio's flags. Pages nothing maps are
+ * freed (the deferred split's purpose); the others rejoin the LRU, or stay isolated for a caller
  * that isolated the folio (`isolated`, migration). A pinned folio cannot be split: -EAGAIN and
- * thp_split_page_failed.
+ * split_failed (thp_split_page_failed for the PMD order). Success counts the size's split
+ * (and thp_split_page for the PMD order, as __folio_split()'s out: label does).
  */
 export function split_folio(vm: Vm, head: number, isolated: boolean): number {
   const k = vm.mm;
   const f = k.frames;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  const order = f.order[head];
+  const nr = 1 << order;
+  for (let i = 0; i < nr; i++) {
     if (folio_maybe_dma_pinned(k, head + i)) {
-      k.vm_events[THP_SPLIT_PAGE_FAILED]++;
+      if (order === HPAGE_PMD_ORDER) k.vm_events[THP_SPLIT_PAGE_FAILED]++;
+      count_mthp_stat(k, order, MTHP_STAT_SPLIT_FAILED);
       return -11;
     }
   }
   // Unmap the PMD mappings (as PTEs): through the reverse map of the head.
-  if (thp(k).entire_mapcount[head >> HPAGE_PMD_ORDER] > 0) split_all_pmds(vm, head);
+  if (folio_entire_mapcount(k, head) > 0) split_all_pmds(vm, head);
   const wasLru = (f.flags[head] & PG_lru) !== 0;
   if (wasLru) lruvec_del_folio(k, head);
   const folio_flags = f.flags[head] & FOLIO_FLAGS;
   folio_unqueue_deferred_split(k, head);
+  thp(k).nr_anon[order]--;
   const zone = k.page_zone(head)!;
   const node = k.nodes[zone.nid];
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  for (let i = 0; i < nr; i++) {
     const p = head + i;
     f.flags[p] = (f.flags[p] & ~(PG_head | PG_tail)) | PGI_alloc | folio_flags;
     f.order[p] = 0;
   }
-  k.kernel_ns += HPAGE_PMD_NR * k.cost.isolate_page;
-  k.vm_events[THP_SPLIT_PAGE]++;
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+  k.kernel_ns += nr * k.cost.isolate_page;
+  if (order === HPAGE_PMD_ORDER) k.vm_events[THP_SPLIT_PAGE]++;
+  count_mthp_stat(k, order, MTHP_STAT_SPLIT);
+  for (let i = 0; i < nr; i++) {
     const p = head + i;
     if (f.mapcount[p] > 0) {
       if (wasLru) lruvec_add_folio(k, p);

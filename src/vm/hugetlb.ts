@@ -12,6 +12,7 @@
  * counted in RSS (the kernel counts them in mm->hugetlb_usage); their mapcount counts leaf entries.
  */
 import { errnos } from '../lib/errno.ts';
+import type { AddressSpace } from '../mm/filemap.ts';
 import { type Hstate, pages_per_huge_page } from '../mm/hstate.ts';
 import { alloc_hugetlb_folio, free_huge_folio, hugetlb_acct_memory } from '../mm/hugetlb.ts';
 import type { MmStruct } from './mm_struct.ts';
@@ -31,7 +32,7 @@ import {
   pud_index,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
-import { VM_ACCESS_FLAGS, VM_HUGETLB, VM_NORESERVE, VM_SHARED, VM_WRITE } from './vma.ts';
+import { VM_ACCESS_FLAGS, VM_HUGETLB, VM_MAYSHARE, VM_NORESERVE, VM_SHARED, VM_WRITE } from './vma.ts';
 
 const ENOMEM = -errnos.ENOMEM;
 export const VM_FAULT_OK = 0;
@@ -48,7 +49,15 @@ export interface HugetlbObject {
   resv: Uint8Array;
   /** MAP_SHARED: the page cache, head pfn per index or -1. */
   pages: Int32Array;
+  /** VMAs using it, plus one for a hugetlbfs inode that owns it (src/vm/hugetlbfs.ts). */
   refs: number;
+  /** A hugetlbfs file's object: its address_space (i_size: faults past it get SIGBUS). */
+  mapping: AddressSpace | null;
+  /**
+   * A MAP_PRIVATE mapping of a hugetlbfs file: the file's object, whose page cache its faults
+   * look in first (hugetlb_no_page() maps a cached page read-only; a write copies it).
+   */
+  cache: HugetlbObject | null;
 }
 
 const tables = new WeakMap<Vm, Array<HugetlbObject | undefined>>();
@@ -109,16 +118,51 @@ export function hugetlb_object(vm: Vm, vma: number): HugetlbObject {
   return objects(vm)[vm.vmas.vm_private_data[vma]]!;
 }
 
+/** The object with id `id` (vm_private_data), or undefined. */
+export function hugetlb_object_by_id(vm: Vm, id: number): HugetlbObject | undefined {
+  return objects(vm)[id];
+}
+
+/** Grow an object's resv_map and page cache to hold indices below `nr`. */
+export function hugetlb_object_grow(obj: HugetlbObject, nr: number): void {
+  if (nr <= obj.resv.length) return;
+  const resv = new Uint8Array(nr);
+  resv.set(obj.resv);
+  // A private owner's indices it never reserved count as consumed (see hugetlb_reserve_pages).
+  if (!obj.shared) resv.fill(1, obj.resv.length);
+  const pages = new Int32Array(nr).fill(-1);
+  pages.set(obj.pages);
+  obj.resv = resv;
+  obj.pages = pages;
+}
+
+/** A cached page of a hugetlbfs file (never freed by unmapping: the page cache holds it). */
+function is_cache_page(vm: Vm, obj: HugetlbObject, pfn: number): boolean {
+  if (obj.shared) return true;
+  if (!obj.cache) return false;
+  const idx = vm.mm.frames.index[pfn];
+  return idx < obj.cache.pages.length && obj.cache.pages[idx] === pfn;
+}
+
 /** huge_page_size(hstate_vma(vma)) in bytes. */
 export function vma_huge_page_size(vm: Vm, vma: number): number {
   return 4096 * pages_per_huge_page(hugetlb_object(vm, vma).h);
 }
 
-function new_object(vm: Vm, h: Hstate, shared: boolean, nr: number): number {
+/** A new object with id (refs 1): a hugetlbfs file's (`mapping`) or a mapping's own. */
+export function new_object(
+  vm: Vm,
+  h: Hstate,
+  shared: boolean,
+  nr: number,
+  mapping: AddressSpace | null = null,
+  cache: HugetlbObject | null = null,
+): number {
   const t = objects(vm);
   let id = t.indexOf(undefined, 1);
   if (id < 0) id = t.length;
-  t[id] = { h, shared, owner: false, resv: new Uint8Array(nr), pages: new Int32Array(nr).fill(-1), refs: 1 };
+  const pages = new Int32Array(nr).fill(-1);
+  t[id] = { h, shared, owner: false, resv: new Uint8Array(nr), pages, refs: 1, mapping, cache };
   return id;
 }
 
@@ -137,15 +181,50 @@ export function hugetlb_reserve_pages(
   vm_flags: number,
 ): number {
   const nr = len / (4096 * pages_per_huge_page(h));
-  const shared = (vm_flags & VM_SHARED) !== 0;
-  const id = new_object(vm, h, shared, nr);
-  const obj = objects(vm)[id]!;
-  if (vm_flags & VM_NORESERVE) return id;
-  if (hugetlb_acct_memory(vm.mm, h, nr, mm.nid, mm.cpu) < 0) {
-    objects(vm)[id] = undefined;
+  return hugetlb_reserve_range(vm, mm, h, 0, nr, vm_flags, 0);
+}
+
+/**
+ * kernel: mm/hugetlb.c hugetlb_reserve_pages(inode, from, to, vma, vm_flags)
+ * Reserve huge page indices [from, to) for a new VMA. `file` is the id of a hugetlbfs file's
+ * object (0: an object of the mapping's own, MAP_HUGETLB). Shared (VM_MAYSHARE): the file's
+ * object gains a reference and the indices without a region are reserved (region_chg(),
+ * region_add()); private: a new object owning to - from reservations (HPAGE_RESV_OWNER), whose
+ * faults look in the file's page cache first. Returns the id for vm_private_data or -ENOMEM
+ * (nothing changed).
+ */
+export function hugetlb_reserve_range(
+  vm: Vm,
+  mm: MmStruct,
+  h: Hstate,
+  from: number,
+  to: number,
+  vm_flags: number,
+  file: number,
+): number {
+  const t = objects(vm);
+  const shared = (vm_flags & VM_MAYSHARE) !== 0;
+  const fobj = file ? t[file]! : null;
+  let id: number;
+  if (shared && fobj) {
+    hugetlb_object_grow(fobj, to);
+    fobj.refs++;
+    id = file;
+  } else id = new_object(vm, h, shared, to, fobj?.mapping ?? null, fobj);
+  const obj = t[id]!;
+  if (!shared) obj.resv.fill(1, 0, from);
+  if (vm_flags & VM_NORESERVE) {
+    if (!shared) obj.resv.fill(1);
+    return id;
+  }
+  let chg = to - from;
+  if (shared) for (let i = from; i < to; i++) chg -= obj.resv[i];
+  if (hugetlb_acct_memory(vm.mm, h, chg, mm.nid, mm.cpu) < 0) {
+    if (id === file) obj.refs--;
+    else t[id] = undefined;
     return ENOMEM;
   }
-  if (shared) obj.resv.fill(1);
+  if (shared) obj.resv.fill(1, from, to);
   else obj.owner = true;
   return id;
 }
@@ -193,6 +272,81 @@ function huge_pte_alloc(vm: Vm, mm: MmStruct, h: Hstate, addr: number, alloc: bo
   return table * PTRS_PER_TABLE + (h.order === 18 ? pud_index(vpn) : pmd_index(vpn));
 }
 
+/**
+ * The MMU's view of a hugetlb leaf: does the PMD/PUD entry mapping `addr` allow the access (then
+ * it is marked accessed, and dirty on a write)? One fault serves the whole huge page.
+ */
+export function hugetlb_leaf_allows(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  addr: number,
+  write: boolean,
+): boolean {
+  const e = huge_pte_alloc(vm, mm, hugetlb_object(vm, vma).h, addr, false);
+  if (e < 0) return false;
+  const bits = vm.pt.bits[e];
+  if (!(bits & _PAGE_PRESENT) || (write && !(bits & _PAGE_RW))) return false;
+  vm.pt.bits[e] = bits | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+  return true;
+}
+
+/**
+ * kernel: mm/hugetlb.c move_hugetlb_page_tables()
+ * mremap: move the leaves of [old_addr, old_addr + len) to new_addr (huge page aligned), one per
+ * huge page, allocating the target's tables. Returns the bytes moved (less if a table could not
+ * be had).
+ */
+export function move_hugetlb_page_tables(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  old_addr: number,
+  new_addr: number,
+  len: number,
+): number {
+  const h = hugetlb_object(vm, vma).h;
+  const size = 4096 * pages_per_huge_page(h);
+  const pt = vm.pt;
+  let done = 0;
+  for (; done < len; done += size) {
+    const s = huge_pte_alloc(vm, mm, h, old_addr + done, false);
+    if (s < 0 || pt.bits[s] === 0) continue;
+    const d = huge_pte_alloc(vm, mm, h, new_addr + done, true);
+    if (d < 0) break;
+    pt.set(Math.floor(d / PTRS_PER_TABLE), d % PTRS_PER_TABLE, pt.pfn[s], pt.bits[s]);
+    pt.clear(Math.floor(s / PTRS_PER_TABLE), s % PTRS_PER_TABLE);
+  }
+  // flush_hugetlb_tlb_range()
+  vm.mm.kernel_ns += vm.mm.cost.ipi;
+  return Math.min(done, len);
+}
+
+/**
+ * kernel: mm/hugetlb.c fixup_hugetlb_reservations() (clear_vma_resv_huge_pages())
+ * After an mremap() move of a private mapping, the new VMA (which shares its source's object,
+ * and keeps its page offset) takes the reservations of its indices into an object of its own;
+ * the source keeps them marked consumed, so unmapping it gives none back. (6.18 clears the whole
+ * source VMA's reservation map instead, which loses the reservations of a part of it that did not
+ * move; the model keeps those.)
+ */
+export function fixup_hugetlb_reservations(vm: Vm, new_vma: number): void {
+  const t = objects(vm);
+  const id = vm.vmas.vm_private_data[new_vma];
+  const obj = t[id];
+  if (!obj || obj.shared) return;
+  const first = hugecache_offset(vm, new_vma, obj.h, vm.vmas.vm_start[new_vma]);
+  const last = hugecache_offset(vm, new_vma, obj.h, vm.vmas.vm_end[new_vma]);
+  const fresh = new_object(vm, obj.h, false, obj.resv.length, obj.mapping, obj.cache);
+  const nobj = t[fresh]!;
+  nobj.resv.fill(1);
+  nobj.resv.set(obj.resv.subarray(first, last), first);
+  nobj.owner = obj.owner;
+  obj.resv.fill(1, first, last);
+  obj.refs--;
+  vm.vmas.vm_private_data[new_vma] = fresh;
+}
+
 /** The huge page index of `addr` in the VMA's object (vma_hugecache_offset()). */
 function hugecache_offset(vm: Vm, vma: number, h: Hstate, addr: number): number {
   const v = vm.vmas;
@@ -203,13 +357,14 @@ function hugecache_offset(vm: Vm, vma: number, h: Hstate, addr: number): number 
  * kernel: mm/hugetlb.c alloc_hugetlb_folio() with vma_needs_reservation()/commit: a page for
  * index `idx`, consuming the mapping's reservation if it has one. -1: no page (SIGBUS).
  */
-function alloc_for_vma(vm: Vm, mm: MmStruct, obj: HugetlbObject, idx: number, cow: boolean): number {
-  // Reserved: shared with a region for idx; private owner with idx not yet consumed.
-  const reserved = !cow && (obj.shared ? obj.resv[idx] === 1 : obj.owner && obj.resv[idx] === 0);
+function alloc_for_vma(vm: Vm, mm: MmStruct, obj: HugetlbObject, idx: number): number {
+  // Reserved: shared with a region for idx; private owner with idx not yet consumed (a COW of
+  // a page this mapping faulted finds it consumed; one of a file's cached page does not).
+  const reserved = obj.shared ? obj.resv[idx] === 1 : obj.owner && obj.resv[idx] === 0;
   const pfn = alloc_hugetlb_folio(vm.mm, obj.h, !reserved, mm.nid);
   if (pfn < 0) return -1;
   // vma_commit_reservation(): shared adds the region, private marks it consumed.
-  if (!cow) obj.resv[idx] = 1;
+  obj.resv[idx] = 1;
   // folio_zero_user(): the page is cleared at fault time, not when it joined the pool.
   vm.mm.kernel_ns += pages_per_huge_page(obj.h) * vm.mm.cost.clear_page;
   return pfn;
@@ -242,25 +397,39 @@ export function hugetlb_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, w
       return VM_FAULT_OK;
     }
     const old = pt.pfn[e];
-    if (obj.shared || f.mapcount[old] === 1) {
+    const cached = is_cache_page(vm, obj, old);
+    if (obj.shared || (f.mapcount[old] === 1 && !cached)) {
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
       return VM_FAULT_OK;
     }
-    // hugetlb_wp(): copy the page shared with a fork child or parent.
-    const pfn = alloc_for_vma(vm, mm, obj, idx, true);
+    // hugetlb_wp(): copy the page shared with a fork child or parent, or the file's page.
+    const pfn = alloc_for_vma(vm, mm, obj, idx);
     if (pfn < 0) return VM_FAULT_SIGBUS;
     vm.mm.kernel_ns += pages_per_huge_page(h) * (vm.mm.cost.copy_page - vm.mm.cost.clear_page);
     f.index[pfn] = idx;
     f.mapcount[pfn] = 1;
     pt.pfn[e] = pfn;
     pt.bits[e] = _PAGE_PRESENT | _PAGE_USER | _PAGE_PSE | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW;
-    if (--f.mapcount[old] === 0) free_huge_folio(vm.mm, old, mm.cpu);
+    if (--f.mapcount[old] === 0 && !cached) free_huge_folio(vm.mm, old, mm.cpu);
     return VM_FAULT_OK;
   }
-  // hugetlb_no_page()
-  let pfn = obj.shared ? obj.pages[idx] : -1;
-  if (pfn < 0) {
-    pfn = alloc_for_vma(vm, mm, obj, idx, false);
+  // hugetlb_no_page(): the page cache first (filemap_lock_hugetlb_folio()).
+  const cache = obj.shared ? obj : obj.cache;
+  let pfn = cache && idx < cache.pages.length ? cache.pages[idx] : -1;
+  let bits_rw = rw;
+  if (pfn >= 0 && !obj.shared) {
+    if (write) {
+      // A write to a private mapping of a cached page: hugetlb_wp() copies it at once.
+      pfn = alloc_for_vma(vm, mm, obj, idx);
+      if (pfn < 0) return VM_FAULT_SIGBUS;
+      vm.mm.kernel_ns += pages_per_huge_page(h) * (vm.mm.cost.copy_page - vm.mm.cost.clear_page);
+      f.index[pfn] = idx;
+    } else bits_rw = 0; // the file's page, mapped read-only (copy on write)
+  } else if (pfn < 0) {
+    // Past the end of a hugetlbfs file: SIGBUS.
+    const mapping = obj.mapping;
+    if (mapping && idx >= Math.floor(mapping.i_size / size)) return VM_FAULT_SIGBUS;
+    pfn = alloc_for_vma(vm, mm, obj, idx);
     if (pfn < 0) return VM_FAULT_SIGBUS;
     f.index[pfn] = idx;
     if (obj.shared) obj.pages[idx] = pfn;
@@ -272,7 +441,7 @@ export function hugetlb_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, w
     Math.floor(e / PTRS_PER_TABLE),
     e % PTRS_PER_TABLE,
     pfn,
-    _PAGE_PRESENT | _PAGE_USER | _PAGE_PSE | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0) | rw,
+    _PAGE_PRESENT | _PAGE_USER | _PAGE_PSE | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0) | bits_rw,
   );
   return VM_FAULT_OK;
 }
@@ -295,7 +464,7 @@ export function unmap_hugepage_range(vm: Vm, mm: MmStruct, vma: number, start: n
     pt.clear(Math.floor(e / PTRS_PER_TABLE), e % PTRS_PER_TABLE);
     hugetlb_count_add(mm, -pages_per_huge_page(obj.h));
     vm.mm.kernel_ns += vm.mm.cost.zap_pte;
-    if (--f.mapcount[pfn] === 0 && !obj.shared) free_huge_folio(vm.mm, pfn, mm.cpu);
+    if (--f.mapcount[pfn] === 0 && !is_cache_page(vm, obj, pfn)) free_huge_folio(vm.mm, pfn, mm.cpu);
   }
 }
 
@@ -361,19 +530,79 @@ export function hugetlb_vm_op_close(vm: Vm, mm: MmStruct, vma: number): void {
     obj.resv.fill(1, first, last);
   }
   vm.vmas.vm_private_data[vma] = 0;
+  hugetlb_object_put(vm, id, mm.cpu);
+}
+
+/**
+ * Drop a reference to object `id`; the last one (hugetlbfs_evict_inode() for a file's object)
+ * frees its cached pages and gives back the reservations they did not consume.
+ */
+export function hugetlb_object_put(vm: Vm, id: number, cpu: number): void {
+  const t = objects(vm);
+  const obj = t[id]!;
   if (--obj.refs > 0) return;
+  if (obj.shared) remove_inode_hugepages(vm, obj, 0, cpu);
   t[id] = undefined;
-  if (!obj.shared) return;
+}
+
+/**
+ * kernel: fs/hugetlbfs/inode.c remove_inode_hugepages(inode, lstart, LLONG_MAX) with
+ * mm/hugetlb.c hugetlb_unreserve_pages()
+ * Drop the cached pages of indices `first` and up (unmapped by now) back to the pool and delete
+ * the regions there: the reservations not consumed by a page go back (chg - freed).
+ */
+export function remove_inode_hugepages(vm: Vm, obj: HugetlbObject, first: number, cpu: number): void {
   let regions = 0;
   let freed = 0;
-  for (let i = 0; i < obj.pages.length; i++) {
+  for (let i = first; i < obj.pages.length; i++) {
     regions += obj.resv[i];
+    obj.resv[i] = 0;
     const pfn = obj.pages[i];
     if (pfn < 0) continue;
+    obj.pages[i] = -1;
     freed++;
-    free_huge_folio(vm.mm, pfn, mm.cpu);
+    free_huge_folio(vm.mm, pfn, cpu);
   }
-  if (regions - freed) hugetlb_acct_memory(vm.mm, h, -(regions - freed), mm.nid, mm.cpu);
+  if (regions - freed) hugetlb_acct_memory(vm.mm, obj.h, -(regions - freed), 0, cpu);
+}
+
+/**
+ * Reservations an object holds that no fault has consumed: a shared object's regions without a
+ * page, a private owner's unconsumed indices. Their sum over all objects is resv_huge_pages.
+ */
+function outstanding(obj: HugetlbObject): number {
+  let n = 0;
+  if (obj.shared) {
+    for (let i = 0; i < obj.resv.length; i++) if (obj.resv[i] === 1 && obj.pages[i] < 0) n++;
+  } else if (obj.owner) for (let i = 0; i < obj.resv.length; i++) if (obj.resv[i] === 0) n++;
+  return n;
+}
+
+/**
+ * Invariant: per hstate, the reservations the objects hold add up to resv_huge_pages, and every
+ * cached page is an in-use hugetlb page of the object's size with that index.
+ */
+export function hugetlb_objects_check(vm: Vm): string[] {
+  const errors: string[] = [];
+  const t = tables.get(vm);
+  const sum = new Map<Hstate, number>();
+  for (const h of vm.mm.hugetlb.hstates) sum.set(h, 0);
+  const f = vm.mm.frames;
+  for (const obj of t ?? []) {
+    if (!obj) continue;
+    sum.set(obj.h, (sum.get(obj.h) ?? 0) + outstanding(obj));
+    for (let i = 0; i < obj.pages.length; i++) {
+      const pfn = obj.pages[i];
+      if (pfn >= 0 && (f.order[pfn] !== obj.h.order || f.index[pfn] !== i))
+        errors.push(
+          `hugetlb page cache: index ${i} holds pfn ${pfn} of order ${f.order[pfn]}, index ${f.index[pfn]}`,
+        );
+    }
+  }
+  for (const [h, n] of sum)
+    if (n !== h.resv_huge_pages)
+      errors.push(`${h.name}: resv_huge_pages ${h.resv_huge_pages} but objects hold ${n} reservations`);
+  return errors;
 }
 
 /**
@@ -392,7 +621,9 @@ export function copy_hugetlb_page_range(
   const obj = hugetlb_object(vm, vma);
   if (!obj.shared) {
     obj.refs--;
-    vm.vmas.vm_private_data[dst_vma] = new_object(vm, obj.h, false, obj.resv.length);
+    const child = new_object(vm, obj.h, false, obj.resv.length, obj.mapping, obj.cache);
+    objects(vm)[child]!.resv.fill(1);
+    vm.vmas.vm_private_data[dst_vma] = child;
   }
   const size = 4096 * pages_per_huge_page(obj.h);
   const pt = vm.pt;

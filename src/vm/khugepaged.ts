@@ -21,7 +21,15 @@
 import { run_kthread } from '../mm/cost.ts';
 import { GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT } from '../mm/gfp.ts';
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
-import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, hugepage_pmd_enabled, thp, thp_head } from '../mm/huge_memory.ts';
+import {
+  folio_entire_mapcount,
+  folio_head,
+  folio_nr_pages,
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  hugepage_pmd_enabled,
+  thp,
+} from '../mm/huge_memory.ts';
 import { lruvec_add_folio, lruvec_del_folio } from '../mm/lru.ts';
 import type { MM } from '../mm/mm.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
@@ -400,7 +408,7 @@ function khugepaged_scan_mm_slot(vm: Vm, k: Khugepaged, pages: number): number {
 function maybe_mapped_shared(mm: MM, pfn: number): boolean {
   const f = mm.frames;
   const large = (f.flags[pfn] & (PG_head | PG_tail)) !== 0;
-  const entire = large ? thp(mm).entire_mapcount[thp_head(pfn) >> HPAGE_PMD_ORDER] : 0;
+  const entire = large ? folio_entire_mapcount(mm, folio_head(mm, pfn)) : 0;
   return f.mapcount[pfn] + entire > 1;
 }
 
@@ -447,7 +455,7 @@ function hpage_collapse_scan_pmd(vm: Vm, k: Khugepaged, mm: MmStruct, address: n
       return SCAN_EXCEED_SHARED_PTE;
     }
     k.node_load[kmm.page_zone(pfn)!.nid]++;
-    const head = fl & (PG_head | PG_tail) ? thp_head(pfn) : pfn;
+    const head = fl & (PG_head | PG_tail) ? folio_head(kmm, pfn) : pfn;
     if (!(f.flags[head] & PG_lru)) return SCAN_PAGE_LRU;
     if (f.flags[head] & PG_locked) return SCAN_PAGE_LOCK;
     if (folio_maybe_dma_pinned(kmm, pfn)) return SCAN_PAGE_COUNT;
@@ -603,7 +611,7 @@ function __collapse_huge_page_isolate(vm: Vm, k: Khugepaged, table: number): num
       break;
     }
     const large = (f.flags[pfn] & (PG_head | PG_tail)) !== 0;
-    const head = large ? thp_head(pfn) : pfn;
+    const head = large ? folio_head(kmm, pfn) : pfn;
     if (!large || !compound.includes(head)) {
       if (f.flags[head] & PG_locked) {
         result = SCAN_PAGE_LOCK;
@@ -620,7 +628,7 @@ function __collapse_huge_page_isolate(vm: Vm, k: Khugepaged, table: number): num
       // folio_trylock() + folio_isolate_lru()
       f.flags[head] |= PG_locked;
       lruvec_del_folio(kmm, head);
-      kmm.nodes[kmm.page_zone(head)!.nid].vm_stat[NR_ISOLATED_ANON] += large ? HPAGE_PMD_NR : 1;
+      kmm.nodes[kmm.page_zone(head)!.nid].vm_stat[NR_ISOLATED_ANON] += folio_nr_pages(kmm, head);
       if (large) compound.push(head);
     }
     if (b & _PAGE_ACCESSED || f.flags[head] & PG_referenced) referenced++;
@@ -632,7 +640,7 @@ function __collapse_huge_page_isolate(vm: Vm, k: Khugepaged, table: number): num
 
 /** A pin on the folio (its expected reference count would not match). */
 function folio_pinned(mm: MM, head: number, large: boolean): boolean {
-  const n = large ? HPAGE_PMD_NR : 1;
+  const n = large ? folio_nr_pages(mm, head) : 1;
   for (let j = 0; j < n; j++) if (folio_maybe_dma_pinned(mm, head + j)) return true;
   return false;
 }
@@ -656,7 +664,8 @@ function release_pte_pages(vm: Vm, k: Khugepaged, base: number, end: number): vo
     release_pte_folio(kmm, pfn, 1);
   }
   const compound = k.compound_pagelist;
-  for (let j = 0; j < compound.length; j++) release_pte_folio(kmm, compound[j], HPAGE_PMD_NR);
+  for (let j = 0; j < compound.length; j++)
+    release_pte_folio(kmm, compound[j], folio_nr_pages(kmm, compound[j]));
   compound.length = 0;
 }
 
@@ -679,7 +688,8 @@ function __collapse_huge_page_copy(vm: Vm, k: Khugepaged, mm: MmStruct, vma: num
   }
   kmm.kernel_ns += holes * kmm.cost.clear_page + (HPAGE_PMD_NR - holes) * kmm.cost.copy_page;
   const compound = k.compound_pagelist;
-  for (let j = 0; j < compound.length; j++) release_pte_folio(kmm, compound[j], HPAGE_PMD_NR);
+  for (let j = 0; j < compound.length; j++)
+    release_pte_folio(kmm, compound[j], folio_nr_pages(kmm, compound[j]));
   compound.length = 0;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const b = pt.bits[base + i];

@@ -9,7 +9,14 @@
 import { folio_mark_accessed, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
-import { folio_entire_mapcount, thp_head } from '../mm/huge_memory.ts';
+import {
+  count_mthp_stat,
+  folio_entire_mapcount,
+  folio_head,
+  MTHP_STAT_ANON_FAULT_ALLOC,
+  MTHP_STAT_ANON_FAULT_FALLBACK,
+  vma_thp_gfp_mask,
+} from '../mm/huge_memory.ts';
 import {
   lruvec_add_folio,
   lruvec_del_folio,
@@ -48,10 +55,12 @@ import {
   do_huge_pmd_anonymous_page,
   do_huge_pmd_wp_page,
   huge_pmd_entry,
+  map_anon_folio_pte_range,
   munlock_vma_thp,
   pmd_table,
   thp_remove_rmap_pte,
   thp_vma_allowable,
+  thp_vma_allowable_orders_below_pmd,
   VM_FAULT_FALLBACK,
   zap_huge_pmd,
 } from './huge_memory.ts';
@@ -74,7 +83,7 @@ import {
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma, vma_has_recency } from './rmap.ts';
 import { update_hiwater_rss, type Vm } from './vm.ts';
-import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import { VM_HUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
@@ -255,7 +264,7 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
       old !== vm.mm.zero_pfn &&
       f.flags[old] & PG_anon &&
       f.mapcount[old] === 1 &&
-      !(f.flags[old] & (PG_head | PG_tail) && folio_entire_mapcount(vm.mm, thp_head(old)) > 0)
+      !(f.flags[old] & (PG_head | PG_tail) && folio_entire_mapcount(vm.mm, folio_head(vm.mm, old)) > 0)
     ) {
       // wp_can_reuse_anon_folio(): a page about to be written has no use for its swap copy.
       if (f.flags[old] & PG_swapcache) {
@@ -288,6 +297,9 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
     return VM_FAULT_OK;
   }
+  // alloc_anon_folio()'s large orders (mTHP) below PMD size, when enabled for the VMA.
+  if (vm.mm.config.TRANSPARENT_HUGEPAGE && do_anonymous_page_large(vm, mm, vma, addr, table))
+    return VM_FAULT_OK;
   const pfn = alloc_anon_page(vm, mm, vma, addr, true);
   if (pfn < 0) return VM_FAULT_OOM;
   pt.set(
@@ -363,6 +375,56 @@ function do_swap_page(
 export function alloc_anon_folio(vm: Vm, mm: MmStruct, vma: number, zero: boolean): number {
   anon_vma_prepare(vm, vma);
   return __alloc_pages(vm.mm, GFP_HIGHUSER_MOVABLE | (zero ? __GFP_ZERO : 0), 0, mm.nid, mm.cpu);
+}
+
+/** pte_range_none(): entries [i, i + nr) of PTE table `table` are all none. */
+function pte_range_none(vm: Vm, table: number, i: number, nr: number): boolean {
+  const bits = vm.pt.bits;
+  const base = table * PTRS_PER_TABLE + i;
+  for (let j = 0; j < nr; j++) if (bits[base + j] !== 0) return false;
+  return true;
+}
+
+/**
+ * kernel: mm/memory.c alloc_anon_folio() (its large orders) + do_anonymous_page() with nr_pages > 1
+ * A write fault on a none PTE: of the orders below PMD size that hugepages-<size>kB/enabled allows
+ * for the VMA and whose aligned range fits it (thp_vma_allowable_orders_below_pmd()), the highest
+ * whose range is all none (pte_range_none(): the zero page is not none) and every lower one are
+ * tried, highest first, with vma_thp_gfp_mask(); each failure counts anon_fault_fallback for its
+ * size. A folio is zeroed (folio_zero_user: clear_page per page), mapped by all its PTEs at once
+ * (set_ptes) and counted in anon_fault_alloc. Returns false when no large folio was mapped: the
+ * caller allocates order 0 (folio_prealloc()).
+ */
+function do_anonymous_page_large(vm: Vm, mm: MmStruct, vma: number, addr: number, table: number): boolean {
+  let orders = thp_vma_allowable_orders_below_pmd(vm, vma, addr);
+  if (!orders) return false;
+  const vpn = addr / 4096;
+  let order = 31 - Math.clz32(orders);
+  while (orders) {
+    const first = vpn - (vpn & ((1 << order) - 1));
+    if (pte_range_none(vm, table, pte_index(first), 1 << order)) break;
+    orders &= ~(1 << order);
+    order = 31 - Math.clz32(orders);
+  }
+  if (!orders) return false;
+  const k = vm.mm;
+  anon_vma_prepare(vm, vma);
+  const gfp = vma_thp_gfp_mask(k, (vm.vmas.vm_flags[vma] & VM_HUGEPAGE) !== 0);
+  while (orders) {
+    const head = __alloc_pages(k, gfp, order, mm.nid, mm.cpu);
+    if (head >= 0) {
+      const nr = 1 << order;
+      const first = vpn - (vpn & (nr - 1));
+      k.kernel_ns += nr * k.cost.clear_page + k.cost.new_anon_folio;
+      map_anon_folio_pte_range(vm, mm, vma, first * 4096, table, pte_index(first), head, order);
+      count_mthp_stat(k, order, MTHP_STAT_ANON_FAULT_ALLOC);
+      return true;
+    }
+    count_mthp_stat(k, order, MTHP_STAT_ANON_FAULT_FALLBACK);
+    orders &= ~(1 << order);
+    order = 31 - Math.clz32(orders);
+  }
+  return false;
 }
 
 /** alloc_anon_folio() and its rmap/LRU setup; -1 if memory ran out. */
@@ -443,7 +505,7 @@ export function page_remove_file_rmap(vm: Vm, mm: MmStruct, pfn: number, vma: nu
  */
 export function munlock_vma_folio(vm: Vm, pfn: number): void {
   if (vm.mm.frames.flags[pfn] & (PG_head | PG_tail) && vm.mm.frames.flags[pfn] & PG_anon) {
-    munlock_vma_thp(vm, thp_head(pfn));
+    munlock_vma_thp(vm, folio_head(vm.mm, pfn));
     return;
   }
   if (!(vm.mm.frames.flags[pfn] & PG_mlocked)) return;

@@ -510,11 +510,13 @@ export function populate_vma_page_range(
   if (flags & VM_LOCKONFAULT) return (end - start) / PAGE;
   if (!(flags & VM_ACCESS_FLAGS)) return EFAULT;
   const write = (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+  // GUP steps over a hugetlb page at once (one fault per huge page).
+  const step = flags & VM_HUGETLB ? vma_huge_page_size(vm, vma) : PAGE;
   let n = 0;
-  for (let addr = start; addr < end; addr += PAGE) {
+  for (let addr = start; addr < end; addr += step) {
     const r = handle_mm_fault(vm, mm, vma, addr, write);
     if (r !== VM_FAULT_OK) return n > 0 ? n : r & VM_FAULT_SIGBUS ? EFAULT : ENOMEM;
-    n++;
+    n += step / PAGE;
   }
   return n;
 }

@@ -17,6 +17,9 @@
  * - MREMAP_DONTUNMAP (equal sizes, needs MREMAP_MAYMOVE) moves the pages but leaves the old VMA
  *   mapped and empty; later accesses there fault in zero-fill memory.
  * - A locked VMA that grows is populated; locked_vm and total_vm follow the VMAs.
+ * - hugetlb VMAs (align_hugetlb()): lengths round up to the huge page size; an unaligned address
+ *   or new_address, or growth, is EINVAL; a move carries one leaf per huge page
+ *   (move_hugetlb_page_tables()) and keeps the page offset (see docs/decisions.md).
  * - Commit charge (VM_ACCOUNT VMAs, vrm_calc_charge()): growing in place charges the growth;
  *   a move charges the size difference (vrm->delta) and unmaps the source without giving its
  *   charge back (unmap_source_vma() clears VM_ACCOUNT around the unmap), so the charge follows
@@ -47,6 +50,7 @@
 import { errnos } from '../lib/errno.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { split_huge_pmd_range } from './huge_memory.ts';
+import { fixup_hugetlb_reservations, move_hugetlb_page_tables, vma_huge_page_size } from './hugetlb.ts';
 import { mlock_vma_pages_range } from './mlock.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
@@ -67,6 +71,7 @@ import type { Vm } from './vm.ts';
 import {
   VM_ACCOUNT,
   VM_DONTEXPAND,
+  VM_HUGETLB,
   VM_LOCKED,
   VM_LOCKED_MASK,
   VM_MAYSHARE,
@@ -210,7 +215,8 @@ function move_page_tables(vm: Vm, mm: MmStruct, old_addr: number, new_addr: numb
 function copy_vma(vm: Vm, mm: MmStruct, vma: number, addr: number, len: number, pgoff: number): number {
   const v = vm.vmas;
   const av = v.anon_vma[vma];
-  if (av < 0) pgoff = addr / PAGE;
+  // A hugetlb VMA keeps its offset: it indexes the reservation map and page cache.
+  if (av < 0 && !(v.vm_flags[vma] & VM_HUGETLB)) pgoff = addr / PAGE;
   let nv = vma_merge_new_range(vm, mm, addr, addr + len, v.vm_flags[vma], pgoff, av);
   if (nv < 0) {
     nv = v.dup(vma);
@@ -310,13 +316,18 @@ function move_vma(vm: Vm, mm: MmStruct, task: TaskContext, r: VmaRemap): number 
   let err = 0;
   let unmap_addr = r.addr;
   let unmap_len = r.old_len;
-  const moved = move_page_tables(vm, mm, r.addr, r.new_addr, r.old_len);
+  // is_vm_hugetlb_page(): move_hugetlb_page_tables() moves one leaf per huge page.
+  const hugetlb = (flags & VM_HUGETLB) !== 0;
+  const moved = hugetlb
+    ? move_hugetlb_page_tables(vm, mm, r.vma, r.addr, r.new_addr, r.old_len)
+    : move_page_tables(vm, mm, r.addr, r.new_addr, r.old_len);
   if (moved < r.old_len) {
-    move_page_tables(vm, mm, r.new_addr, r.addr, moved);
+    if (hugetlb) move_hugetlb_page_tables(vm, mm, new_vma, r.new_addr, r.addr, moved);
+    else move_page_tables(vm, mm, r.new_addr, r.addr, moved);
     err = ENOMEM;
     unmap_addr = r.new_addr;
     unmap_len = r.new_len;
-  }
+  } else if (hugetlb) fixup_hugetlb_reservations(vm, new_vma);
   // vrm_stat_account(): the new VMA's pages; unmapping takes the old ones off.
   vm_stat_account(mm, flags, r.new_len / PAGE);
   if (flags & VM_LOCKED) mm.locked_vm += r.new_len / PAGE;
@@ -356,6 +367,14 @@ function check_prep_vma(vm: Vm, mm: MmStruct, task: TaskContext, r: VmaRemap): n
   const v = vm.vmas;
   const vma = r.vma;
   if (vma < 0) return EFAULT;
+  // align_hugetlb(): lengths rounded up to the huge page size, addresses aligned to it, and no
+  // growth (the reservation code cannot split a reservation): else EINVAL.
+  if (v.vm_flags[vma] & VM_HUGETLB) {
+    const size = vma_huge_page_size(vm, vma);
+    r.old_len = Math.ceil(r.old_len / size) * size;
+    r.new_len = Math.ceil(r.new_len / size) * size;
+    if (r.addr % size || r.new_addr % size || r.new_len > r.old_len) return EINVAL;
+  }
   r.delta = Math.abs(r.old_len - r.new_len);
   r.remap_type = r.delta === 0 ? MREMAP_NO_RESIZE : r.old_len > r.new_len ? MREMAP_SHRINK : MREMAP_EXPAND;
   if (!vrm_implies_new_addr(r)) r.new_addr = r.addr;

@@ -12,7 +12,8 @@ import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE, pin_user_pages, unpin_user_pages } from './gup.ts';
 import { huge_pmd_entry } from './huge_memory.ts';
-import { hugetlb_get_unmapped_area, hugetlb_reserve_pages } from './hugetlb.ts';
+import { hugetlb_get_unmapped_area, hugetlb_leaf_allows, hugetlb_reserve_pages } from './hugetlb.ts';
+import { hstate_inode, hugetlbfs_file_mmap, is_file_hugepages } from './hugetlbfs.ts';
 import { sys_madvise } from './madvise.ts';
 import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
 import { can_do_mlock, do_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall } from './mlock.ts';
@@ -294,10 +295,13 @@ export class Process implements TaskContext, FileTask {
     if (offset % PAGE) fail('EINVAL', 'offset is not page aligned');
     if (flags & MAP_GROWSDOWN) fail('EINVAL', 'MAP_GROWSDOWN is not supported by this model');
     const file = flags & MAP_ANONYMOUS ? null : (this.fdt.fds[fd] ?? fail('EBADF', `fd ${fd} is not open`));
-    if (file && flags & MAP_HUGETLB) fail('EINVAL', 'MAP_HUGETLB on a file not on hugetlbfs');
-    // hstate_sizelog(): MAP_HUGE_2MB/MAP_HUGE_1GB in bits 26..31, else the default size.
+    const hugetlbfs = file !== null && is_file_hugepages(file.inode);
+    if (file && !hugetlbfs && flags & MAP_HUGETLB) fail('EINVAL', 'MAP_HUGETLB on a file not on hugetlbfs');
+    // hstate_sizelog(): MAP_HUGE_2MB/MAP_HUGE_1GB in bits 26..31, else the default size; a
+    // hugetlbfs file's own size (is_file_hugepages(), MAP_HUGE_* bits ignored).
     let hs: Hstate | undefined;
-    if (flags & MAP_HUGETLB) {
+    if (file && hugetlbfs) hs = hstate_inode(file.inode);
+    else if (flags & MAP_HUGETLB) {
       const log = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
       hs = log ? vm.mm.hugetlb.size_to_hstate(2 ** log) : vm.mm.hugetlb.default_hstate;
       if (!hs) fail('EINVAL', 'no hugetlb page size of that MAP_HUGE_ value');
@@ -359,8 +363,14 @@ export class Process implements TaskContext, FileTask {
     const shm_acct = !file && !hs && type !== MAP_PRIVATE && !(vm_flags & VM_NORESERVE) ? len / PAGE : 0;
     if (shm_acct && security_vm_enough_memory_mm(vm, mm, this, shm_acct) < 0)
       fail('ENOMEM', 'commit refused for shared memory (vm.overcommit_memory)');
-    // hugetlb_reserve_pages(): the pool must cover the whole mapping unless MAP_NORESERVE.
-    const hobj = hs ? hugetlb_reserve_pages(vm, mm, hs, len, vm_flags) : 0;
+    // hugetlb_reserve_pages(): the pool must cover the whole mapping unless MAP_NORESERVE;
+    // hugetlbfs_file_mmap() wants a huge page aligned offset first.
+    const hobj = !hs
+      ? 0
+      : file
+        ? hugetlbfs_file_mmap(vm, mm, file.inode, offset, len, vm_flags)
+        : hugetlb_reserve_pages(vm, mm, hs, len, vm_flags);
+    if (hobj === -errnos.EINVAL) fail('EINVAL', 'offset is not a multiple of the huge page size');
     if (hobj < 0)
       fail('ENOMEM', 'not enough free hugetlb pages to reserve (nr_hugepages, nr_overcommit_hugepages)');
     // The commit charge, then (MAP_FIXED) unmapping what the new mapping replaces.
@@ -579,7 +589,8 @@ export class Process implements TaskContext, FileTask {
         const f = v.vm_flags[vma];
         if (write ? !(f & VM_WRITE) : !(f & (VM_READ | VM_WRITE | VM_EXEC)))
           throw new FaultError('SIGSEGV', 'SEGV_ACCERR', Math.max(page, addr));
-        if (pte_allows(vm, mm, page, write)) continue;
+        if (f & VM_HUGETLB ? hugetlb_leaf_allows(vm, mm, vma, page, write) : pte_allows(vm, mm, page, write))
+          continue;
         faults++;
         kmm.kernel_ns += kmm.cost.fault_exception;
         const r = handle_mm_fault(vm, mm, vma, page, write);

@@ -12,12 +12,20 @@ import { wait_on_device, writeback_pages } from '../mm/page-writeback.ts';
 import { force_page_cache_ra, VM_READAHEAD_PAGES } from '../mm/readahead.ts';
 import { invalidate_mapping_pages, truncate_inode_pages } from '../mm/truncate.ts';
 import { type FileCred, FileError, type Inode, normalize, type OpenFile } from './files.ts';
+import {
+  hugetlb_file_setup,
+  hugetlbfs_read,
+  hugetlbfs_setattr_size,
+  is_file_hugepages,
+} from './hugetlbfs.ts';
 import { zap_page_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import {
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
   MFD_EXEC,
+  MFD_HUGE_MASK,
+  MFD_HUGE_SHIFT,
   MFD_HUGETLB,
   MFD_NOEXEC_SEAL,
   O_ACCMODE,
@@ -185,9 +193,11 @@ export function sys_read(vm: Vm, task: FileTask, fd: number, len: number, pos?: 
   if (pos !== undefined && (!Number.isInteger(pos) || pos < 0)) fail('EINVAL', 'offset must be non-negative');
   const at = pos ?? file.pos;
   const as = file.inode.mapping;
-  const r = file.inode.mount.sbinfo
-    ? shmem_file_read(vm.mm, as, at, len)
-    : filemap_read(vm.mm, as, at, len, io(task, file, vm));
+  const r = is_file_hugepages(file.inode)
+    ? hugetlbfs_read(vm, file.inode, at, len)
+    : file.inode.mount.sbinfo
+      ? shmem_file_read(vm.mm, as, at, len)
+      : filemap_read(vm.mm, as, at, len, io(task, file, vm));
   if (r < 0) fail('ENOMEM', 'out of memory reading the file');
   if (pos === undefined) file.pos += r;
   return r;
@@ -202,6 +212,8 @@ export function sys_read(vm: Vm, task: FileTask, fd: number, len: number, pos?: 
 export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?: number): number {
   const file = task.fdt.get(fd);
   if (!file.writable) fail('EBADF', `fd ${fd} is not open for writing`);
+  // hugetlbfs has no write_iter: no FMODE_CAN_WRITE.
+  if (is_file_hugepages(file.inode)) fail('EINVAL', 'hugetlbfs files cannot be written with write()');
   check_len(len);
   if (pos !== undefined && (!Number.isInteger(pos) || pos < 0)) fail('EINVAL', 'offset must be non-negative');
   const inode = file.inode;
@@ -258,6 +270,12 @@ function seek_hole_data(as: AddressSpace, offset: number, data: boolean): number
  * drops them from the page cache and returns their tmpfs blocks; growing only moves i_size.
  */
 export function do_truncate(vm: Vm, inode: Inode, size: number, cpu: number): void {
+  // hugetlbfs_setattr(): a size that is not a multiple of the huge page size is EINVAL.
+  if (is_file_hugepages(inode)) {
+    if (hugetlbfs_setattr_size(vm, inode, size, cpu) < 0)
+      fail('EINVAL', 'hugetlbfs size is not a multiple of the huge page size');
+    return;
+  }
   const as = inode.mapping;
   const old = as.i_size;
   as.i_size = size;
@@ -330,8 +348,8 @@ export function sys_fadvise(
   const file = task.fdt.get(fd);
   if (!Number.isInteger(offset) || !Number.isInteger(len) || len < 0) fail('EINVAL', 'bad offset or length');
   const as = file.inode.mapping;
-  // tmpfs has no backing device (noop_backing_dev_info): every valid advice is ignored.
-  if (as.shmem) {
+  // tmpfs and hugetlbfs have no backing device (noop_backing_dev_info): every valid advice is ignored.
+  if (as.shmem || is_file_hugepages(file.inode)) {
     if (!Number.isInteger(advice) || advice < POSIX_FADV_NORMAL || advice > POSIX_FADV_NOREUSE)
       fail('EINVAL', `advice ${advice} is not a POSIX_FADV_* value`);
     return;
@@ -401,16 +419,31 @@ export function sys_unlink(vm: Vm, task: FileTask, path: string): void {
 const MFD_ALL_FLAGS = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
 
 /**
- * kernel: mm/memfd.c memfd_create()
+ * kernel: mm/memfd.c memfd_create() (sanitize_flags(), alloc_file())
  * An anonymous tmpfs file (no size limit but memory), open O_RDWR; maps as "/memfd:<name>
- * (deleted)". MFD_HUGETLB needs hugetlb pools, which the model does not have yet.
+ * (deleted)". With MFD_HUGETLB a hugetlbfs file of the size in bits 26..31 (MFD_HUGE_2MB,
+ * MFD_HUGE_1GB; 0 for the default): those bits without MFD_HUGETLB, or any unknown flag, are
+ * EINVAL; a size with no hstate is ENODEV (hugetlb_file_setup()).
  */
 export function sys_memfd_create(vm: Vm, task: FileTask, name: string, flags: number): number {
-  if (!Number.isInteger(flags) || flags & ~MFD_ALL_FLAGS) fail('EINVAL', 'unknown memfd flags');
+  const allowed = flags & MFD_HUGETLB ? MFD_ALL_FLAGS | (MFD_HUGE_MASK << MFD_HUGE_SHIFT) : MFD_ALL_FLAGS;
+  if (!Number.isInteger(flags) || flags < 0 || flags >= 2 ** 32 || flags & ~allowed)
+    fail('EINVAL', 'unknown memfd flags');
   if (flags & MFD_EXEC && flags & MFD_NOEXEC_SEAL) fail('EINVAL', 'MFD_EXEC and MFD_NOEXEC_SEAL together');
-  if (flags & MFD_HUGETLB) fail('EINVAL', 'MFD_HUGETLB: no hugetlb pool is configured');
   if (name.length > 249) fail('EINVAL', 'name longer than 249 bytes');
-  const inode = vm.files.create(null, vm.files.shm_mount, 0o777, task, task.mm.cpu, `/memfd:${name}`);
+  task.fdt.unused(task.nofile);
+  let inode: Inode;
+  if (flags & MFD_HUGETLB) {
+    const r = hugetlb_file_setup(
+      vm,
+      task,
+      task.mm.cpu,
+      `/memfd:${name}`,
+      (flags >>> MFD_HUGE_SHIFT) & MFD_HUGE_MASK,
+    );
+    if (typeof r === 'number') fail('ENODEV', 'no hugetlb page size of that MFD_HUGE_ value');
+    inode = r;
+  } else inode = vm.files.create(null, vm.files.shm_mount, 0o777, task, task.mm.cpu, `/memfd:${name}`);
   const file = vm.files.open_file(inode, O_RDWR);
   try {
     return task.fdt.install(file, task.nofile);

@@ -157,6 +157,11 @@ export const MFD_ALLOW_SEALING = 0x2;
 export const MFD_HUGETLB = 0x4;
 export const MFD_NOEXEC_SEAL = 0x8;
 export const MFD_EXEC = 0x10;
+/** MFD_HUGE_SHIFT: with MFD_HUGETLB, log2 of the huge page size in bits 26..31 (as MAP_HUGE_*). */
+export const MFD_HUGE_SHIFT = 26;
+export const MFD_HUGE_MASK = 0x3f;
+export const MFD_HUGE_2MB = 21 << MFD_HUGE_SHIFT;
+export const MFD_HUGE_1GB = 30 << MFD_HUGE_SHIFT;
 
 /** Capability numbers (include/uapi/linux/capability.h) the memory code consults. */
 export const CAP_DAC_OVERRIDE = 1;

@@ -1,12 +1,14 @@
 /**
- * Property: THP faults mixed with munmap/mprotect/madvise/mlock/fork/exit/migration and khugepaged
- * passes keep every invariant.
+ * Property: THP faults (PMD-sized, and mTHP sizes 16kB..1024kB enabled at random) mixed with
+ * munmap/mprotect/madvise/mlock/fork/exit/migration and khugepaged passes keep every invariant.
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { GFP_KERNEL } from '../../src/mm/gfp.ts';
+import { PG_anon, PG_head } from '../../src/mm/page-flags.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { huge_pmd_entry } from '../../src/vm/huge_memory.ts';
+import { walk_pte_table } from '../../src/vm/memory.ts';
 import {
   MADV_COLD,
   MADV_DONTNEED,
@@ -19,6 +21,13 @@ import {
 
 const MiB = 2 ** 20;
 const PG = 4096;
+
+function pte(m: Machine, p: ReturnType<Machine['spawn']>, addr: number): { pfn: number } | null {
+  const table = walk_pte_table(m.vm, p.mm, addr / PG);
+  if (table < 0) return null;
+  const e = table * 512 + ((addr / PG) % 512);
+  return m.vm.pt.bits[e] & 1 ? { pfn: m.vm.pt.pfn[e] } : null;
+}
 
 const op = fc.oneof(
   fc.record({
@@ -46,6 +55,12 @@ const op = fc.oneof(
   fc.record({ k: fc.constant('contig') }),
   fc.record({ k: fc.constant('shrink') }),
   fc.record({ k: fc.constant('khugepaged') }),
+  fc.record({
+    k: fc.constant('size'),
+    order: fc.integer({ min: 2, max: 8 }),
+    mode: fc.constantFrom('always', 'inherit', 'madvise', 'never'),
+  }),
+  fc.record({ k: fc.constant('contigMthp'), off: fc.nat(1023) }),
 );
 
 describe('THP properties', () => {
@@ -109,6 +124,22 @@ describe('THP properties', () => {
             case 'shrink':
               m.writeFile('/proc/sys/vm/drop_caches', '2');
               break;
+            case 'size':
+              m.writeFile(`/sys/kernel/mm/transparent_hugepage/hugepages-${4 << o.order}kB/enabled`, o.mode);
+              break;
+            case 'contigMthp': {
+              // Migrate the first PTE-mapped large folio head at or after `a` (any order).
+              const f = m.mm.frames;
+              for (let x = a; x < base + 4 * MiB; x += PG) {
+                const e = pte(m, p, x);
+                if (!e || !(f.flags[e.pfn] & PG_head) || !(f.flags[e.pfn] & PG_anon)) continue;
+                const nr = 1 << f.order[e.pfn];
+                if (m.kernel.alloc_contig_range(e.pfn, e.pfn + nr, 0, GFP_KERNEL) === 0)
+                  m.kernel.free_contig_range(e.pfn, nr);
+                break;
+              }
+              break;
+            }
             case 'khugepaged':
               // One khugepaged pass: collapses the PTE-mapped ranges (4 KiB pages or split THPs).
               m.advance('10s');

@@ -9,6 +9,12 @@ import {
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
   HPAGE_PMD_SIZE,
+  MTHP_STAT_ANON_FAULT_ALLOC,
+  MTHP_STAT_ANON_FAULT_FALLBACK,
+  MTHP_STAT_SPLIT,
+  MTHP_STAT_SPLIT_DEFERRED,
+  MTHP_STAT_SPLIT_FAILED,
+  mthp_stat,
   THP_ANON_MIN_ORDER,
   thp,
   thp_anon_enabled_show,
@@ -19,7 +25,6 @@ import {
   thp_enabled_store,
 } from '../../mm/huge_memory.ts';
 import type { MM } from '../../mm/mm.ts';
-import { PG_anon, PG_head } from '../../mm/page-flags.ts';
 import { vm_event_index } from '../../mm/vmstat_items.ts';
 import type { Vfs } from '../vfs.ts';
 
@@ -106,24 +111,28 @@ export function register_thp_sysfs(vfs: Vfs, mm: MM): void {
 
 /**
  * The mTHP stats of anon_stats_attr_grp and any_stats_attr_grp (CONFIG_SHMEM), in the kernel's
- * order. Only PMD-sized folios exist in the model: their counts are the thp_* events they
- * mirror in 6.18; the smaller sizes read 0.
+ * order. The model counts anon_fault_alloc, anon_fault_fallback, split, split_failed and
+ * split_deferred per size (count_mthp_stat(), a number below), and nr_anon and
+ * nr_anon_partially_mapped per size ('nr'); the others are events the model counts for the PMD
+ * order only, as the thp_* event they equal in 6.18 (null: always 0).
  */
-const MTHP_STATS: ReadonlyArray<readonly [string, Parameters<typeof vm_event_index>[0] | null]> = [
-  ['anon_fault_alloc', 'thp_fault_alloc'],
-  ['anon_fault_fallback', 'thp_fault_fallback'],
+const MTHP_STATS: ReadonlyArray<
+  readonly [string, Parameters<typeof vm_event_index>[0] | number | 'nr' | null]
+> = [
+  ['anon_fault_alloc', MTHP_STAT_ANON_FAULT_ALLOC],
+  ['anon_fault_fallback', MTHP_STAT_ANON_FAULT_FALLBACK],
   ['anon_fault_fallback_charge', 'thp_fault_fallback_charge'],
-  ['split_deferred', 'thp_deferred_split_page'],
-  ['nr_anon', null],
-  ['nr_anon_partially_mapped', null],
+  ['split_deferred', MTHP_STAT_SPLIT_DEFERRED],
+  ['nr_anon', 'nr'],
+  ['nr_anon_partially_mapped', 'nr'],
   ['zswpout', null],
   ['swpin', null],
   ['swpin_fallback', null],
   ['swpin_fallback_charge', null],
   ['swpout', 'thp_swpout'],
   ['swpout_fallback', 'thp_swpout_fallback'],
-  ['split', 'thp_split_page'],
-  ['split_failed', 'thp_split_page_failed'],
+  ['split', MTHP_STAT_SPLIT],
+  ['split_failed', MTHP_STAT_SPLIT_FAILED],
 ];
 
 /** kernel: mm/huge_memory.c thpsize_create(): hugepages-<size>kB/enabled and its stats. */
@@ -138,28 +147,20 @@ function register_thpsize(vfs: Vfs, mm: MM, order: number): void {
   });
   for (const [name, event] of MTHP_STATS) {
     let read: () => number = () => 0;
-    if (order === HPAGE_PMD_ORDER) {
-      if (event !== null) {
-        const i = vm_event_index(event);
-        read = () => mm.vm_events[i];
-      } else if (name === 'nr_anon') read = () => nr_anon_thps(mm);
-      else if (name === 'nr_anon_partially_mapped') read = () => count_set(thp(mm).partially_mapped);
+    if (typeof event === 'number') read = () => mthp_stat(mm, order, event);
+    else if (name === 'nr_anon') read = () => thp(mm).nr_anon[order];
+    else if (name === 'nr_anon_partially_mapped') read = () => nr_anon_partially_mapped(mm, order);
+    else if (event !== null && event !== 'nr' && order === HPAGE_PMD_ORDER) {
+      const i = vm_event_index(event);
+      read = () => mm.vm_events[i];
     }
     vfs.register(`${dir}/stats/${name}`, { mode: 0o444, read: () => `${read()}\n` });
   }
 }
 
-/** MTHP_STAT_NR_ANON of the PMD order: the anonymous order-9 folios (one frame per 2 MiB looked at). */
-function nr_anon_thps(mm: MM): number {
-  const f = mm.frames;
+/** MTHP_STAT_NR_ANON_PARTIALLY_MAPPED of `order`: its folios marked partially mapped. */
+function nr_anon_partially_mapped(mm: MM, order: number): number {
   let n = 0;
-  for (let pfn = 0; pfn < f.nr_frames; pfn += HPAGE_PMD_NR)
-    if ((f.flags[pfn] & (PG_head | PG_anon)) === (PG_head | PG_anon) && f.order[pfn] === HPAGE_PMD_ORDER) n++;
-  return n;
-}
-
-function count_set(a: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) n += a[i];
+  for (const head of thp(mm).partially_mapped) if (mm.frames.order[head] === order) n++;
   return n;
 }
