@@ -2,11 +2,11 @@
  * Memory compaction (mm/compaction.c) on fragmented machines: how fast the model's scanners walk
  * the frame table and how fast it migrates pages (issue 4's speed targets).
  *
- * Fragmentation: PROCS processes fault in ~85% of RAM as anonymous memory (writes, 64 MiB
- * mappings, 4 KiB pages: THP is at its default `madvise`), then every page is freed or kept by a
- * coin toss from machine.rand (MADV_DONTNEED over each run of freed pages), so half of that
- * memory comes back free, scattered in 4 KiB holes over every pageblock. The per-cpu lists are
- * drained so all of it sits in the buddy lists.
+ * Fragmentation (bench/lib/fragment.ts): 8 processes fault in ~85% of RAM as anonymous memory
+ * (writes, 64 MiB mappings, 4 KiB pages: THP is at its default `madvise`), then every page is
+ * freed or kept by a coin toss from machine.rand (MADV_DONTNEED over each run of freed pages), so
+ * half of that memory comes back free, scattered in 4 KiB holes over every pageblock. The per-cpu
+ * lists are drained so all of it sits in the buddy lists.
  *
  * - compact_memory: one write of 1 to /proc/sys/vm/compact_memory (compact_nodes: every zone of
  *   every node, MIGRATE_SYNC, order -1), timed with performance.now(). Rates are the deltas of
@@ -28,13 +28,9 @@
 import { __GFP_NORETRY, GFP_HIGHUSER_MOVABLE } from '../src/mm/gfp.ts';
 import { vm_event_index } from '../src/mm/vmstat_items.ts';
 import { Machine } from '../src/sim/machine.ts';
-import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/vm/uapi.ts';
+import { describeFragmentation, type Fragmentation, fragment } from './lib/fragment.ts';
 import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
-const MiB = 2 ** 20;
-const PAGE = 4096;
-const CHUNK = 64 * MiB;
-const PROCS = 8;
 /** Order-9 allocations the direct-compaction row stops at if none fails (8 GiB; 4 GiB quick). */
 const MAX_DIRECT = { full: 4096, quick: 2048 };
 /** Issue 4: frames scanned per second during full compaction. */
@@ -81,59 +77,21 @@ function freeHuge(m: Machine): number {
   return n;
 }
 
-interface Fragmented {
+interface Fragmented extends Fragmentation {
   m: Machine;
-  /** Pages faulted in, pages freed again. */
-  faulted: number;
-  freed: number;
   seconds: number;
 }
 
-/**
- * Boot `memory`, fault in 85% of RAM in PROCS processes, free half of it page by page at random;
- * built instantly, so that no background compaction runs meanwhile.
- */
+/** Boot `memory` and fragment it (bench/lib/fragment.ts). */
 function fragmented(memory: string): Fragmented {
   const t0 = performance.now();
   const m = Machine.boot({ memory, cpus: 2 });
-  const { faulted, freed } = m.instantly(() => fragment(m));
-  return { m, faulted, freed, seconds: (performance.now() - t0) / 1e3 };
-}
-
-function fragment(m: Machine): { faulted: number; freed: number } {
-  const target = Math.floor((m.mm.totalram_pages * 0.85) / (CHUNK / PAGE));
-  const procs = Array.from({ length: PROCS }, () => m.spawn());
-  const maps: Array<{ p: (typeof procs)[number]; a: number }> = [];
-  for (let i = 0; i < target; i++) {
-    const p = procs[i % PROCS];
-    const a = p.mmap(0, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    p.touch(a, CHUNK, { write: true });
-    maps.push({ p, a });
-  }
-  const r = m.rand;
-  let freed = 0;
-  for (const { p, a } of maps) {
-    let run = 0;
-    for (let off = 0; off <= CHUNK; off += PAGE) {
-      if (off < CHUNK && r.below(2)) {
-        run++;
-        continue;
-      }
-      if (run) p.madvise(a + off - run * PAGE, run * PAGE, MADV_DONTNEED);
-      freed += run;
-      run = 0;
-    }
-  }
-  m.kernel.drain_all_pages();
-  return { faulted: (target * CHUNK) / PAGE, freed };
+  const f = fragment(m);
+  return { m, ...f, seconds: (performance.now() - t0) / 1e3 };
 }
 
 function label(memory: string): string {
   return memory.replace('G', ' GiB');
-}
-
-function describe(f: Fragmented): string {
-  return `${(f.faulted / 1e6).toFixed(2)} M pages faulted in, ${(f.freed / 1e6).toFixed(2)} M freed at random`;
 }
 
 function counterText(d: Counters): string {
@@ -162,7 +120,7 @@ function compactRows(memory: string, second: boolean): Row[] {
   const { seconds, simulated, d } = compactMemory(m);
   m.kernel.drain_all_pages();
   const huge1 = freeHuge(m);
-  const name = `compact_memory, fragmented ${label(memory)} (${describe(f)})`;
+  const name = `compact_memory, fragmented ${label(memory)} (${describeFragmentation(f)})`;
   const scanned = d.mscan + d.fscan;
   const detail = `${counterText(d)}; free 2 MiB blocks ${huge0} → ${huge1} (of ${(freePages(m) / 512).toFixed(0)} possible)`;
   const rows: Row[] = [

@@ -3,12 +3,9 @@
  * fill a pool of 2 MiB huge pages by writing nr_hugepages, and to find and allocate 1 GiB with
  * alloc_contig_pages(), on fresh and fragmented machines.
  *
- * Fragmentation is compaction.bench.ts's: PROCS processes fault in ~85% of RAM as anonymous
- * memory (writes, 64 MiB mappings, 4 KiB pages), then every page is freed or kept by a coin toss
- * from machine.rand (MADV_DONTNEED over each run of freed pages), so half of that memory comes
- * back free, scattered in 4 KiB holes over every pageblock; the per-cpu lists are drained. It is
- * built with machine.instantly(), so no background work runs meanwhile and it costs no simulated
- * time. The machines boot with the upstream default (deferred_init 'off': every zone initialised).
+ * Fragmentation is bench/lib/fragment.ts's, as in compaction.bench.ts: ~85% of RAM faulted in as
+ * anonymous memory, half of it freed at random in 4 KiB holes over every pageblock, built
+ * instantly (no background work runs meanwhile and it costs no simulated time). The machines boot with the upstream default (deferred_init 'off': every zone initialised).
  *
  * - hugetlb pool: one write of N to /proc/sys/vm/nr_hugepages, N = 50% of RAM in 2 MiB pages
  *   (set_max_huge_pages() allocating page by page with __GFP_RETRY_MAYFAIL: free blocks first,
@@ -27,13 +24,9 @@
 import { GFP_KERNEL } from '../src/mm/gfp.ts';
 import { vm_event_index } from '../src/mm/vmstat_items.ts';
 import { Machine } from '../src/sim/machine.ts';
-import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/vm/uapi.ts';
+import { describeFragmentation, fragment } from './lib/fragment.ts';
 import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
-const MiB = 2 ** 20;
-const PAGE = 4096;
-const CHUNK = 64 * MiB;
-const PROCS = 8;
 /** 1 GiB in 4 KiB pages. */
 const CONTIG_PAGES = 262144;
 const NRHP = '/proc/sys/vm/nr_hugepages';
@@ -71,41 +64,11 @@ function freeHuge(m: Machine): number {
   return n;
 }
 
-/** compaction.bench.ts's fragmentation: 85% of RAM faulted in, half of it freed at random. */
-function fragment(m: Machine): string {
-  const target = Math.floor((m.mm.totalram_pages * 0.85) / (CHUNK / PAGE));
-  const procs = Array.from({ length: PROCS }, () => m.spawn());
-  const maps: Array<{ p: (typeof procs)[number]; a: number }> = [];
-  for (let i = 0; i < target; i++) {
-    const p = procs[i % PROCS];
-    const a = p.mmap(0, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    p.touch(a, CHUNK, { write: true });
-    maps.push({ p, a });
-  }
-  const r = m.rand;
-  let freed = 0;
-  for (const { p, a } of maps) {
-    let run = 0;
-    for (let off = 0; off <= CHUNK; off += PAGE) {
-      if (off < CHUNK && r.below(2)) {
-        run++;
-        continue;
-      }
-      if (run) p.madvise(a + off - run * PAGE, run * PAGE, MADV_DONTNEED);
-      freed += run;
-      run = 0;
-    }
-  }
-  m.kernel.drain_all_pages();
-  const faulted = (target * CHUNK) / PAGE;
-  return `${(faulted / 1e6).toFixed(2)} M pages faulted in, ${(freed / 1e6).toFixed(2)} M freed at random`;
-}
-
 /** Boot `memory` (upstream boot) and, if asked, fragment it instantly. */
 function machine(memory: string, fragmented: boolean): { m: Machine; state: string } {
   const t0 = performance.now();
   const m = Machine.boot({ memory, cpus: 2 });
-  const state = fragmented ? m.instantly(() => fragment(m)) : 'fresh';
+  const state = fragmented ? describeFragmentation(fragment(m)) : 'fresh';
   note(`${memory}: ${state} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   return { m, state };
 }
