@@ -1,4 +1,5 @@
 /** Helpers for the address-space tests: a small machine, errno capture, PTE and VMA views. */
+import { meminfo_field } from '../../src/fs/proc/meminfo.ts';
 import { ErrnoError } from '../../src/lib/errno.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { walk_pte_table } from '../../src/vm/memory.ts';
@@ -72,3 +73,21 @@ export function delta(m: Machine, names: string[], fn: () => void): Record<strin
 
 /** Boot options for a machine whose kernel holds no memory of its own after boot. */
 export const NO_EARLY = { unmovable: 0, reclaimable: 0, transient_fraction: 0 } as const;
+
+/** The hugetlb pool in /proc/meminfo: [HugePages_Total, HugePages_Free, HugePages_Rsvd, HugePages_Surp]. */
+export function hugePool(m: Machine): [number, number, number, number] {
+  const t = m.readFile('/proc/meminfo');
+  return [
+    meminfo_field(t, 'HugePages_Total'),
+    meminfo_field(t, 'HugePages_Free'),
+    meminfo_field(t, 'HugePages_Rsvd'),
+    meminfo_field(t, 'HugePages_Surp'),
+  ];
+}
+
+/** A 1 GiB machine with no early kernel allocations and `nr` 2 MiB pages in its hugetlb pool. */
+export function bootHugetlb(nr = 4): Machine {
+  const m = Machine.boot({ memory: '1G', early: NO_EARLY });
+  m.writeFile('/proc/sys/vm/nr_hugepages', String(nr));
+  return m;
+}

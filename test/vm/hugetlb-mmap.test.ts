@@ -1,8 +1,7 @@
 /** MAP_HUGETLB: reservations, faults, SIGBUS, munmap, fork, exit, and a property test. */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { meminfo_field } from '../../src/fs/proc/meminfo.ts';
-import { Machine } from '../../src/sim/machine.ts';
+import type { Machine } from '../../src/sim/machine.ts';
 import {
   _PAGE_PRESENT,
   _PAGE_PROTNONE,
@@ -27,24 +26,12 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { errno, MiB, NO_EARLY } from './helpers.ts';
+import { bootHugetlb, errno, hugePool, MiB } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const HP = 2 * MiB;
-const pool = (m: Machine): [number, number, number, number] => {
-  const t = m.readFile('/proc/meminfo');
-  return [
-    meminfo_field(t, 'HugePages_Total'),
-    meminfo_field(t, 'HugePages_Free'),
-    meminfo_field(t, 'HugePages_Rsvd'),
-    meminfo_field(t, 'HugePages_Surp'),
-  ];
-};
-function boot(nr = 4): Machine {
-  const m = Machine.boot({ memory: '1G', early: NO_EARLY });
-  m.writeFile('/proc/sys/vm/nr_hugepages', String(nr));
-  return m;
-}
+const pool = hugePool;
+const boot = bootHugetlb;
 
 describe('MAP_HUGETLB', () => {
   it('reserves at mmap, takes a pool page per huge page at fault, and munmap returns it', () => {

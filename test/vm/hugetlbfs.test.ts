@@ -1,8 +1,7 @@
 /** hugetlbfs files and memfd_create(MFD_HUGETLB): page cache of huge pages, reservations, mremap. */
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { meminfo_field } from '../../src/fs/proc/meminfo.ts';
-import { Machine } from '../../src/sim/machine.ts';
+import type { Machine } from '../../src/sim/machine.ts';
 import { hugetlbfs_nr_pages } from '../../src/vm/hugetlbfs.ts';
 import { PTRS_PER_TABLE, pgd_index, pmd_index, pud_index } from '../../src/vm/pgtable.ts';
 import type { Process } from '../../src/vm/process.ts';
@@ -26,25 +25,12 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { errno, MiB, NO_EARLY } from './helpers.ts';
+import { bootHugetlb, errno, hugePool, MiB } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const HP = 2 * MiB;
-/** [HugePages_Total, HugePages_Free, HugePages_Rsvd, HugePages_Surp] */
-const pool = (m: Machine): [number, number, number, number] => {
-  const t = m.readFile('/proc/meminfo');
-  return [
-    meminfo_field(t, 'HugePages_Total'),
-    meminfo_field(t, 'HugePages_Free'),
-    meminfo_field(t, 'HugePages_Rsvd'),
-    meminfo_field(t, 'HugePages_Surp'),
-  ];
-};
-function boot(nr = 4): Machine {
-  const m = Machine.boot({ memory: '1G', early: NO_EARLY });
-  m.writeFile('/proc/sys/vm/nr_hugepages', String(nr));
-  return m;
-}
+const pool = hugePool;
+const boot = bootHugetlb;
 /** The pfn a 2 MiB hugetlb leaf of `p` maps at `addr`, or -1. */
 function leaf(m: Machine, p: Process, addr: number): number {
   const pt = m.vm.pt;
