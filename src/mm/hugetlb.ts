@@ -610,7 +610,9 @@ function remove_hugetlb_folio(mm: MM, h: Hstate, pfn: number, adjust_surplus: bo
   const nid = mm.page_zone(pfn)!.nid;
   if (free) {
     const list = h.hugepage_freelists[nid];
-    list.splice(list.lastIndexOf(pfn), 1);
+    const i = list.lastIndexOf(pfn);
+    if (i < 0) throw new Error(`BUG: hugetlb page ${pfn} is not on its node's free list`);
+    list.splice(i, 1);
     h.free_huge_pages--;
     h.free_huge_pages_node[nid]--;
   }

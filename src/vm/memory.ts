@@ -15,6 +15,7 @@ import {
   folio_head,
   MTHP_STAT_ANON_FAULT_ALLOC,
   MTHP_STAT_ANON_FAULT_FALLBACK,
+  thp,
   vma_thp_gfp_mask,
 } from '../mm/huge_memory.ts';
 import {
@@ -220,7 +221,9 @@ export function handle_mm_fault(vm: Vm, mm: MmStruct, vma: number, addr: number,
 // kernel: mm/memory.c __handle_mm_fault() at the PMD level (create_huge_pmd / wp_huge_pmd)
 function handle_pmd_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   const vpn = addr / 4096;
-  const allowable = write && thp_vma_allowable(vm, vma, addr);
+  // do_huge_pmd_anonymous_page(): a read fault maps the huge zero page when use_zero_page is set
+  // (the model maps the 4 KiB zero page instead: fall back), else allocates a THP too.
+  const allowable = (write || !thp(vm.mm).use_zero_page) && thp_vma_allowable(vm, vma, addr);
   const pmd = pmd_table(vm, mm, vpn, allowable);
   if (pmd < 0) return allowable ? VM_FAULT_OOM : VM_FAULT_FALLBACK;
   const e = pmd * PTRS_PER_TABLE + pmd_index(vpn);

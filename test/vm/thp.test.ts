@@ -88,6 +88,13 @@ describe('THP fault', () => {
     p.touch(b, PG);
     expect(huge(m, p, b)).toBe(false);
     expect(pte(m, p, b)!.pfn).toBe(m.mm.zero_pfn);
+    // Without the huge zero page, a read fault allocates a THP as a write does.
+    m.writeFile('/sys/kernel/mm/transparent_hugepage/use_zero_page', '0');
+    const c = aligned(p, 2 * MiB);
+    const alloc = vmstat(m, 'thp_fault_alloc');
+    p.touch(c, PG);
+    expect(huge(m, p, c)).toBe(true);
+    expect(vmstat(m, 'thp_fault_alloc')).toBe(alloc + 1);
   });
 
   it('defrag modes give vma_thp_gfp_mask()', async () => {
