@@ -212,7 +212,7 @@ function kernelToday(m: Machine, out: (line: string) => void): void {
     m.writeFile('/proc/sys/vm/nr_hugepages', '0');
     return `${got} of ${want} 2 MiB pages in ${r.ms} ms, migrating ${r.moved} pages`;
   };
-  const line = (label: string, text: string): void => out(`  ${label.padEnd(38)}${text}`);
+  const line = (label: string, text: string): void => out(`  ${label.padEnd(40)}${text}`);
   out(pc.bold('5. What Linux 6.18 offers today, on this machine'));
   line(`a driver's alloc_contig_pages(${mib(nr)})`, contig());
   line(`echo ${Math.floor(nr / 512)} > nr_hugepages`, hugepages());
@@ -226,6 +226,12 @@ function kernelToday(m: Machine, out: (line: string) => void): void {
   );
   line(`then alloc_contig_pages(${mib(nr)})`, contig());
   line('then nr_hugepages again', hugepages());
+  out(
+    pc.dim(
+      '  A contiguous allocation that fails has usually migrated pages first: it finds the pinned or ' +
+        'kernel page that spoils a candidate range only when it tries to empty it.',
+    ),
+  );
 }
 
 /** Lines "name value" of a /proc file, by `re` (name, number). */
