@@ -228,8 +228,8 @@ function kernelToday(m: Machine, out: (line: string) => void): void {
   line('then nr_hugepages again', hugepages());
   out(
     pc.dim(
-      '  A contiguous allocation that fails has usually migrated pages first: it finds the pinned or ' +
-        'kernel page that spoils a candidate range only when it tries to empty it.',
+      '  A contiguous allocation can fail after migrating many pages: isolation turns a range down ' +
+        'for kernel pages at once, but a page pinned for DMA shows only when its migration fails.',
     ),
   );
 }
