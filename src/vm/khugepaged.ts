@@ -404,12 +404,30 @@ function khugepaged_scan_mm_slot(vm: Vm, k: Khugepaged, pages: number): number {
   return progress;
 }
 
-/** Any mapping of the folio of `pfn` besides this PTE (folio_maybe_mapped_shared(), per page). */
+/** The last large folio maybe_mapped_shared() looked at, and its answer (a scan's PTEs map runs). */
+const shared_memo = { head: -1, shared: false };
+
+/**
+ * kernel: include/linux/mm.h folio_maybe_mapped_shared(): a small folio mapped more than once;
+ * a large one mapped more than once anywhere ("we treat a single page as shared if any part of
+ * the THP is shared"). Memoised per folio within one scan (reset_shared_memo()).
+ */
 function maybe_mapped_shared(mm: MM, pfn: number): boolean {
   const f = mm.frames;
-  const large = (f.flags[pfn] & (PG_head | PG_tail)) !== 0;
-  const entire = large ? folio_entire_mapcount(mm, folio_head(mm, pfn)) : 0;
-  return f.mapcount[pfn] + entire > 1;
+  if (!(f.flags[pfn] & (PG_head | PG_tail))) return f.mapcount[pfn] > 1;
+  const head = folio_head(mm, pfn);
+  if (head === shared_memo.head) return shared_memo.shared;
+  const entire = folio_entire_mapcount(mm, head);
+  let shared = entire > 1;
+  for (let i = 0, n = folio_nr_pages(mm, head); i < n && !shared; i++)
+    shared = f.mapcount[head + i] + entire > 1;
+  shared_memo.head = head;
+  shared_memo.shared = shared;
+  return shared;
+}
+
+function reset_shared_memo(): void {
+  shared_memo.head = -1;
 }
 
 /**
@@ -418,6 +436,7 @@ function maybe_mapped_shared(mm: MM, pfn: number): boolean {
  * qualifies, collapse it (k.mmap_locked turns false: the scan of this address space pauses).
  */
 function hpage_collapse_scan_pmd(vm: Vm, k: Khugepaged, mm: MmStruct, address: number): number {
+  reset_shared_memo();
   const pt = vm.pt;
   const kmm = vm.mm;
   const f = kmm.frames;
@@ -576,6 +595,7 @@ function __collapse_huge_page(
  * nr_isolated_anon); a large folio once. On failure every page isolated so far goes back.
  */
 function __collapse_huge_page_isolate(vm: Vm, k: Khugepaged, table: number): number {
+  reset_shared_memo();
   const kmm = vm.mm;
   const pt = vm.pt;
   const f = kmm.frames;

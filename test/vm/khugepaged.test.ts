@@ -212,6 +212,25 @@ describe('khugepaged collapse', () => {
     m.checkInvariants();
   });
 
+  it('max_ptes_shared counts every PTE of a large folio any part of which is shared', () => {
+    const { m, p } = boot('always');
+    m.instantly(() => {
+      const a = aligned(p, 2 * MiB);
+      p.touch(a, 2 * MiB, { write: true });
+      // PTE-map the THP, share it with a child, and let the child copy 300 of its pages: 212 of
+      // the parent's PTEs still map pages the child maps too, but the folio is shared.
+      p.mprotect(a, PG, PROT_READ);
+      p.mprotect(a, PG, RW);
+      p.fork().touch(a, 300 * PG, { write: true });
+    });
+    // Counted per page, neither side would reach 256 shared PTEs (212 each); per folio, the
+    // parent's 512 do. (The child's range collapses; after that the parent's folio is no longer
+    // shared, and a later pass collapses it too.)
+    const d = delta(m, ['thp_scan_exceed_share_pte'], () => m.advance('10s'));
+    expect(d.thp_scan_exceed_share_pte).toBeGreaterThan(0);
+    m.checkInvariants();
+  });
+
   it('on a fragmented machine the allocation fails, sleeps alloc_sleep_millisecs, retries next pass', () => {
     const { m, p } = boot('never', '256M');
     const a = m.instantly(() => {
