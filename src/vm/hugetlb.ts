@@ -58,6 +58,11 @@ export interface HugetlbObject {
    * look in first (hugetlb_no_page() maps a cached page read-only; a write copies it).
    */
   cache: HugetlbObject | null;
+  /**
+   * HPAGE_RESV_UNMAPPED: the owner of the mapping this fork child shares pages with took one
+   * back (unmap_ref_private()); a fault on a missing page here gets SIGBUS.
+   */
+  unmapped: boolean;
 }
 
 const tables = new WeakMap<Vm, Array<HugetlbObject | undefined>>();
@@ -97,8 +102,23 @@ function hugetlb_migrate_mapping(vm: Vm, old: number, dst: number): void {
   const f = vm.mm.frames;
   const idx = f.index[dst];
   for (const obj of tables.get(vm) ?? []) if (obj?.shared && obj.pages[idx] === old) obj.pages[idx] = dst;
+  for_each_leaf(vm, old, idx, f.order[dst], (_vma, _mm, e) => {
+    vm.pt.pfn[e] = dst;
+  });
+}
+
+/**
+ * Every leaf of a hugetlb VMA that maps `pfn` as huge page index `idx` (the kernel walks the
+ * file's i_mmap at that offset): `fn` gets the VMA, its mm, the entry, the object and the address.
+ */
+function for_each_leaf(
+  vm: Vm,
+  pfn: number,
+  idx: number,
+  order: number,
+  fn: (vma: number, mm: MmStruct, e: number, obj: HugetlbObject, addr: number) => void,
+): void {
   const v = vm.vmas;
-  const order = f.order[dst];
   for (let vma = 0; vma < v.vm_flags.length; vma++) {
     if (!(v.vm_flags[vma] & VM_HUGETLB) || v.vm_mm[vma] < 0 || !v.vm_private_data[vma]) continue;
     const obj = hugetlb_object(vm, vma);
@@ -109,8 +129,22 @@ function hugetlb_migrate_mapping(vm: Vm, old: number, dst: number): void {
     const mm = vm.mms[v.vm_mm[vma]];
     if (!mm) continue;
     const e = huge_pte_alloc(vm, mm, obj.h, addr, false);
-    if (e >= 0 && vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === old) vm.pt.pfn[e] = dst;
+    if (e >= 0 && vm.pt.bits[e] !== 0 && vm.pt.pfn[e] === pfn) fn(vma, mm, e, obj, addr);
   }
+}
+
+/**
+ * kernel: mm/hugetlb.c unmap_ref_private()
+ * The owner of a private mapping found no page to copy `old` into: it takes the page back from
+ * the fork children that share it (they own no reservation), which get SIGBUS at their next
+ * fault there (HPAGE_RESV_UNMAPPED), so the owner can keep faulting without interruption.
+ */
+function unmap_ref_private(vm: Vm, owner_vma: number, old: number, idx: number, order: number): void {
+  for_each_leaf(vm, old, idx, order, (vma, mm, _e, obj, addr) => {
+    if (vma === owner_vma || vm.vmas.vm_flags[vma] & VM_MAYSHARE || obj.owner) return;
+    unmap_hugepage_range(vm, mm, vma, addr, addr + 4096 * pages_per_huge_page(obj.h));
+    obj.unmapped = true;
+  });
 }
 
 /** The object of a hugetlb VMA. */
@@ -162,7 +196,17 @@ export function new_object(
   let id = t.indexOf(undefined, 1);
   if (id < 0) id = t.length;
   const pages = new Int32Array(nr).fill(-1);
-  t[id] = { h, shared, owner: false, resv: new Uint8Array(nr), pages, refs: 1, mapping, cache };
+  t[id] = {
+    h,
+    shared,
+    owner: false,
+    resv: new Uint8Array(nr),
+    pages,
+    refs: 1,
+    mapping,
+    cache,
+    unmapped: false,
+  };
   return id;
 }
 
@@ -402,8 +446,16 @@ export function hugetlb_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, w
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
       return VM_FAULT_OK;
     }
-    // hugetlb_wp(): copy the page shared with a fork child or parent, or the file's page.
+    // hugetlb_wp(): copy the page shared with a fork child or parent, or the file's page. The
+    // owner that finds no page takes it back from the children instead (cow_from_owner).
     const pfn = alloc_for_vma(vm, mm, obj, idx);
+    if (pfn < 0 && obj.owner && !cached) {
+      unmap_ref_private(vm, vma, old, idx, h.order);
+      if (f.mapcount[old] === 1) {
+        pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
+        return VM_FAULT_OK;
+      }
+    }
     if (pfn < 0) return VM_FAULT_SIGBUS;
     vm.mm.kernel_ns += pages_per_huge_page(h) * (vm.mm.cost.copy_page - vm.mm.cost.clear_page);
     f.index[pfn] = idx;
@@ -426,7 +478,9 @@ export function hugetlb_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, w
       f.index[pfn] = idx;
     } else bits_rw = 0; // the file's page, mapped read-only (copy on write)
   } else if (pfn < 0) {
-    // Past the end of a hugetlbfs file: SIGBUS.
+    // A child whose page the owner took back ("PID %d killed due to inadequate hugepage pool"),
+    // or past the end of a hugetlbfs file: SIGBUS.
+    if (obj.unmapped) return VM_FAULT_SIGBUS;
     const mapping = obj.mapping;
     if (mapping && idx >= Math.floor(mapping.i_size / size)) return VM_FAULT_SIGBUS;
     pfn = alloc_for_vma(vm, mm, obj, idx);

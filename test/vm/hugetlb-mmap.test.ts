@@ -111,6 +111,24 @@ describe('MAP_HUGETLB', () => {
     m.checkInvariants();
   });
 
+  it('an owner that cannot copy takes its page back from the child, which gets SIGBUS (unmap_ref_private)', () => {
+    const m = boot(1);
+    const p = m.spawn();
+    const a = p.mmap(0, HP, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    p.touch(a, HP, { write: true });
+    const c = p.fork();
+    expect(pool(m)).toEqual([1, 0, 0, 0]);
+    // No page to copy into: the parent, which owns the reservation, keeps writing its page ...
+    expect(() => p.touch(a, 4096, { write: true })).not.toThrow();
+    expect(pool(m)).toEqual([1, 0, 0, 0]);
+    // ... and the child, whose mapping lost it, is killed at its next access there.
+    expect(() => c.touch(a, 4096)).toThrow(/SIGBUS/);
+    m.checkInvariants();
+    c.exit();
+    p.exit();
+    expect(pool(m)).toEqual([1, 1, 0, 0]);
+  });
+
   test.prop(
     [
       fc.array(
