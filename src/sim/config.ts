@@ -4,6 +4,7 @@
  * memblock reservations, kernelcore=/movablecore=).
  */
 import { z } from 'zod';
+import { MAP_CONTIG_POLICIES } from '../contig/map_contig.ts';
 import { parseSize } from '../lib/size.ts';
 import type { CmaReservation } from '../mm/cma.ts';
 import { type Memblock, memblock_end_of_DRAM } from '../mm/cma_reserve.ts';
@@ -114,6 +115,11 @@ export const machineConfigSchema = z
      * memory is initialised when boot ends.
      */
     deferred_init: z.enum(['off', 'lazy']).default('off'),
+    /**
+     * What mmap(MAP_CONTIG) does (src/contig/map_contig.ts): `rfc-poc`, the 2017 proof of concept;
+     * `linux`, plain 6.18, which ignores the flag like any unknown one.
+     */
+    map_contig: z.enum(['linux', ...MAP_CONTIG_POLICIES]).default('rfc-poc'),
     /** A swap device of this size (swapon at boot); none by default, as on our machines. */
     swap: size.default(0),
     /** What each step of the kernel costs, ns, where it should differ from mm/cost.ts. */

@@ -3,6 +3,7 @@
  * the in-kernel API, and check the model's invariants.
  */
 
+import { map_contig_policy } from '../contig/map_contig.ts';
 import { registerFiles, registerVmFiles } from '../fs/files.ts';
 import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
 import { parseDuration } from '../lib/duration.ts';
@@ -100,6 +101,7 @@ export class Machine {
     // Kernel work on the clock runs in kernel threads, on CPU time of their own.
     this.mm.defer = (delay, fn) => this.clock.after(delay, () => run_kthread(this.mm, this.mm.kthreads, fn));
     this.vm.task_done = () => this.catchUp();
+    if (config.map_contig !== 'linux') this.vm.map_contig = map_contig_policy(this.mm, config.map_contig);
     for (const [step, ns] of Object.entries(config.cost))
       if (ns !== undefined) this.mm.cost[step as keyof CostModel] = ns;
     this.mm.now = () => this.clock.now;

@@ -24,6 +24,7 @@ import { security_vm_enough_memory_mm } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_ACCOUNT,
+  VM_CONTIG,
   VM_DONTCOPY,
   VM_HUGETLB,
   VM_LOCKED,
@@ -69,7 +70,8 @@ export function dup_mmap(
       return null;
     }
     const copy = v.dup(vma, child.id);
-    v.vm_flags[copy] &= ~(VM_LOCKED | VM_LOCKONFAULT);
+    // The child's copy is an ordinary mapping: MAP_CONTIG's pages stay the parent's (RFC POC 1/3).
+    v.vm_flags[copy] &= ~(VM_LOCKED | VM_LOCKONFAULT | VM_CONTIG);
     const wipe = (v.vm_flags[copy] & VM_WIPEONFORK) !== 0;
     // VM_WIPEONFORK gets a clean slate: no anon_vma until its first fault, no pages copied.
     if (wipe) v.anon_vma[copy] = -1;

@@ -84,7 +84,7 @@ import {
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma, vma_has_recency } from './rmap.ts';
 import { update_hiwater_rss, type Vm } from './vm.ts';
-import { VM_HUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import { VM_CONTIG, VM_HUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
@@ -295,7 +295,8 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     return VM_FAULT_OK;
   }
   if (vm.vmas.vm_file[vma]) return do_fault(vm, mm, vma, addr, write, table, i);
-  // do_anonymous_page()
+  // do_anonymous_page(); a MAP_CONTIG mapping's page was allocated at mmap (RFC POC 2/3), zeroed.
+  if (flags & VM_CONTIG) return map_contig_page(vm, mm, vma, addr, table, i);
   if (!write) {
     pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
     return VM_FAULT_OK;
@@ -311,6 +312,20 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     pfn,
     _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | (flags & VM_WRITE ? _PAGE_RW : 0),
   );
+  return VM_FAULT_OK;
+}
+
+/**
+ * The page MAP_CONTIG pre-allocated for `addr`: the mapping's page offsets start at 0 and
+ * vm_private_data holds the first pfn, so splits and moves keep the arithmetic right (the POC
+ * counted from vm_start, which a split moves).
+ */
+function map_contig_page(vm: Vm, mm: MmStruct, vma: number, addr: number, table: number, i: number): number {
+  const pfn = vm.vmas.vm_private_data[vma] + vm.vmas.linear_page_index(vma, addr);
+  anon_vma_prepare(vm, vma);
+  add_new_anon_page(vm, mm, vma, addr, pfn);
+  const rw = vm.vmas.vm_flags[vma] & VM_WRITE ? _PAGE_RW : 0;
+  vm.pt.set(table, i, pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | rw);
   return VM_FAULT_OK;
 }
 

@@ -67,6 +67,7 @@ import {
   CAP_SYS_RAWIO,
   CAP_SYS_RESOURCE,
   MAP_ANONYMOUS,
+  MAP_CONTIG,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
@@ -95,6 +96,8 @@ import {
 import { OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
+  VM_ACCOUNT,
+  VM_CONTIG,
   VM_DONTEXPAND,
   VM_EXEC,
   VM_HUGETLB,
@@ -103,6 +106,7 @@ import {
   VM_MAYREAD,
   VM_MAYSHARE,
   VM_MAYWRITE,
+  VM_NOHUGEPAGE,
   VM_NORESERVE,
   VM_READ,
   VM_SHARED,
@@ -290,8 +294,18 @@ export class Process implements TaskContext, FileTask {
     const type = flags & MAP_TYPE;
     if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE)
       fail('EINVAL', 'neither MAP_SHARED nor MAP_PRIVATE');
-    if (type === MAP_SHARED_VALIDATE && flags & ~MAP_KNOWN_FLAGS)
+    // MAP_CONTIG exists only under a policy (src/contig/); otherwise it is an unknown flag.
+    const contig = flags & MAP_CONTIG ? vm.map_contig : null;
+    const known = MAP_KNOWN_FLAGS | (contig ? MAP_CONTIG : 0);
+    if (type === MAP_SHARED_VALIDATE && flags & ~known)
       fail('EOPNOTSUPP', 'unknown flags with MAP_SHARED_VALIDATE');
+    if (contig) {
+      // The RFC POC (3/3): anonymous only; populated and locked at mmap, never expanded.
+      if (!(flags & MAP_ANONYMOUS)) fail('EINVAL', 'MAP_CONTIG without MAP_ANONYMOUS');
+      if (type !== MAP_PRIVATE)
+        fail('EINVAL', 'MAP_CONTIG with MAP_SHARED (the POC only backs private faults)');
+      flags |= MAP_POPULATE | MAP_LOCKED;
+    }
     if (offset % PAGE) fail('EINVAL', 'offset is not page aligned');
     if (flags & MAP_GROWSDOWN) fail('EINVAL', 'MAP_GROWSDOWN is not supported by this model');
     const file = flags & MAP_ANONYMOUS ? null : (this.fdt.fds[fd] ?? fail('EBADF', `fd ${fd} is not open`));
@@ -327,6 +341,8 @@ export class Process implements TaskContext, FileTask {
     if (prot & PROT_WRITE) vm_flags |= VM_WRITE;
     if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
     if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
+    // No THP either: the pages are the ones allocated here.
+    if (contig) vm_flags |= VM_CONTIG | VM_DONTEXPAND | VM_NOHUGEPAGE;
     // MAP_NORESERVE is honoured unless vm.overcommit_memory is 2 (do_mmap()); an accountable
     // mapping becomes VM_ACCOUNT in __mmap_prepare().
     if (flags & MAP_NORESERVE && vm.sysctl.overcommit_memory !== OVERCOMMIT_NEVER) vm_flags |= VM_NORESERVE;
@@ -380,11 +396,22 @@ export class Process implements TaskContext, FileTask {
       fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
     }
     vm_flags = setup;
+    // __alloc_vma_contig_range() (RFC POC 3/3): the pages, before the VMA is linked.
+    const contig_pfn = contig ? contig.alloc(mm, len / PAGE) : 0;
+    if (contig_pfn < 0) {
+      if (vm_flags & VM_ACCOUNT) vm_unacct_memory(vm, len / PAGE);
+      fail(
+        ERRNO_CODES.get(contig_pfn) ?? 'ENOMEM',
+        `MAP_CONTIG (${contig!.name}): no ${len / PAGE} contiguous pages`,
+      );
+    }
     if (file) vm.files.get_file(file);
     const vma = file
       ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
-      : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE && !hs ? start / PAGE : 0);
+      : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE && !hs && !contig ? start / PAGE : 0);
     if (hs) vm.vmas.vm_private_data[vma] = hobj;
+    else if (contig)
+      vm.vmas.vm_private_data[vma] = contig_pfn; // page offsets count from 0
     else if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {

@@ -27,6 +27,12 @@ export const MAP_NONBLOCK = 0x10000;
 export const MAP_STACK = 0x20000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_SYNC = 0x80000;
+/**
+ * MAP_CONTIG (the 2017 RFC, never merged): physically contiguous backing. The RFC's 0x80000 has
+ * been MAP_SYNC since v4.15; 0x200000 is unused in 6.18. What it does depends on the machine's
+ * `map_contig` policy (src/contig/); plain 6.18 ignores it like any unknown flag.
+ */
+export const MAP_CONTIG = 0x200000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MAP_UNINITIALIZED = 0x4000000;
 /** MAP_HUGE_SHIFT: the log2 of the huge page size sits in bits 26..31 of the flags. */

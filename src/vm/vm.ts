@@ -38,6 +38,16 @@ export interface VmSysctls {
   min_unmapped_ratio: number;
 }
 
+/** What a MAP_CONTIG policy provides to mmap() and the fault path (src/contig/). */
+export interface MapContigPolicy {
+  readonly name: string;
+  /**
+   * The pages of a new MAP_CONTIG mapping of `pages` pages for `mm`: the first pfn of `pages`
+   * contiguous allocated order-0 pages, or -errno (-ENOMEM).
+   */
+  alloc(mm: MmStruct, pages: number): number;
+}
+
 export class Vm {
   readonly vmas = new VmaTable();
   readonly anon = new AnonVmas();
@@ -65,6 +75,8 @@ export class Vm {
   readonly tasks: Array<OomTask | undefined> = [];
   /** The address space whose fault or syscall is running (the kernel's current->mm), or -1. */
   current = -1;
+  /** MAP_CONTIG's policy (src/contig/), or null: the flag is ignored, as Linux 6.18 ignores it. */
+  map_contig: MapContigPolicy | null = null;
   /** Syscalls and faults in progress (nested: mmap's populate, an OOM kill's exit). */
   depth = 0;
   /**

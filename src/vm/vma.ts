@@ -27,6 +27,8 @@ export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
+/** The RFC POC's VM_CONTIG (its 0x00800000, VM_SYNC's bit in later kernels): pre-allocated pages. */
+export const VM_CONTIG = 0x800000;
 /** MADV_WIPEONFORK: the child of a fork gets this range empty. */
 export const VM_WIPEONFORK = 0x2000000;
 /** MADV_DONTDUMP: left out of core dumps. */

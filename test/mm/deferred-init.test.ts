@@ -100,6 +100,16 @@ describe('deferred_init=lazy', () => {
     expect(m.invariantViolations()).toEqual([]);
   });
 
+  it('leaves CMA areas in the deferred part to CMA: growing never frees their pages again', () => {
+    const m = Machine.boot({ memory: '8G', cpus: 2, deferred_init: 'lazy', cma: '256M' });
+    expect(m.invariantViolations()).toEqual([]);
+    while (m.mm.nodes[0].first_deferred_pfn !== Number.POSITIVE_INFINITY)
+      m.kernel.alloc_pages(GFP_KERNEL, 10);
+    expect(m.mm.nodes[0].nr_deferred_pages).toBe(0);
+    expect(m.invariantViolations()).toEqual([]);
+    expect(m.readFile('/proc/meminfo')).toMatch(/^CmaTotal: +262144 kB$/m);
+  });
+
   it('is off by default: everything is initialised at boot', () => {
     const m = Machine.boot({ memory: '8G', cpus: 2 });
     expect(m.mm.nodes[0].first_deferred_pfn).toBe(Number.POSITIVE_INFINITY);

@@ -426,6 +426,10 @@ export function alloc_contig_range(
     const mode = alloc_flags & ACR_FLAGS_CMA ? PB_ISOLATE_MODE_CMA_ALLOC : PB_ISOLATE_MODE_OTHER;
     const ret = __alloc_contig_range(mm, cc, mtc, start, end, mode, gfp_mask, order, task);
     undo_isolate_page_range(mm, start, end);
+    // The scans of isolate_migratepages_range() and isolate_freepages_range() (compact_zone()
+    // charges its own).
+    mm.kernel_ns +=
+      cc.total_migrate_scanned * mm.cost.migrate_scan_pfn + cc.total_free_scanned * mm.cost.free_scan_pfn;
     return ret;
   } finally {
     cc_depth--;

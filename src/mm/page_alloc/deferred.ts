@@ -101,13 +101,16 @@ function deferred_init_memmap_chunk(mm: MM, zone: Zone, start: number, end: numb
   for (const r of mm.ram) {
     let pfn = Math.max(r.start, start);
     const stop = Math.min(r.end, end);
+    // Only what defer_init() left uninitialised: memblock reservations (and CMA areas, which stay
+    // reserved in memblock and were freed by cma_init_reserved_areas()) are not free memory here,
+    // as for_each_free_mem_range() skips them.
     while (pfn < stop) {
-      if (flags[pfn] & PG_reserved) {
+      if (!(flags[pfn] & PGI_nopage)) {
         pfn++;
         continue;
       }
       let run = pfn;
-      while (run < stop && !(flags[run] & PG_reserved)) run++;
+      while (run < stop && flags[run] & PGI_nopage) run++;
       flags.fill(0, pfn, run);
       nr += run - pfn;
       free_range(mm, pfn, run);
