@@ -588,6 +588,22 @@ export function hugetlb_vm_op_close(vm: Vm, mm: MmStruct, vma: number): void {
 }
 
 /**
+ * mmap() failed after the mapping reserved its pages (hugetlb_reserve_pages() or
+ * hugetlbfs_file_mmap()): a private owner gives all of them back, and the mapping's reference to
+ * its object goes (the kernel's error path after mmap_file() closes the VMA the same way).
+ */
+export function hugetlb_mmap_abort(vm: Vm, mm: MmStruct, id: number): void {
+  const obj = objects(vm)[id]!;
+  if (obj.owner) {
+    let reserve = 0;
+    for (let i = 0; i < obj.resv.length; i++) if (obj.resv[i] === 0) reserve++;
+    if (reserve) hugetlb_acct_memory(vm.mm, obj.h, -reserve, mm.nid, mm.cpu);
+    obj.resv.fill(1);
+  }
+  hugetlb_object_put(vm, id, mm.cpu);
+}
+
+/**
  * Drop a reference to object `id`; the last one (hugetlbfs_evict_inode() for a file's object)
  * frees its cached pages and gives back the reservations they did not consume.
  */

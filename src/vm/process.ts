@@ -12,7 +12,12 @@ import { FileError, shmem_zero_setup } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE, pin_user_pages, unpin_user_pages } from './gup.ts';
 import { huge_pmd_entry } from './huge_memory.ts';
-import { hugetlb_get_unmapped_area, hugetlb_leaf_allows, hugetlb_reserve_pages } from './hugetlb.ts';
+import {
+  hugetlb_get_unmapped_area,
+  hugetlb_leaf_allows,
+  hugetlb_mmap_abort,
+  hugetlb_reserve_pages,
+} from './hugetlb.ts';
 import { hstate_inode, hugetlbfs_file_mmap, is_file_hugepages } from './hugetlbfs.ts';
 import { sys_madvise } from './madvise.ts';
 import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
@@ -393,6 +398,7 @@ export class Process implements TaskContext, FileTask {
     const setup = __mmap_prepare(vm, mm, this, start, len, vm_flags, (flags & MAP_FIXED) !== 0);
     if (setup < 0) {
       if (shm_acct) vm_unacct_memory(vm, shm_acct);
+      if (hs) hugetlb_mmap_abort(vm, mm, hobj);
       fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
     }
     vm_flags = setup;
