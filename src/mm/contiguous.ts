@@ -137,7 +137,7 @@ function dma_numa_cma_reserve(mb: Memblock, p: CmaParams): void {
   if (!mb.numa) return; // CONFIG_DMA_NUMA_CMA depends on NUMA
   const pernuma = p.cma_pernuma ?? 0;
   const numa = p.numa_cma ?? new Map<number, number>();
-  for (const [nid] of numa) if (nid >= mb.nodes.length) mb.log.push(`cma: invalid node ${nid} specified`);
+  // Nodes that do not exist are never looked at (for_each_node(); every node is online here).
   for (let nid = 0; nid < mb.nodes.length; nid++) {
     if (pernuma) {
       const ret = cma_declare_contiguous_nid(mb, 0, pernuma, 0, 0, 0, false, `pernuma${nid}`, nid);
