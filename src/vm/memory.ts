@@ -298,7 +298,15 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
   // do_anonymous_page(); a MAP_CONTIG mapping's page was allocated at mmap (RFC POC 2/3), zeroed.
   if (flags & VM_CONTIG) return map_contig_page(vm, mm, vma, addr, table, i);
   if (!write) {
-    pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
+    // Where a THP could go, 6.18 maps the huge zero page, and a later write splits it into 512
+    // zero-page PTEs: the model maps those at once (so no mTHP finds the range none later).
+    const huge_zero =
+      vm.mm.config.TRANSPARENT_HUGEPAGE && thp(vm.mm).use_zero_page && thp_vma_allowable(vm, vma, addr);
+    if (huge_zero) {
+      for (let j = 0; j < PTRS_PER_TABLE; j++)
+        if (pt.bits[table * PTRS_PER_TABLE + j] === 0)
+          pt.set(table, j, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
+    } else pt.set(table, i, vm.mm.zero_pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
     return VM_FAULT_OK;
   }
   // alloc_anon_folio()'s large orders (mTHP) below PMD size, when enabled for the VMA.

@@ -132,6 +132,17 @@ describe('mTHP fault (alloc_anon_folio)', () => {
     expect(stat(m, 16, 'anon_fault_alloc')).toBe(1);
     expect(stat(m, 64, 'anon_fault_fallback')).toBe(0);
     m.checkInvariants();
+    // Where a THP could go, a read maps the huge zero page: every PTE of the 2 MiB is the zero
+    // page once it is split, so later writes get order 0 (6.18: pte_range_none() fails).
+    m.writeFile(`${DIR}/hugepages-2048kB/enabled`, 'always');
+    const z = p.mmap(0, 4 * MiB, RW, ANON);
+    const zb = Math.ceil(z / (2 * MiB)) * 2 * MiB;
+    p.touch(zb + PG, PG);
+    expect(pte(m, p, zb + 100 * PG)!.pfn).toBe(m.mm.zero_pfn);
+    p.touch(zb + 64 * PG, PG, { write: true });
+    expect(folioAt(m, p, zb + 64 * PG).order).toBe(0);
+    m.writeFile(`${DIR}/hugepages-2048kB/enabled`, 'inherit');
+    m.checkInvariants();
     // A VMA smaller than 64 KiB gets no 64 KiB folio.
     const b = aligned(p, 32 * PG);
     p.munmap(b + 8 * PG, 24 * PG);
