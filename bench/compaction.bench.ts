@@ -2,7 +2,7 @@
  * Memory compaction (mm/compaction.c) on fragmented machines: how fast the model's scanners walk
  * the frame table and how fast it migrates pages (issue 4's speed targets).
  *
- * Fragmentation (bench/lib/fragment.ts): 8 processes fault in ~85% of RAM as anonymous memory
+ * Fragmentation (bench/lib/memory.ts): 8 processes fault in ~85% of RAM as anonymous memory
  * (writes, 64 MiB mappings, 4 KiB pages: THP is at its default `madvise`), then every page is
  * freed or kept by a coin toss from machine.rand (MADV_DONTNEED over each run of freed pages), so
  * half of that memory comes back free, scattered in 4 KiB holes over every pageblock. The per-cpu
@@ -26,9 +26,16 @@
  * first compaction of a process, so the 16 GiB row includes some warm-up cost.
  */
 import { __GFP_NORETRY, GFP_HIGHUSER_MOVABLE } from '../src/mm/gfp.ts';
-import { vm_event_index } from '../src/mm/vmstat_items.ts';
 import { Machine } from '../src/sim/machine.ts';
-import { describeFragmentation, type Fragmentation, fragment } from './lib/fragment.ts';
+import {
+  checkInvariants,
+  describeFragmentation,
+  eventCounters,
+  type Fragmentation,
+  fragment,
+  freeHuge,
+  label,
+} from './lib/memory.ts';
 import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
 /** Order-9 allocations the direct-compaction row stops at if none fails (8 GiB; 4 GiB quick). */
@@ -38,30 +45,19 @@ const SCAN_TARGET = 100e6;
 /** compact_memory passes after the second, for the spread of the scanner row. */
 const LATER_PASSES = 5;
 
-const EV = {
-  migrated: vm_event_index('pgmigrate_success'),
-  migrate_fail: vm_event_index('pgmigrate_fail'),
-  mscan: vm_event_index('compact_migrate_scanned'),
-  fscan: vm_event_index('compact_free_scanned'),
-  isolated: vm_event_index('compact_isolated'),
-  stall: vm_event_index('compact_stall'),
-  success: vm_event_index('compact_success'),
-  fail: vm_event_index('compact_fail'),
-};
-type Counters = Record<keyof typeof EV, number>;
-
-function counters(m: Machine): Counters {
-  const ev = m.mm.vm_events;
-  const out = {} as Counters;
-  for (const k of Object.keys(EV) as (keyof typeof EV)[]) out[k] = ev[EV[k]];
-  return out;
-}
-
-function delta(a: Counters, b: Counters): Counters {
-  const out = {} as Counters;
-  for (const k of Object.keys(EV) as (keyof typeof EV)[]) out[k] = b[k] - a[k];
-  return out;
-}
+const EV = eventCounters({
+  migrated: 'pgmigrate_success',
+  migrate_fail: 'pgmigrate_fail',
+  mscan: 'compact_migrate_scanned',
+  fscan: 'compact_free_scanned',
+  isolated: 'compact_isolated',
+  stall: 'compact_stall',
+  success: 'compact_success',
+  fail: 'compact_fail',
+});
+type Counters = ReturnType<typeof EV.read>;
+const counters = EV.read;
+const delta = EV.delta;
 
 function freePages(m: Machine): number {
   let free = 0;
@@ -69,29 +65,17 @@ function freePages(m: Machine): number {
   return free;
 }
 
-/** Free 2 MiB pageblocks (order ≥ 9 free blocks, in pageblocks) over all zones. */
-function freeHuge(m: Machine): number {
-  let n = 0;
-  for (const zone of m.mm.zones)
-    for (let o = 9; o < zone.nr_free.length; o++) n += zone.nr_free[o] << (o - 9);
-  return n;
-}
-
 interface Fragmented extends Fragmentation {
   m: Machine;
   seconds: number;
 }
 
-/** Boot `memory` and fragment it (bench/lib/fragment.ts). */
+/** Boot `memory` and fragment it (bench/lib/memory.ts). */
 function fragmented(memory: string): Fragmented {
   const t0 = performance.now();
   const m = Machine.boot({ memory, cpus: 2 });
   const f = fragment(m);
   return { m, ...f, seconds: (performance.now() - t0) / 1e3 };
-}
-
-function label(memory: string): string {
-  return memory.replace('G', ' GiB');
 }
 
 function counterText(d: Counters): string {
@@ -220,11 +204,6 @@ function directRows(memory: string, max: number): Row[] {
         `compact_stall ${d.stall}, compact_success ${d.success}, compact_fail ${d.fail}; ${counterText(d)}`,
     },
   ];
-}
-
-function checkInvariants(m: Machine, what: string): void {
-  const v = m.invariantViolations();
-  if (v.length) throw new Error(`${what}: invariants broken after the run:\n  ${v.join('\n  ')}`);
 }
 
 export default defineBenchmark({

@@ -3,7 +3,7 @@
  * fill a pool of 2 MiB huge pages by writing nr_hugepages, and to find and allocate 1 GiB with
  * alloc_contig_pages(), on fresh and fragmented machines.
  *
- * Fragmentation is bench/lib/fragment.ts's, as in compaction.bench.ts: ~85% of RAM faulted in as
+ * Fragmentation is bench/lib/memory.ts's, as in compaction.bench.ts: ~85% of RAM faulted in as
  * anonymous memory, half of it freed at random in 4 KiB holes over every pageblock, built
  * instantly (no background work runs meanwhile and it costs no simulated time). The machines boot with the upstream default (deferred_init 'off': every zone initialised).
  *
@@ -22,47 +22,33 @@
  * consume their input. --quick uses 16 GiB machines instead of 64 GiB.
  */
 import { GFP_KERNEL } from '../src/mm/gfp.ts';
-import { vm_event_index } from '../src/mm/vmstat_items.ts';
 import { Machine } from '../src/sim/machine.ts';
-import { describeFragmentation, fragment } from './lib/fragment.ts';
+import {
+  checkInvariants,
+  describeFragmentation,
+  eventCounters,
+  fragment,
+  freeHuge,
+  label,
+} from './lib/memory.ts';
 import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
 /** 1 GiB in 4 KiB pages. */
 const CONTIG_PAGES = 262144;
 const NRHP = '/proc/sys/vm/nr_hugepages';
 
-const EV = {
-  migrated: vm_event_index('pgmigrate_success'),
-  migrate_fail: vm_event_index('pgmigrate_fail'),
-  stall: vm_event_index('compact_stall'),
-  success: vm_event_index('compact_success'),
-  fail: vm_event_index('compact_fail'),
-  htlb_ok: vm_event_index('htlb_buddy_alloc_success'),
-  htlb_fail: vm_event_index('htlb_buddy_alloc_fail'),
-  pgscan_direct: vm_event_index('pgscan_direct'),
-};
-type Counters = Record<keyof typeof EV, number>;
-
-function counters(m: Machine): Counters {
-  const ev = m.mm.vm_events;
-  const out = {} as Counters;
-  for (const k of Object.keys(EV) as (keyof typeof EV)[]) out[k] = ev[EV[k]];
-  return out;
-}
-
-function delta(a: Counters, b: Counters): Counters {
-  const out = {} as Counters;
-  for (const k of Object.keys(EV) as (keyof typeof EV)[]) out[k] = b[k] - a[k];
-  return out;
-}
-
-/** Free 2 MiB units (order ≥ 9 free blocks, in pageblocks) over all zones. */
-function freeHuge(m: Machine): number {
-  let n = 0;
-  for (const zone of m.mm.zones)
-    for (let o = 9; o < zone.nr_free.length; o++) n += zone.nr_free[o] << (o - 9);
-  return n;
-}
+const EV = eventCounters({
+  migrated: 'pgmigrate_success',
+  migrate_fail: 'pgmigrate_fail',
+  stall: 'compact_stall',
+  success: 'compact_success',
+  fail: 'compact_fail',
+  htlb_ok: 'htlb_buddy_alloc_success',
+  htlb_fail: 'htlb_buddy_alloc_fail',
+  pgscan_direct: 'pgscan_direct',
+});
+const counters = EV.read;
+const delta = EV.delta;
 
 /** Boot `memory` (upstream boot) and, if asked, fragment it instantly. */
 function machine(memory: string, fragmented: boolean): { m: Machine; state: string } {
@@ -71,10 +57,6 @@ function machine(memory: string, fragmented: boolean): { m: Machine; state: stri
   const state = fragmented ? describeFragmentation(fragment(m)) : 'fresh';
   note(`${memory}: ${state} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   return { m, state };
-}
-
-function label(memory: string): string {
-  return memory.replace('G', ' GiB');
 }
 
 function hugepagesTotal(m: Machine): number {
@@ -156,11 +138,6 @@ function contigRows(memory: string): Row[] {
       detail: `pgmigrate_success ${d.migrated}, pgmigrate_fail ${d.migrate_fail}; ${outcome}`,
     },
   ];
-}
-
-function checkInvariants(m: Machine, what: string): void {
-  const v = m.invariantViolations();
-  if (v.length) throw new Error(`${what}: invariants broken after the run:\n  ${v.join('\n  ')}`);
 }
 
 export default defineBenchmark({
