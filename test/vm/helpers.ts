@@ -91,3 +91,18 @@ export function bootHugetlb(nr = 4): Machine {
   m.writeFile('/proc/sys/vm/nr_hugepages', String(nr));
   return m;
 }
+
+/** A machine (512 MiB by default, no early kernel memory) booted with THP `mode`, and a process. */
+export function bootThp(mode: 'always' | 'madvise' | 'never', memory = '512M'): { m: Machine; p: Process } {
+  const m = Machine.boot({ memory, cpus: 2, thp: mode, early: NO_EARLY });
+  return { m, p: m.spawn() };
+}
+
+/** An anonymous read-write mapping of `len` bytes starting at a multiple of `align` (2 MiB). */
+export function alignedMapping(p: Process, len: number, align = 2 * MiB): number {
+  const a = p.mmap(0, len + align, 3 /* PROT_READ | PROT_WRITE */, 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */);
+  const start = Math.ceil(a / align) * align;
+  if (start > a) p.munmap(a, start - a);
+  if (a + len + align > start + len) p.munmap(start + len, a + len + align - (start + len));
+  return start;
+}

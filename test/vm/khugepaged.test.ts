@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { __GFP_MOVABLE } from '../../src/mm/gfp.ts';
 import { PGI_alloc } from '../../src/mm/page-flags.ts';
-import { Machine } from '../../src/sim/machine.ts';
+import type { Machine } from '../../src/sim/machine.ts';
 import { huge_pmd_entry } from '../../src/vm/huge_memory.ts';
 import { khugepaged_state } from '../../src/vm/khugepaged.ts';
 import type { Process } from '../../src/vm/process.ts';
@@ -14,33 +14,15 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { delta, MiB, meminfo, PG, pte, vmstat } from './helpers.ts';
+import { alignedMapping, bootThp, delta, MiB, meminfo, PG, pte, vmstat } from './helpers.ts';
 
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const RW = PROT_READ | PROT_WRITE;
 const KH = '/sys/kernel/mm/transparent_hugepage/khugepaged';
 
-function boot(
-  thpMode: 'always' | 'madvise' | 'never' = 'madvise',
-  memory = '512M',
-): { m: Machine; p: Process } {
-  const m = Machine.boot({
-    memory,
-    cpus: 2,
-    thp: thpMode,
-    early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 },
-  });
-  return { m, p: m.spawn() };
-}
+const boot = (mode: 'always' | 'madvise' | 'never' = 'madvise', memory = '512M') => bootThp(mode, memory);
 
-/** A 2 MiB-aligned anonymous mapping of `len` bytes. */
-function aligned(p: Process, len: number): number {
-  const a = p.mmap(0, len + 2 * MiB, RW, ANON);
-  const start = Math.ceil(a / (2 * MiB)) * 2 * MiB;
-  if (start > a) p.munmap(a, start - a);
-  p.munmap(start + len, a + len + 2 * MiB - (start + len));
-  return start;
-}
+const aligned = (p: Process, len: number): number => alignedMapping(p, len);
 
 function huge(m: Machine, p: Process, addr: number): boolean {
   return huge_pmd_entry(m.vm, p.mm, addr / PG) >= 0;

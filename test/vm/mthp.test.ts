@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { __GFP_MOVABLE, GFP_KERNEL } from '../../src/mm/gfp.ts';
 import { thp } from '../../src/mm/huge_memory.ts';
 import { PG_head, PG_tail } from '../../src/mm/page-flags.ts';
-import { Machine } from '../../src/sim/machine.ts';
+import type { Machine } from '../../src/sim/machine.ts';
 import type { Process } from '../../src/vm/process.ts';
 import {
   MADV_DONTNEED,
@@ -16,30 +16,15 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { delta, MiB, meminfo, PG, pte } from './helpers.ts';
+import { alignedMapping, bootThp, delta, MiB, meminfo, PG, pte } from './helpers.ts';
 
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const RW = PROT_READ | PROT_WRITE;
 const DIR = '/sys/kernel/mm/transparent_hugepage';
 
-function boot(top: 'always' | 'madvise' | 'never' = 'never', memory = '256M'): { m: Machine; p: Process } {
-  const m = Machine.boot({
-    memory,
-    cpus: 2,
-    thp: top,
-    early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 },
-  });
-  return { m, p: m.spawn() };
-}
+const boot = (mode: 'always' | 'madvise' | 'never' = 'never', memory = '256M') => bootThp(mode, memory);
 
-/** A 1 MiB-aligned anonymous mapping of `len` bytes (too small for a PMD THP when < 2 MiB). */
-function aligned(p: Process, len: number): number {
-  const a = p.mmap(0, len + MiB, RW, ANON);
-  const start = Math.ceil(a / MiB) * MiB;
-  if (start > a) p.munmap(a, start - a);
-  if (a + len + MiB > start + len) p.munmap(start + len, a + len + MiB - (start + len));
-  return start;
-}
+const aligned = (p: Process, len: number): number => alignedMapping(p, len, MiB);
 
 function setSize(m: Machine, kB: number, mode: string): void {
   m.writeFile(`${DIR}/hugepages-${kB}kB/enabled`, mode);

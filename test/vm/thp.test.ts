@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { __GFP_MOVABLE } from '../../src/mm/gfp.ts';
 import { HPAGE_PMD_NR, thp } from '../../src/mm/huge_memory.ts';
-import { Machine } from '../../src/sim/machine.ts';
+import type { Machine } from '../../src/sim/machine.ts';
 import { huge_pmd_entry } from '../../src/vm/huge_memory.ts';
 import {
   MADV_DONTNEED,
@@ -12,32 +12,14 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { delta, errno, MiB, meminfo, PG, pte, vmstat } from './helpers.ts';
+import { alignedMapping, bootThp, delta, errno, MiB, meminfo, PG, pte, vmstat } from './helpers.ts';
 
-const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW = PROT_READ | PROT_WRITE;
+const _ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const _RW = PROT_READ | PROT_WRITE;
 
-function boot(
-  thpMode: 'always' | 'madvise' | 'never' = 'always',
-  memory = '512M',
-): { m: Machine; p: ReturnType<Machine['spawn']> } {
-  const m = Machine.boot({
-    memory,
-    cpus: 2,
-    thp: thpMode,
-    early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 },
-  });
-  return { m, p: m.spawn() };
-}
+const boot = (mode: 'always' | 'madvise' | 'never' = 'always', memory = '512M') => bootThp(mode, memory);
 
-/** A 2 MiB-aligned anonymous mapping of `len` bytes (mmap 2 MiB more and trim the head). */
-function aligned(p: ReturnType<Machine['spawn']>, len: number): number {
-  const a = p.mmap(0, len + 2 * MiB, RW, ANON);
-  const start = Math.ceil(a / (2 * MiB)) * 2 * MiB;
-  if (start > a) p.munmap(a, start - a);
-  p.munmap(start + len, a + len + 2 * MiB - (start + len));
-  return start;
-}
+const aligned = (p: ReturnType<Machine['spawn']>, len: number): number => alignedMapping(p, len);
 
 function huge(m: Machine, p: ReturnType<Machine['spawn']>, addr: number): boolean {
   return huge_pmd_entry(m.vm, p.mm, addr / PG) >= 0;
