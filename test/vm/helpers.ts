@@ -5,6 +5,7 @@ import { Machine } from '../../src/sim/machine.ts';
 import { walk_pte_table } from '../../src/vm/memory.ts';
 import { PTRS_PER_TABLE, pte_index } from '../../src/vm/pgtable.ts';
 import type { Process } from '../../src/vm/process.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 
 export const PG = 4096;
 export const MiB = 2 ** 20;
@@ -100,7 +101,7 @@ export function bootThp(mode: 'always' | 'madvise' | 'never', memory = '512M'): 
 
 /** An anonymous read-write mapping of `len` bytes starting at a multiple of `align` (2 MiB). */
 export function alignedMapping(p: Process, len: number, align = 2 * MiB): number {
-  const a = p.mmap(0, len + align, 3 /* PROT_READ | PROT_WRITE */, 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */);
+  const a = p.mmap(0, len + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   const start = Math.ceil(a / align) * align;
   if (start > a) p.munmap(a, start - a);
   if (a + len + align > start + len) p.munmap(start + len, a + len + align - (start + len));
