@@ -27,6 +27,7 @@
  */
 import { __GFP_NORETRY, GFP_HIGHUSER_MOVABLE } from '../src/mm/gfp.ts';
 import { Machine } from '../src/sim/machine.ts';
+import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 import {
   checkInvariants,
   describeFragmentation,
@@ -36,7 +37,6 @@ import {
   freeHuge,
   label,
 } from './lib/memory.ts';
-import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
 /** Order-9 allocations the direct-compaction row stops at if none fails (8 GiB; 4 GiB quick). */
 const MAX_DIRECT = { full: 4096, quick: 2048 };

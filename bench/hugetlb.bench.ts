@@ -23,6 +23,7 @@
  */
 import { GFP_KERNEL } from '../src/mm/gfp.ts';
 import { Machine } from '../src/sim/machine.ts';
+import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 import {
   checkInvariants,
   describeFragmentation,
@@ -31,7 +32,6 @@ import {
   freeHuge,
   label,
 } from './lib/memory.ts';
-import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
 /** 1 GiB in 4 KiB pages. */
 const CONTIG_PAGES = 262144;
