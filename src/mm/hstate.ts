@@ -23,6 +23,8 @@ export class Hstate {
    * head, dequeue and remove_pool take the head, as list_move/list_entry(.next) do).
    */
   readonly hugepage_freelists: number[][];
+  /** The heads on the free lists (HPageFreed), for folio_test_hugetlb_freed() in O(1). */
+  readonly freed = new Set<number>();
   next_nid_to_alloc = 0;
   next_nid_to_free = 0;
   /** "hugepages-2048kB" */

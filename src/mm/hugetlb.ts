@@ -577,6 +577,7 @@ function account_new_hugetlb_folio(h: Hstate, nid: number): void {
 // kernel: mm/hugetlb.c enqueue_hugetlb_folio()
 function enqueue_hugetlb_folio(h: Hstate, pfn: number, nid: number): void {
   h.hugepage_freelists[nid].push(pfn);
+  h.freed.add(pfn);
   h.free_huge_pages++;
   h.free_huge_pages_node[nid]++;
 }
@@ -613,6 +614,7 @@ function remove_hugetlb_folio(mm: MM, h: Hstate, pfn: number, adjust_surplus: bo
     const i = list.lastIndexOf(pfn);
     if (i < 0) throw new Error(`BUG: hugetlb page ${pfn} is not on its node's free list`);
     list.splice(i, 1);
+    h.freed.delete(pfn);
     h.free_huge_pages--;
     h.free_huge_pages_node[nid]--;
   }
@@ -699,6 +701,7 @@ function dequeue_hugetlb_folio_nodemask(mm: MM, h: Hstate, nid: number): number 
       const pfn = list[i];
       if (get_pageblock_isolate(mm, pfn)) continue; // is_migrate_isolate_page()
       list.splice(i, 1);
+      h.freed.delete(pfn);
       h.free_huge_pages--;
       h.free_huge_pages_node[node]--;
       return pfn;
@@ -950,8 +953,8 @@ export function __nr_hugepages_store_common(
 // Migration and dissolving: what alloc_contig_range() does to pool pages in its range.
 
 /** folio_test_hugetlb_freed(): a free pool page (on its node's free list, refcount 0). */
-function folio_test_hugetlb_freed(mm: MM, h: Hstate, pfn: number): boolean {
-  return h.hugepage_freelists[mm.page_zone(pfn)!.nid].includes(pfn);
+function folio_test_hugetlb_freed(h: Hstate, pfn: number): boolean {
+  return h.freed.has(pfn);
 }
 
 /**
@@ -962,7 +965,7 @@ function folio_test_hugetlb_freed(mm: MM, h: Hstate, pfn: number): boolean {
 export function folio_isolate_hugetlb(mm: MM, pfn: number): boolean {
   const fl = mm.frames.flags[pfn];
   if (!(fl & PG_hugetlb) || !(fl & PG_head) || mm.hugetlb.isolated.has(pfn)) return false;
-  if (folio_test_hugetlb_freed(mm, folio_hstate(mm, pfn), pfn)) return false;
+  if (folio_test_hugetlb_freed(folio_hstate(mm, pfn), pfn)) return false;
   mm.hugetlb.isolated.add(pfn);
   return true;
 }
@@ -982,12 +985,12 @@ export function folio_putback_hugetlb(mm: MM, pfn: number): void {
 function alloc_and_dissolve_hugetlb_folio(mm: MM, old: number, cpu: number): number {
   if (!(mm.frames.flags[old] & PG_hugetlb)) return 0;
   const h = folio_hstate(mm, old);
-  if (!folio_test_hugetlb_freed(mm, h, old)) return folio_isolate_hugetlb(mm, old) ? 0 : EBUSY;
+  if (!folio_test_hugetlb_freed(h, old)) return folio_isolate_hugetlb(mm, old) ? 0 : EBUSY;
   const nid = mm.page_zone(old)!.nid;
   const dst = only_alloc_fresh_hugetlb_folio(mm, h, htlb_alloc_mask(h) | __GFP_THISNODE, nid, null);
   if (dst < 0) return ENOMEM;
   // The allocation may have reclaimed or compacted: the kernel rechecks under the lock (retry:).
-  if (!(mm.frames.flags[old] & PG_hugetlb) || !folio_test_hugetlb_freed(mm, h, old)) {
+  if (!(mm.frames.flags[old] & PG_hugetlb) || !folio_test_hugetlb_freed(h, old)) {
     update_and_free_hugetlb_folio(mm, h, dst, cpu);
     return alloc_and_dissolve_hugetlb_folio(mm, old, cpu);
   }
@@ -1011,7 +1014,7 @@ export function isolate_or_dissolve_huge_folio(mm: MM, pfn: number, cpu: number)
   if (!(mm.frames.flags[pfn] & PG_hugetlb)) return 0;
   const h = folio_hstate(mm, pfn);
   if (hstate_is_gigantic(h)) return ENOMEM;
-  if (!folio_test_hugetlb_freed(mm, h, pfn)) return folio_isolate_hugetlb(mm, pfn) ? 0 : EBUSY;
+  if (!folio_test_hugetlb_freed(h, pfn)) return folio_isolate_hugetlb(mm, pfn) ? 0 : EBUSY;
   return alloc_and_dissolve_hugetlb_folio(mm, pfn, cpu);
 }
 
@@ -1031,7 +1034,7 @@ export function replace_free_hugepage_folios(
     if (f.flags[start_pfn] & PG_hugetlb) {
       const head = compound_head(mm, start_pfn);
       const h = folio_hstate(mm, head);
-      if (folio_test_hugetlb_freed(mm, h, head)) {
+      if (folio_test_hugetlb_freed(h, head)) {
         const ret = alloc_and_dissolve_hugetlb_folio(mm, head, cpu);
         if (ret) return ret;
         continue;
@@ -1183,6 +1186,7 @@ export function hugetlb_check(mm: MM): string[] {
         else if (mm.page_zone(pfn)!.nid !== nid)
           errors.push(`${h.name}: pfn ${pfn} on node ${nid}'s free list`);
         if (f.mapcount[pfn] !== 0) errors.push(`${h.name}: free pool page ${pfn} is mapped`);
+        if (!h.freed.has(pfn)) errors.push(`${h.name}: free pool page ${pfn} not marked freed`);
       }
       if (h.surplus_huge_pages_node[nid] < 0 || h.surplus_huge_pages_node[nid] > h.nr_huge_pages_node[nid])
         errors.push(
@@ -1192,6 +1196,7 @@ export function hugetlb_check(mm: MM): string[] {
       free += h.free_huge_pages_node[nid];
       surplus += h.surplus_huge_pages_node[nid];
     }
+    if (h.freed.size !== free) errors.push(`${h.name}: ${h.freed.size} pages marked freed, ${free} listed`);
     if (nr !== h.nr_huge_pages || free !== h.free_huge_pages || surplus !== h.surplus_huge_pages)
       errors.push(
         `${h.name}: global counts ${h.nr_huge_pages}/${h.free_huge_pages}/${h.surplus_huge_pages} but nodes sum to ${nr}/${free}/${surplus}`,
