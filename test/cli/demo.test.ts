@@ -98,6 +98,8 @@ describe('mapcontig demo', () => {
     expect(out).toMatch(
       /a driver's alloc_contig_pages\(64 MiB\) +(got it|failed \(NULL\)) in [\d.]+ ms, migrating \d+ pages/,
     );
+    expect(out).toMatch(/mmap\(MAP_CONTIG, 4 MiB\), RFC POC +got it in [\d.]+ ms/);
+    expect(out).toMatch(/mmap\(MAP_CONTIG, 64 MiB\), RFC POC +ENOMEM \(one buddy block: 4 MiB at most\)/);
     expect(out).toMatch(/echo 32 > nr_hugepages +\d+ of 32 2 MiB pages in [\d.]+ ms/);
     expect(out).toMatch(/echo 1 > compact_memory +[\d.]+ ms, migrating \d+ pages: \d+ free 2 MiB blocks/);
     expect(b.stdout).toBe(a.stdout);
