@@ -14,7 +14,6 @@ import {
   MAX_DMA32_PFN,
   MAX_NR_ZONES,
   MAX_ORDER_NR_PAGES,
-  MAX_PAGE_ORDER,
   MIGRATE_MOVABLE,
   PAGE_SIZE,
   PAGES_PER_SECTION,
@@ -25,7 +24,7 @@ import {
   ZONE_NORMAL,
   Zone,
 } from './mmzone.ts';
-import { __free_pages_core } from './page_alloc/alloc_pages.ts';
+import { __free_pages_memory } from './page_alloc/alloc_pages.ts';
 import { defer_init } from './page_alloc/deferred.ts';
 import {
   calculate_min_free_kbytes,
@@ -141,22 +140,6 @@ function memblock_free_all(mm: MM, layout: PhysLayout): void {
       start = Math.max(start, res.end);
     }
     __free_pages_memory(mm, start, r.end);
-  }
-}
-
-function __free_pages_memory(mm: MM, start: number, end: number): void {
-  while (start < end) {
-    let order = start ? Math.min(MAX_PAGE_ORDER, 31 - Math.clz32(start & -start)) : MAX_PAGE_ORDER;
-    while (start + (1 << order) > end) order--;
-    // Never free across a zone boundary: the kernel's ranges are split per zone the same way.
-    const zone = mm.page_zone(start);
-    if (zone && start + (1 << order) > zone.zone_end_pfn) {
-      __free_pages_memory(mm, start, zone.zone_end_pfn);
-      start = zone.zone_end_pfn;
-      continue;
-    }
-    __free_pages_core(mm, start, order);
-    start += 1 << order;
   }
 }
 

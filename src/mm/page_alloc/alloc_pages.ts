@@ -154,3 +154,23 @@ export function __free_pages_core(mm: MM, pfn: number, order: number): void {
   mm.totalram_pages += nr;
   free_one_page(mm, zone, pfn, order, FPI_TO_TAIL);
 }
+
+/**
+ * kernel: mm/memblock.c __free_pages_memory() (and deferred_free_pages()): give [start, end) to
+ * the buddy allocator in the largest naturally aligned blocks, never across a zone boundary.
+ */
+export function __free_pages_memory(mm: MM, start: number, end: number): void {
+  while (start < end) {
+    let order = start ? Math.min(MAX_PAGE_ORDER, 31 - Math.clz32(start & -start)) : MAX_PAGE_ORDER;
+    while (start + (1 << order) > end) order--;
+    // Never free across a zone boundary: the kernel's ranges are split per zone the same way.
+    const zone = mm.page_zone(start);
+    if (zone && start + (1 << order) > zone.zone_end_pfn) {
+      __free_pages_memory(mm, start, zone.zone_end_pfn);
+      start = zone.zone_end_pfn;
+      continue;
+    }
+    __free_pages_core(mm, start, order);
+    start += 1 << order;
+  }
+}

@@ -13,9 +13,9 @@
  * /proc/zoneinfo shows it doing (docs/kernel-6.18-notes.md).
  */
 import type { MM } from '../mm.ts';
-import { MAX_PAGE_ORDER, PAGES_PER_SECTION, type PglistData, pageblock_order, type Zone } from '../mmzone.ts';
+import { PAGES_PER_SECTION, type PglistData, pageblock_order, type Zone } from '../mmzone.ts';
 import { PG_reserved, PGI_nopage } from '../page-flags.ts';
-import { __free_pages_core } from './alloc_pages.ts';
+import { __free_pages_memory } from './alloc_pages.ts';
 import { setup_per_zone_lowmem_reserve, setup_per_zone_wmarks } from './watermark.ts';
 
 /** The node's highest zone with pages: the only one that may have deferred pages. */
@@ -113,21 +113,11 @@ function deferred_init_memmap_chunk(mm: MM, zone: Zone, start: number, end: numb
       while (run < stop && flags[run] & PGI_nopage) run++;
       flags.fill(0, pfn, run);
       nr += run - pfn;
-      free_range(mm, pfn, run);
+      __free_pages_memory(mm, pfn, run);
       pfn = run;
     }
   }
   return nr;
-}
-
-/** Free [start, end) in the largest naturally aligned blocks (deferred_free_pages()). */
-function free_range(mm: MM, start: number, end: number): void {
-  while (start < end) {
-    let order = Math.min(MAX_PAGE_ORDER, 31 - Math.clz32(start & -start));
-    while (start + (1 << order) > end) order--;
-    __free_pages_core(mm, start, order);
-    start += 1 << order;
-  }
 }
 
 /**
@@ -149,7 +139,7 @@ export function deferred_grow_zone(mm: MM, zone: Zone, order: number): boolean {
   ) {
     nr += deferred_init_memmap_chunk(mm, zone, spfn, Math.min(epfn, zone.zone_end_pfn));
   }
-  // Already in totalram_pages (defer_init()); __free_pages_core() counted them again.
+  // Already in totalram_pages (defer_init()); __free_pages_memory() counted them again.
   pgdat.nr_deferred_pages -= nr;
   mm.totalram_pages -= nr;
   pgdat.first_deferred_pfn = nr && spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY;
