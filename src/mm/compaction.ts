@@ -88,7 +88,7 @@ import { find_suitable_fallback, move_freepages_block } from './page_alloc/fallb
 import { __del_page_from_free_list, account_freepages } from './page_alloc/freelist.ts';
 import { drain_all_pages, drain_pages_zone, mod_zone_stat_diff } from './page_alloc/pcp.ts';
 import { __zone_watermark_ok, zone_watermark_ok } from './page_alloc/watermark.ts';
-import { compound_head as compound_head_huge } from './page_isolation.ts';
+import { compound_head } from './page_isolation.ts';
 import {
   PG_anon,
   PG_buddy,
@@ -423,21 +423,6 @@ function reset_cached_positions(zone: Zone): void {
   zone.compact_cached_migrate_pfn[0] = zone.zone_start_pfn;
   zone.compact_cached_migrate_pfn[1] = zone.zone_start_pfn;
   zone.compact_cached_free_pfn = pageblock_start_pfn(zone.zone_end_pfn - 1);
-}
-
-/**
- * The head of the compound page `pfn` belongs to (compound_head()), or `pfn` itself. The model
- * marks tails with PG_tail but keeps no pointer to the head, so this looks for the nearest head
- * whose order covers `pfn`.
- */
-function compound_head(mm: MM, pfn: number): number {
-  const flags = mm.frames.flags;
-  if (!(flags[pfn] & PG_tail)) return pfn;
-  for (let o = 1; o <= MAX_PAGE_ORDER; o++) {
-    const h = pfn - (pfn & ((1 << o) - 1));
-    if (flags[h] & PG_head && mm.frames.order[h] >= o) return h;
-  }
-  return pfn;
 }
 
 /** compound_order(): the order of a compound page's head, 0 for other pages and for tails. */
@@ -798,7 +783,7 @@ function isolate_migratepages_block(
         }
         isolate_fail = true;
       } else {
-        const head = compound_head_huge(mm, low_pfn);
+        const head = compound_head(mm, low_pfn);
         ret = isolate_or_dissolve_huge_folio(mm, head, cc.cpu);
         if (ret < 0) {
           // Do not report -EBUSY down the chain; -ENOMEM aborts at once.
