@@ -52,7 +52,7 @@ import type { FileCred } from './files.ts';
 import { split_thps_in_range } from './huge_memory.ts';
 import { unmap_hugepage_range, vma_huge_page_size } from './hugetlb.ts';
 import { khugepaged_enter_vma } from './khugepaged.ts';
-import { handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
+import { contig_held, handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from './pgtable.ts';
@@ -241,6 +241,17 @@ function isolate_exclusive_lru_pte(vm: Vm, table: number, i: number): number {
   return pfn;
 }
 
+const CONTIG_HELD_REFUSES = new Set([
+  MADV_FREE,
+  MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
+  MADV_COLD,
+  MADV_PAGEOUT,
+  MADV_DOFORK,
+  MADV_WIPEONFORK,
+  MADV_HUGEPAGE,
+]);
+
 /**
  * kernel: mm/madvise.c madvise_vma_behavior()
  * Apply `behavior` to [start, end) of `vma`. Returns the VMA now covering the range (after a flag
@@ -257,6 +268,9 @@ function madvise_vma_behavior(
 ): number {
   const flags = vm.vmas.vm_flags[vma];
   let new_flags = flags;
+  // A MAP_CONTIG mapping that holds its pages refuses advice that would drop, age, collapse or
+  // fork them (as a VM_PFNMAP mapping does): its pages stay where they are until munmap.
+  if (contig_held(vm, vma) && CONTIG_HELD_REFUSES.has(behavior)) return EINVAL;
   switch (behavior) {
     case MADV_REMOVE:
       // madvise_remove(): punch a hole in the shared file behind the range.

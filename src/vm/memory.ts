@@ -296,7 +296,7 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
   }
   if (vm.vmas.vm_file[vma]) return do_fault(vm, mm, vma, addr, write, table, i);
   // do_anonymous_page(); a MAP_CONTIG mapping's page was allocated at mmap (RFC POC 2/3), zeroed.
-  if (flags & VM_CONTIG) return map_contig_page(vm, mm, vma, addr, table, i);
+  if (flags & VM_CONTIG && map_contig_page(vm, mm, vma, addr, table, i)) return VM_FAULT_OK;
   if (!write) {
     // Where a THP could go, 6.18 maps the huge zero page, and a later write splits it into 512
     // zero-page PTEs: the model maps those at once (so no mTHP finds the range none later).
@@ -324,17 +324,40 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
 }
 
 /**
- * The page MAP_CONTIG pre-allocated for `addr`: the mapping's page offsets start at 0 and
- * vm_private_data holds the first pfn, so splits and moves keep the arithmetic right (the POC
- * counted from vm_start, which a split moves).
+ * Map the page MAP_CONTIG pre-allocated for `addr`, if it is still there. The mapping's page
+ * offsets start at 0 and index its backing, so splits and moves keep the arithmetic right (the
+ * POC counted from vm_start, which a split moves). A page the mapping already let go (a POC
+ * mapping's page zapped by MADV_DONTNEED) is not mapped again: the POC would map the freed
+ * page; the fault takes an ordinary page instead.
  */
-function map_contig_page(vm: Vm, mm: MmStruct, vma: number, addr: number, table: number, i: number): number {
-  const pfn = vm.vmas.vm_private_data[vma] + vm.vmas.linear_page_index(vma, addr);
+function map_contig_page(vm: Vm, mm: MmStruct, vma: number, addr: number, table: number, i: number): boolean {
+  const backing = vm.contig_backings[vm.vmas.vm_private_data[vma]];
+  const pfn = backing ? backing.pfns[vm.vmas.linear_page_index(vma, addr)] : -1;
+  if (pfn < 0) return false;
   anon_vma_prepare(vm, vma);
   add_new_anon_page(vm, mm, vma, addr, pfn);
   const rw = vm.vmas.vm_flags[vma] & VM_WRITE ? _PAGE_RW : 0;
   vm.pt.set(table, i, pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | rw);
-  return VM_FAULT_OK;
+  return true;
+}
+
+/** The VMA is a MAP_CONTIG mapping whose policy holds its pages (they never move or leave). */
+export function contig_held(vm: Vm, vma: number): boolean {
+  return (vm.vmas.vm_flags[vma] & VM_CONTIG) !== 0 && vm.contig_backings[vm.vmas.vm_private_data[vma]]?.policy.holds_pages === true;
+}
+
+/**
+ * A MAP_CONTIG mapping's anonymous page at offset `idx` left it (zap): its backing lets that
+ * offset go, and the policy the page if it is the one it gave (not a COW copy or a migrated
+ * page); the backing goes with its last page.
+ */
+function map_contig_unmapped(vm: Vm, vma: number, idx: number, pfn: number, cpu: number): void {
+  const id = vm.vmas.vm_private_data[vma];
+  const backing = vm.contig_backings[id];
+  if (!backing || backing.pfns[idx] < 0) return;
+  if (backing.pfns[idx] === pfn) backing.policy.unmapped(backing, pfn, cpu);
+  backing.pfns[idx] = -1;
+  if (--backing.mapped === 0) vm.contig_backings[id] = undefined;
 }
 
 /**
@@ -589,7 +612,9 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   }
   if (pfn === vm.mm.zero_pfn) return;
   if (vm.mm.frames.flags[pfn] & PG_anon) {
+    const idx = vm.mm.frames.index[pfn];
     page_remove_rmap(vm, mm, pfn, vma);
+    if (vm.vmas.vm_flags[vma] & VM_CONTIG) map_contig_unmapped(vm, vma, idx, pfn, mm.cpu);
     return;
   }
   const as = vm.mm.page_cache.of(vm.mm.frames.mapping[pfn]);

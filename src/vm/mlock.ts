@@ -20,7 +20,7 @@ import { errnos } from '../lib/errno.ts';
 import { mlock_folio } from '../mm/lru.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
 import { split_thps_in_range } from './huge_memory.ts';
-import { munlock_vma_folio, walk_pte_range } from './memory.ts';
+import { contig_held, munlock_vma_folio, walk_pte_range } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { __mm_populate, page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { PTRS_PER_TABLE } from './pgtable.ts';
@@ -65,7 +65,8 @@ function munlock_pte(vm: Vm, _mm: MmStruct, table: number, i: number): void {
 /**
  * kernel: mm/mlock.c mlock_fixup()
  * Give [start, end) of `vma` the lock flags in `newflags`. VM_SPECIAL and hugetlb VMAs are left
- * alone (never locked, not counted). Returns the VMA now covering the range, or -ENOMEM.
+ * alone (never locked, not counted), and so is a MAP_CONTIG mapping that holds its pages: it
+ * stays locked until munmap. Returns the VMA now covering the range, or -ENOMEM.
  */
 export function mlock_fixup(
   vm: Vm,
@@ -76,7 +77,7 @@ export function mlock_fixup(
   newflags: number,
 ): number {
   const oldflags = vm.vmas.vm_flags[vma];
-  if (newflags === oldflags || oldflags & (VM_SPECIAL | VM_HUGETLB)) return vma;
+  if (newflags === oldflags || oldflags & (VM_SPECIAL | VM_HUGETLB) || contig_held(vm, vma)) return vma;
   const r = vma_modify_flags(vm, mm, vma, start, end, newflags);
   if (r < 0) return r;
   let nr_pages = (end - start) / PAGE;

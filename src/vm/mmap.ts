@@ -25,6 +25,7 @@ import {
   VM_LOCKONFAULT,
   VM_NORESERVE,
   VM_SHARED,
+  VM_CONTIG,
   VM_SPECIAL,
   VM_STACK,
   VM_WRITE,
@@ -257,7 +258,8 @@ export function vma_merge_new_range(
   just_expand = false,
   file = 0,
 ): number {
-  if (flags & VM_SPECIAL) return -1;
+  // A MAP_CONTIG mapping's offsets index its own backing: it merges with nothing.
+  if (flags & (VM_SPECIAL | VM_CONTIG)) return -1;
   const v = vm.vmas;
   const mt = mm.mt;
   let prev = mt.prev(start);
@@ -347,7 +349,7 @@ export function vma_modify_flags(
   const pgoff = v.linear_page_index(vma, start);
   const left = start === vs;
   const right = end === ve;
-  if (!(newflags & VM_SPECIAL) && (left || right)) {
+  if (!(newflags & (VM_SPECIAL | VM_CONTIG)) && (left || right)) {
     let prev = left ? mt.prev(vs) : -1;
     const file = v.vm_file[vma];
     if (prev >= 0 && !(mt.lastEnd === vs && can_merge_prev(vm, prev, newflags, av, pgoff, file))) prev = -1;

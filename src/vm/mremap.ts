@@ -70,6 +70,7 @@ import { security_vm_enough_memory_mm, vm_acct_memory, vm_unacct_memory } from '
 import type { Vm } from './vm.ts';
 import {
   VM_ACCOUNT,
+  VM_CONTIG,
   VM_DONTEXPAND,
   VM_HUGETLB,
   VM_LOCKED,
@@ -383,13 +384,14 @@ function check_prep_vma(vm: Vm, mm: MmStruct, task: TaskContext, r: VmaRemap): n
   const flags = v.vm_flags[vma];
   // Duplicating a private mapping (old_size 0) makes no sense and is refused.
   if (!r.old_len && !(flags & (VM_SHARED | VM_MAYSHARE))) return EINVAL;
-  if (r.flags & MREMAP_DONTUNMAP && flags & (VM_DONTEXPAND | VM_PFNMAP)) return EINVAL;
+  if (r.flags & MREMAP_DONTUNMAP && flags & (VM_DONTEXPAND | VM_PFNMAP | VM_CONTIG)) return EINVAL;
   // A shrink may cross VMA boundaries (the tail is unmapped); what stays may not.
   const old_len = r.remap_type === MREMAP_SHRINK ? r.new_len : r.old_len;
   if (old_len > v.vm_end[vma] - r.addr) return EFAULT;
   if (r.new_len === old_len) return 0;
   if (flags & VM_LOCKED) r.populate_expand = true;
-  if (flags & (VM_DONTEXPAND | VM_PFNMAP)) return EFAULT;
+  // VM_CONTIG: MAP_CONTIG mappings never grow (the POC's VM_DONTEXPAND; kept by every policy).
+  if (flags & (VM_DONTEXPAND | VM_PFNMAP | VM_CONTIG)) return EFAULT;
   if (!mlock_future_ok(mm, flags, r.delta, task)) return EAGAIN;
   if (!may_expand_vm(mm, flags, r.delta / PAGE, task)) return ENOMEM;
   return 0;

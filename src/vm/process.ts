@@ -73,6 +73,7 @@ import {
   CAP_SYS_RESOURCE,
   MAP_ANONYMOUS,
   MAP_CONTIG,
+  MAP_CONTIG_BEST_EFFORT,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
@@ -103,6 +104,7 @@ import type { Vm } from './vm.ts';
 import {
   VM_ACCOUNT,
   VM_CONTIG,
+  VM_DONTCOPY,
   VM_DONTEXPAND,
   VM_EXEC,
   VM_HUGETLB,
@@ -301,7 +303,8 @@ export class Process implements TaskContext, FileTask {
       fail('EINVAL', 'neither MAP_SHARED nor MAP_PRIVATE');
     // MAP_CONTIG exists only under a policy (src/contig/); otherwise it is an unknown flag.
     const contig = flags & MAP_CONTIG ? vm.map_contig : null;
-    const known = MAP_KNOWN_FLAGS | (contig ? MAP_CONTIG : 0);
+    const best_effort = contig !== null && contig.name !== 'rfc-poc' && (flags & MAP_CONTIG_BEST_EFFORT) !== 0;
+    const known = MAP_KNOWN_FLAGS | (contig ? MAP_CONTIG : 0) | (best_effort ? MAP_CONTIG_BEST_EFFORT : 0);
     if (type === MAP_SHARED_VALIDATE && flags & ~known)
       fail('EOPNOTSUPP', 'unknown flags with MAP_SHARED_VALIDATE');
     if (contig) {
@@ -347,7 +350,10 @@ export class Process implements TaskContext, FileTask {
     if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
     if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
     // No THP either: the pages are the ones allocated here.
-    if (contig) vm_flags |= VM_CONTIG | VM_DONTEXPAND | VM_NOHUGEPAGE;
+    // The POC's VM_DONTEXPAND is VM_SPECIAL, which unlocks it; a policy that holds its pages
+    // keeps VM_LOCKED, and VM_CONTIG alone refuses growth and merging.
+    if (contig) vm_flags |= VM_CONTIG | VM_NOHUGEPAGE | (contig.holds_pages ? 0 : VM_DONTEXPAND);
+    if (contig?.dontfork) vm_flags |= VM_DONTCOPY;
     // MAP_NORESERVE is honoured unless vm.overcommit_memory is 2 (do_mmap()); an accountable
     // mapping becomes VM_ACCOUNT in __mmap_prepare().
     if (flags & MAP_NORESERVE && vm.sysctl.overcommit_memory !== OVERCOMMIT_NEVER) vm_flags |= VM_NORESERVE;
@@ -404,21 +410,20 @@ export class Process implements TaskContext, FileTask {
     }
     vm_flags = setup;
     // __alloc_vma_contig_range() (RFC POC 3/3): the pages, before the VMA is linked.
-    const contig_pfn = contig ? contig.alloc(mm, len / PAGE) : 0;
-    if (contig_pfn < 0) {
+    const backing = contig ? contig.alloc(mm, this, len / PAGE, best_effort) : 0;
+    if (typeof backing === 'number' && backing < 0) {
       if (vm_flags & VM_ACCOUNT) vm_unacct_memory(vm, len / PAGE);
-      fail(
-        ERRNO_CODES.get(contig_pfn) ?? 'ENOMEM',
-        `MAP_CONTIG (${contig!.name}): no ${len / PAGE} contiguous pages`,
-      );
+      fail(ERRNO_CODES.get(backing) ?? 'ENOMEM', `MAP_CONTIG (${contig!.name}): ${contig!.refusal}`);
     }
     if (file) vm.files.get_file(file);
     const vma = file
       ? mmap_region(vm, mm, start, len, vm_flags, pgoff, file.id)
       : mmap_region(vm, mm, start, len, vm_flags, type === MAP_PRIVATE && !hs && !contig ? start / PAGE : 0);
     if (hs) vm.vmas.vm_private_data[vma] = hobj;
-    else if (contig)
-      vm.vmas.vm_private_data[vma] = contig_pfn; // page offsets count from 0
+    else if (typeof backing === 'object') {
+      vm.vmas.vm_private_data[vma] = vm.contig_backings.length;
+      vm.contig_backings.push(backing);
+    }
     else if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {

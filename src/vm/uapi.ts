@@ -33,6 +33,12 @@ export const MAP_SYNC = 0x80000;
  * `map_contig` policy (src/contig/); plain 6.18 ignores it like any unknown flag.
  */
 export const MAP_CONTIG = 0x200000;
+/**
+ * MAP_CONTIG_BEST_EFFORT (with MAP_CONTIG; mapcontig's, like Mellanox's PREFER_CONTIG): never
+ * fail for fragmentation, take the fewest, largest contiguous runs to be had. 0x400000 is unused
+ * in 6.18 too. Only the `rfc` and `bounded` policies know it.
+ */
+export const MAP_CONTIG_BEST_EFFORT = 0x400000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 export const MAP_UNINITIALIZED = 0x4000000;
 /** MAP_HUGE_SHIFT: the log2 of the huge page size sits in bits 26..31 of the flags. */

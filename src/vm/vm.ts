@@ -38,14 +38,47 @@ export interface VmSysctls {
   min_unmapped_ratio: number;
 }
 
-/** What a MAP_CONTIG policy provides to mmap() and the fault path (src/contig/). */
+/**
+ * The pages behind a MAP_CONTIG mapping (its vm_private_data is the backing's id): `pfns[i]` backs
+ * page offset i (the mapping's offsets count from 0, so splits and moves keep the arithmetic).
+ * One physically contiguous run unless the request was best effort.
+ */
+export interface ContigBacking {
+  /** The policy that gave the pages (a sysctl may change the machine's since). */
+  readonly policy: MapContigPolicy;
+  /** Per page offset, the page it gave, -1 once that page has left the mapping. */
+  readonly pfns: Int32Array;
+  /** The user charged for it (admin bounds, src/contig/). */
+  readonly uid: number;
+  /** Pages still mapped: the backing goes when the last one leaves. */
+  mapped: number;
+}
+
+/** Who asks for a MAP_CONTIG mapping: the calling task's ids, capabilities and limits. */
+export interface ContigCaller {
+  readonly uid: number;
+  readonly gid: number;
+  readonly nid: number;
+  readonly cpu: number;
+  capable(cap: number): boolean;
+}
+
+/** What a MAP_CONTIG policy provides to mmap(), the fault path and zap (src/contig/). */
 export interface MapContigPolicy {
   readonly name: string;
+  /** The mapping's pages stay put: locked for real (not VM_SPECIAL) and pinned while mapped. */
+  readonly holds_pages: boolean;
+  /** The mapping is not copied into a fork child (as if MADV_DONTFORK, which cannot be undone). */
+  readonly dontfork: boolean;
   /**
-   * The pages of a new MAP_CONTIG mapping of `pages` pages for `mm`: the first pfn of `pages`
-   * contiguous allocated order-0 pages, or -errno (-ENOMEM).
+   * The pages of a new mapping of `pages` pages (`best_effort`: MAP_CONTIG_BEST_EFFORT), zeroed
+   * and allocated, or -errno.
    */
-  alloc(mm: MmStruct, pages: number): number;
+  alloc(mm: MmStruct, caller: ContigCaller, pages: number, best_effort: boolean): ContigBacking | number;
+  /** Why the last alloc() failed, for the error message. */
+  readonly refusal: string;
+  /** Page `pfn` of `backing` left its mapping (its PTE is gone): the policy lets it go. */
+  unmapped(backing: ContigBacking, pfn: number, cpu: number): void;
 }
 
 export class Vm {
@@ -77,6 +110,8 @@ export class Vm {
   current = -1;
   /** MAP_CONTIG's policy (src/contig/), or null: the flag is ignored, as Linux 6.18 ignores it. */
   map_contig: MapContigPolicy | null = null;
+  /** MAP_CONTIG backings by id (vm_private_data of a VM_CONTIG VMA); slot 0 is unused. */
+  readonly contig_backings: Array<ContigBacking | undefined> = [undefined];
   /** Syscalls and faults in progress (nested: mmap's populate, an OOM kill's exit). */
   depth = 0;
   /**

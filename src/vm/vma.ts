@@ -63,7 +63,7 @@ export class VmaTable {
   vm_file = new Int32Array(64);
   /** The address_space id of vm_file's inode (0 without a file). */
   vm_mapping = new Int32Array(64);
-  /** vm_private_data: a hugetlb VMA's object (src/vm/hugetlb.ts), 0 for none. */
+  /** vm_private_data: a hugetlb VMA's object (src/vm/hugetlb.ts), a MAP_CONTIG backing, 0 for none. */
   vm_private_data = new Int32Array(64);
   /** i_mmap: per address_space id, the VMAs mapping it (the file rmap's interval tree). */
   readonly i_mmap = new Map<number, Set<number>>();
@@ -133,7 +133,8 @@ export class VmaTable {
     const copy = this.alloc(mm, this.vm_start[id], this.vm_end[id], this.vm_flags[id], this.vm_pgoff[id]);
     this.anon_vma[copy] = this.anon_vma[id];
     this.vm_private_data[copy] = this.vm_private_data[id];
-    if (this.vm_private_data[id]) this.private_get(this.vm_private_data[id]);
+    // Only hugetlb counts its VMAs (a MAP_CONTIG backing counts its mapped pages instead).
+    if (this.vm_private_data[id] && this.vm_flags[id] & VM_HUGETLB) this.private_get(this.vm_private_data[id]);
     if (this.vm_file[id]) {
       this.file_get(this.vm_file[id]);
       this.set_file(copy, this.vm_file[id], this.vm_mapping[id]);

@@ -319,8 +319,10 @@ function __alloc_contig_migrate_range(
  * Make every block isolate_freepages_range() took a run of allocated order-0 pages
  * (post_alloc_hook(), set_page_refcounted(), split_page()).
  */
-function split_free_pages(cc: CompactControl): void {
+function split_free_pages(cc: CompactControl, gfp_mask = 0): void {
   const f = cc.mm.frames;
+  // post_alloc_hook() on each block: kernel_init_pages() clears it for __GFP_ZERO.
+  if (gfp_mask & __GFP_ZERO) cc.mm.kernel_ns += cc.mm.cost.clear_page * cc.nr_freepages;
   for (let order = 0; order < cc.freepages.length; order++) {
     const list = cc.freepages[order];
     while (list.count) {
@@ -469,7 +471,7 @@ function __alloc_contig_range(
   const outer_end = isolate_freepages_range(cc, outer_start, end);
   if (!outer_end) return EBUSY;
   if (!(gfp_mask & __GFP_COMP)) {
-    split_free_pages(cc);
+    split_free_pages(cc, gfp_mask);
     // Free head and tail (if any).
     if (start !== outer_start) free_contig_range(mm, outer_start, start - outer_start, cc.cpu);
     if (end !== outer_end) free_contig_range(mm, end, outer_end - end, cc.cpu);
