@@ -28,14 +28,8 @@
  * - `bounded`: `rfc` under the admin bounds of bounds.ts with their limits on.
  */
 import { errnos } from '../lib/errno.ts';
+import { __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from '../mm/gfp.ts';
 import { try_grab_folio, unpin_folio } from '../mm/gup.ts';
-import {
-  __GFP_DIRECT_RECLAIM,
-  __GFP_NORETRY,
-  __GFP_NOWARN,
-  __GFP_ZERO,
-  GFP_HIGHUSER,
-} from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
 import { get_order, MAX_PAGE_ORDER } from '../mm/mmzone.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
@@ -125,7 +119,9 @@ class RfcPolicy implements MapContigPolicy {
       this.refusal = this.admission!.refusal;
       return admitted;
     }
-    const backing = best_effort ? this.alloc_best_effort(task, caller, pages) : this.alloc_exact(task, caller, pages);
+    const backing = best_effort
+      ? this.alloc_best_effort(task, caller, pages)
+      : this.alloc_exact(task, caller, pages);
     if (backing === null) {
       this.admission?.release(caller.uid, pages);
       return ENOMEM;
@@ -159,9 +155,7 @@ class RfcPolicy implements MapContigPolicy {
     while (left > 0) {
       while (1 << order > left) order--;
       const compact = mm.kernel_ns < deadline && order > 0;
-      const gfp =
-        (compact ? GFP_CONTIG | __GFP_NORETRY : GFP_CONTIG & ~__GFP_DIRECT_RECLAIM) |
-        __GFP_NOWARN;
+      const gfp = (compact ? GFP_CONTIG | __GFP_NORETRY : GFP_CONTIG & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
       const pfn = __alloc_pages(mm, order ? gfp : GFP_CONTIG, order, task.nid, task.cpu);
       if (pfn < 0) {
         if (order === 0) break;

@@ -52,7 +52,13 @@ import type { FileCred } from './files.ts';
 import { split_thps_in_range } from './huge_memory.ts';
 import { unmap_hugepage_range, vma_huge_page_size } from './hugetlb.ts';
 import { khugepaged_enter_vma } from './khugepaged.ts';
-import { contig_held, handle_mm_fault, VM_FAULT_OK, walk_pte_range, zap_page_range_single } from './memory.ts';
+import {
+  contig_held,
+  handle_mm_fault,
+  VM_FAULT_OK,
+  walk_pte_range,
+  zap_page_range_single,
+} from './memory.ts';
 import { MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { page_align, type TaskContext, vma_modify_flags } from './mmap.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from './pgtable.ts';

@@ -343,7 +343,10 @@ function map_contig_page(vm: Vm, mm: MmStruct, vma: number, addr: number, table:
 
 /** The VMA is a MAP_CONTIG mapping whose policy holds its pages (they never move or leave). */
 export function contig_held(vm: Vm, vma: number): boolean {
-  return (vm.vmas.vm_flags[vma] & VM_CONTIG) !== 0 && vm.contig_backings[vm.vmas.vm_private_data[vma]]?.policy.holds_pages === true;
+  return (
+    (vm.vmas.vm_flags[vma] & VM_CONTIG) !== 0 &&
+    vm.contig_backings[vm.vmas.vm_private_data[vma]]?.policy.holds_pages === true
+  );
 }
 
 /**

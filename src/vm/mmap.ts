@@ -18,6 +18,7 @@ import { update_hiwater_rss, update_hiwater_vm, type Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
   VM_ACCOUNT,
+  VM_CONTIG,
   VM_DATA_DEFAULT_FLAGS,
   VM_HUGETLB,
   VM_LOCKED,
@@ -25,7 +26,6 @@ import {
   VM_LOCKONFAULT,
   VM_NORESERVE,
   VM_SHARED,
-  VM_CONTIG,
   VM_SPECIAL,
   VM_STACK,
   VM_WRITE,

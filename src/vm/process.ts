@@ -303,7 +303,8 @@ export class Process implements TaskContext, FileTask {
       fail('EINVAL', 'neither MAP_SHARED nor MAP_PRIVATE');
     // MAP_CONTIG exists only under a policy (src/contig/); otherwise it is an unknown flag.
     const contig = flags & MAP_CONTIG ? vm.map_contig : null;
-    const best_effort = contig !== null && contig.name !== 'rfc-poc' && (flags & MAP_CONTIG_BEST_EFFORT) !== 0;
+    const best_effort =
+      contig !== null && contig.name !== 'rfc-poc' && (flags & MAP_CONTIG_BEST_EFFORT) !== 0;
     const known = MAP_KNOWN_FLAGS | (contig ? MAP_CONTIG : 0) | (best_effort ? MAP_CONTIG_BEST_EFFORT : 0);
     if (type === MAP_SHARED_VALIDATE && flags & ~known)
       fail('EOPNOTSUPP', 'unknown flags with MAP_SHARED_VALIDATE');
@@ -423,8 +424,7 @@ export class Process implements TaskContext, FileTask {
     else if (typeof backing === 'object') {
       vm.vmas.vm_private_data[vma] = vm.contig_backings.length;
       vm.contig_backings.push(backing);
-    }
-    else if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
+    } else if (!file && type !== MAP_PRIVATE) shmem_zero_setup(vm, this, vma, len, shm_acct);
     // mm_populate() for MAP_POPULATE (unless MAP_NONBLOCK) and for locked mappings.
     if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || vm_flags & VM_LOCKED) {
       populate_vma_page_range(vm, mm, vma, start, start + len);

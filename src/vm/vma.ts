@@ -134,7 +134,8 @@ export class VmaTable {
     this.anon_vma[copy] = this.anon_vma[id];
     this.vm_private_data[copy] = this.vm_private_data[id];
     // Only hugetlb counts its VMAs (a MAP_CONTIG backing counts its mapped pages instead).
-    if (this.vm_private_data[id] && this.vm_flags[id] & VM_HUGETLB) this.private_get(this.vm_private_data[id]);
+    if (this.vm_private_data[id] && this.vm_flags[id] & VM_HUGETLB)
+      this.private_get(this.vm_private_data[id]);
     if (this.vm_file[id]) {
       this.file_get(this.vm_file[id]);
       this.set_file(copy, this.vm_file[id], this.vm_mapping[id]);
