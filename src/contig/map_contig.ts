@@ -28,15 +28,15 @@
  * - `bounded`: `rfc` under the admin bounds of bounds.ts with their limits on.
  */
 import { errnos } from '../lib/errno.ts';
-import { __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from '../mm/gfp.ts';
+import { __GFP_ZERO, GFP_HIGHUSER } from '../mm/gfp.ts';
 import { try_grab_folio, unpin_folio } from '../mm/gup.ts';
 import type { MM } from '../mm/mm.ts';
 import { get_order, MAX_PAGE_ORDER } from '../mm/mmzone.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
-import { alloc_contig_pages } from '../mm/page_alloc/contig.ts';
 import { split_page } from '../mm/vmalloc.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
 import type { ContigBacking, ContigCaller, MapContigPolicy } from '../vm/vm.ts';
+import { contig_alloc, pfn_run } from './contig_alloc.ts';
 
 export const MAP_CONTIG_POLICIES = ['rfc-poc', 'rfc', 'bounded'] as const;
 export type MapContigPolicyName = (typeof MAP_CONTIG_POLICIES)[number];
@@ -52,12 +52,7 @@ export interface ContigAdmission {
   readonly refusal: string;
 }
 
-/** Simulated time best effort may spend in direct compaction before it takes what is free. */
-export const BEST_EFFORT_COMPACT_BUDGET_NS = 100e6;
-
 const ENOMEM = -errnos.ENOMEM;
-/** The RFC's full design allocates zeroed user pages that are not movable (they are pinned). */
-const GFP_CONTIG = GFP_HIGHUSER | __GFP_ZERO;
 
 /**
  * The policy named `name` for the machine's memory. `admission` applies to `rfc` and `bounded`
@@ -69,13 +64,6 @@ export function map_contig_policy(
   admission: ContigAdmission | null = null,
 ): MapContigPolicy {
   return name === 'rfc-poc' ? new RfcPocPolicy(mm) : new RfcPolicy(mm, name, admission);
-}
-
-/** A backing of `nr` pages from `pfn` on. */
-function contiguous_backing(policy: MapContigPolicy, uid: number, pfn: number, nr: number): ContigBacking {
-  const pfns = new Int32Array(nr);
-  for (let i = 0; i < nr; i++) pfns[i] = pfn + i;
-  return { policy, pfns, uid, mapped: nr };
 }
 
 class RfcPocPolicy implements MapContigPolicy {
@@ -95,7 +83,7 @@ class RfcPocPolicy implements MapContigPolicy {
     if (pfn < 0) return ENOMEM;
     split_page(mm, pfn, order);
     for (let p = pfn + pages; p < pfn + (1 << order); p++) __free_pages(mm, p, 0, task.cpu);
-    return contiguous_backing(this, caller.uid, pfn, pages);
+    return { policy: this, pfns: pfn_run(pfn, pages), uid: caller.uid, mapped: pages };
   }
 
   /** The page went with its last mapping, as any anonymous page does. */
@@ -119,64 +107,15 @@ class RfcPolicy implements MapContigPolicy {
       this.refusal = this.admission!.refusal;
       return admitted;
     }
-    const backing = best_effort
-      ? this.alloc_best_effort(task, caller, pages)
-      : this.alloc_exact(task, caller, pages);
-    if (backing === null) {
+    const pfns = contig_alloc(this.mm, pages, best_effort ? 'best-effort' : 'strict', task.nid, task.cpu);
+    if (pfns === null) {
       this.admission?.release(caller.uid, pages);
+      this.refusal = best_effort
+        ? 'out of memory'
+        : `no ${pages} contiguous pages could be freed up (alloc_contig_pages)`;
       return ENOMEM;
     }
-    for (let i = 0; i < pages; i++) try_grab_folio(this.mm, backing.pfns[i]);
-    return backing;
-  }
-
-  /** alloc_contig_pages() of exactly `pages`, on the caller's node first. */
-  private alloc_exact(task: MmStruct, caller: ContigCaller, pages: number): ContigBacking | null {
-    const pfn = alloc_contig_pages(this.mm, pages, GFP_CONTIG, task.nid, null, { cpu: task.cpu });
-    if (pfn < 0) {
-      this.refusal = `no ${pages} contiguous pages could be freed up (alloc_contig_pages)`;
-      return null;
-    }
-    return contiguous_backing(this, caller.uid, pfn, pages);
-  }
-
-  /**
-   * Best effort: buddy blocks from the largest order down, with direct compaction (one try,
-   * __GFP_NORETRY) while the budget of simulated time lasts, then only what is free. The blocks
-   * are laid out in pfn order, so neighbours become one segment. Fails only when memory is out.
-   */
-  private alloc_best_effort(task: MmStruct, caller: ContigCaller, pages: number): ContigBacking | null {
-    const mm = this.mm;
-    const blocks: number[] = [];
-    const orders: number[] = [];
-    const deadline = mm.kernel_ns + BEST_EFFORT_COMPACT_BUDGET_NS;
-    let left = pages;
-    let order = Math.min(MAX_PAGE_ORDER, Math.floor(Math.log2(pages)));
-    while (left > 0) {
-      while (1 << order > left) order--;
-      const compact = mm.kernel_ns < deadline && order > 0;
-      const gfp = (compact ? GFP_CONTIG | __GFP_NORETRY : GFP_CONTIG & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
-      const pfn = __alloc_pages(mm, order ? gfp : GFP_CONTIG, order, task.nid, task.cpu);
-      if (pfn < 0) {
-        if (order === 0) break;
-        order--;
-        continue;
-      }
-      split_page(mm, pfn, order);
-      blocks.push(pfn);
-      orders.push(order);
-      left -= 1 << order;
-    }
-    if (left > 0) {
-      for (let b = 0; b < blocks.length; b++)
-        for (let i = 0; i < 1 << orders[b]; i++) __free_pages(mm, blocks[b] + i, 0, task.cpu);
-      this.refusal = 'out of memory';
-      return null;
-    }
-    const pfns = new Int32Array(pages);
-    const byPfn = blocks.map((_, b) => b).sort((a, b) => blocks[a] - blocks[b]);
-    let i = 0;
-    for (const b of byPfn) for (let k = 0; k < 1 << orders[b]; k++) pfns[i++] = blocks[b] + k;
+    for (let i = 0; i < pages; i++) try_grab_folio(this.mm, pfns[i]);
     return { policy: this, pfns, uid: caller.uid, mapped: pages };
   }
 
