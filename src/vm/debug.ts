@@ -40,6 +40,7 @@ import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_i
 import { anon_mapping } from './anon_vma.ts';
 import { hugetlb_objects_check } from './hugetlb.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
+import { walk_pte_table } from './memory.ts';
 import { is_data_mapping } from './mmap.ts';
 import {
   _PAGE_PROTNONE,
@@ -48,11 +49,13 @@ import {
   _PAGE_SWP_ENTRY,
   MAPPING_PGTABLE,
   PTRS_PER_TABLE,
+  pte_index,
 } from './pgtable.ts';
 import type { Vm } from './vm.ts';
 import {
   VM_ACCESS_FLAGS,
   VM_ACCOUNT,
+  VM_CONTIG,
   VM_HUGETLB,
   VM_LOCKED,
   VM_LOCKONFAULT,
@@ -301,6 +304,7 @@ export function vm_check(vm: Vm): string[] {
     for (let lru = 0; lru < NR_LRU_LISTS; lru++) sum += zone.vm_stat[NR_ZONE_INACTIVE_ANON + lru];
     if (sum < 0) report(`zone ${zone.name}: negative LRU counters`);
   }
+  for (const e of map_contig_check(vm)) report(e);
   return errors;
 }
 
@@ -444,4 +448,47 @@ function walk(
   if (used !== pt.used[slot])
     report(`mm ${as.id}: table slot ${slot} counts ${pt.used[slot]} entries but holds ${used}`);
   return tables;
+}
+
+/**
+ * MAP_CONTIG backings: each counts exactly the offsets it still holds; a mapping that holds its
+ * pages maps every one of them where its offset says, pinned (they never move or go until munmap).
+ */
+export function map_contig_check(vm: Vm): string[] {
+  const errors: string[] = [];
+  const pins = vm.mm.pincount;
+  const seen = new Map<number, number>();
+  for (const as of vm.mms) {
+    if (!as) continue;
+    as.mt.iterate(0, Number.POSITIVE_INFINITY, (start, end, vma) => {
+      if (!(vm.vmas.vm_flags[vma] & VM_CONTIG)) return;
+      const id = vm.vmas.vm_private_data[vma];
+      const backing = vm.contig_backings[id];
+      if (!backing) return;
+      const held = backing.policy.holds_pages;
+      for (let addr = start; addr < end; addr += 4096) {
+        const idx = vm.vmas.linear_page_index(vma, addr);
+        const want = backing.pfns[idx];
+        if (want < 0) continue;
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        if (!held) continue;
+        const table = walk_pte_table(vm, as, addr / 4096);
+        const e = table < 0 ? -1 : table * PTRS_PER_TABLE + pte_index(addr / 4096);
+        if (e < 0 || vm.pt.bits[e] === 0 || vm.pt.pfn[e] !== want)
+          errors.push(`MAP_CONTIG mm ${as.id} 0x${addr.toString(16)}: offset ${idx} should map pfn ${want}`);
+        else if (!pins || pins[want] === 0) errors.push(`MAP_CONTIG pfn ${want} is held but not pinned`);
+      }
+    });
+  }
+  for (let id = 1; id < vm.contig_backings.length; id++) {
+    const b = vm.contig_backings[id];
+    if (!b) continue;
+    let live = 0;
+    for (let i = 0; i < b.pfns.length; i++) if (b.pfns[i] >= 0) live++;
+    if (live !== b.mapped) errors.push(`MAP_CONTIG backing ${id}: ${b.mapped} mapped, ${live} offsets held`);
+    if (b.policy.holds_pages && (seen.get(id) ?? 0) !== live)
+      errors.push(`MAP_CONTIG backing ${id}: ${live} pages held, ${seen.get(id) ?? 0} within its VMAs`);
+    if (live === 0) errors.push(`MAP_CONTIG backing ${id} holds nothing but was not freed`);
+  }
+  return errors;
 }
