@@ -21,7 +21,7 @@
  *   The mapping holds its pages: each is pinned while mapped (migration, compaction and reclaim
  *   leave pinned pages alone), the mapping stays VM_LOCKED (munlock changes nothing), advice
  *   that would drop, age or collapse them is EINVAL, and a fork child does not get the mapping
- *   (as if MADV_DONTFORK, Lameter's suggestion; MADV_DOFORK is EINVAL). A page is freed when it
+ *   (as if MADV_DONTFORK, Dave Hansen's suggestion; MADV_DOFORK is EINVAL). A page is freed when it
  *   leaves the mapping (munmap, a shrinking mremap, exit). With MAP_CONTIG_BEST_EFFORT it never
  *   fails for fragmentation: the fewest, largest buddy blocks it can get (compaction allowed
  *   within a budget of simulated time), reported as segments.
