@@ -3,8 +3,31 @@
  */
 
 export { buffer_layout, layout_from_pfns } from './contig/buffer_layout.ts';
+export {
+  type Collateral,
+  type CollateralProbe,
+  collateralProbe,
+  type ProbeOptions,
+} from './contig/collateral.ts';
+export {
+  type CompareOptions,
+  type Comparison,
+  type Contender,
+  type ContenderResult,
+  type ContigRequest,
+  cloneCopies,
+  compareContenders,
+  contender,
+  contenders,
+  fragmentLikeAServer,
+  registerContender,
+  replayCopies,
+} from './contig/compare.ts';
 export { type DeviceReport, device_report, format_device_report } from './contig/device.ts';
 export { DEVICE_PROFILES, type DeviceProfile, device_profile } from './contig/device_profiles.ts';
+export { contigFallback, FALLBACK_RUNGS, type FallbackResult } from './contig/fallback.ts';
+export { MAP_CONTIG_POLICIES, type MapContigPolicyName } from './contig/map_contig.ts';
+export { physical_segments } from './contig/segments.ts';
 export { type ErrnoCode, ErrnoError, errnos } from './lib/errno.ts';
 export { parseSize } from './lib/size.ts';
 export * from './mm/gfp.ts';
@@ -28,6 +51,7 @@ export {
 } from './mm/mmzone.ts';
 export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
+export { renderComparison, renderFallback } from './report/comparison.ts';
 export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, type ContigWhere, KernelApi } from './sim/kernel.ts';

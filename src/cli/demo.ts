@@ -27,7 +27,10 @@
  *   later; path lookups fill the dentry cache; the firewall reloads its rules (vmalloc'ed tables).
  */
 import pc from 'picocolors';
+import { collateralProbe } from '../contig/collateral.ts';
+import { cloneCopies, compareContenders } from '../contig/compare.ts';
 import { ErrnoError } from '../lib/errno.ts';
+import { parseSize } from '../lib/size.ts';
 import { GFP_KERNEL } from '../mm/gfp.ts';
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
 import type { MM } from '../mm/mm.ts';
@@ -36,11 +39,11 @@ import type { PagePool } from '../mm/page_pool.ts';
 import { PG_buddy, PG_lru, PGI_alloc, PGI_nopage, PGI_pcp } from '../mm/page-flags.ts';
 import { vm_event_index } from '../mm/vmstat_items.ts';
 import { fragmentationSummary } from '../report/fragmentation.ts';
+import type { MachineConfigInput } from '../sim/config.ts';
 import { Machine } from '../sim/machine.ts';
 import { FaultError, type Process, type Umem } from '../vm/process.ts';
 import {
   MAP_ANONYMOUS,
-  MAP_CONTIG,
   MAP_PRIVATE,
   MAP_SHARED,
   O_APPEND,
@@ -74,7 +77,7 @@ const PGPGIN = vm_event_index('pgpgin');
 
 export function runDemo(opts: DemoOptions): void {
   const { out } = opts;
-  const m = Machine.boot({ memory: opts.memory, cpus: opts.cpus, seed: opts.seed });
+  const m = Machine.boot(demoConfig(opts));
   const extfrag = { claimed: 0, stolen: 0 };
   m.mm.trace.mm_page_alloc_extfrag = (_pfn, _order, _fb, _amt, _fmt, claimed) => {
     if (claimed) extfrag.claimed++;
@@ -175,21 +178,129 @@ export function runDemo(opts: DemoOptions): void {
       'by kernel memory, which nothing moves. That is the question MAP_CONTIG raised in 2017.',
   );
   out('');
+  // The tracepoint's probe is the demo's, not the machine's: clones do not take it along.
+  m.mm.trace.mm_page_alloc_extfrag = null;
+  everyContender(m, out);
   kernelToday(m, out);
   m.checkInvariants();
+}
+
+/** The RFC's request, or an eighth of a smaller machine, in whole 64 MiB steps. */
+function requestBytes(m: Machine): number {
+  const step = 64 * MiB;
+  return Math.min(700 * MiB, Math.floor((m.mm.totalram_pages * PAGE_SIZE) / 8 / step) * step);
+}
+
+/**
+ * The demo machine: a CMA area of an eighth of RAM (as embedded boards reserve), and an
+ * administrator who gave the RDMA user's group (gid 1000) MAP_CONTIG, /dev/contig0 and the dma-buf
+ * heaps, under the bounded policy's default quotas.
+ */
+function demoConfig(opts: DemoOptions): MachineConfigInput {
+  let eighth = 0;
+  try {
+    eighth = Math.floor(parseSize(opts.memory, 'memory') / 8 / MiB);
+  } catch {
+    // Machine.boot() names the bad size with the rest of the configuration.
+  }
+  return {
+    memory: opts.memory,
+    cpus: opts.cpus,
+    seed: opts.seed,
+    ...(eighth ? { cma: `${eighth}M` } : {}),
+    contig_devices: [{ name: 'contig0', gid: RDMA_GID, mode: 0o660 }],
+    dma_heap: { gid: RDMA_GID, mode: 0o660 },
+    sysctl: { contig_group: RDMA_GID },
+  };
+}
+
+const RDMA_GID = 1000;
+
+const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n}`;
+
+/**
+ * Section 5: the thread's request through every contender, each on its own clone of the machine
+ * as the day left it: success, latency, pages moved, what the NIC and an accelerator make of the
+ * buffer, and what a workload running afterwards loses compared with a clone where nothing was
+ * asked (docs/comparison.md).
+ */
+function everyContender(m: Machine, out: (line: string) => void): void {
+  const bytes = requestBytes(m);
+  const copy = cloneCopies(m);
+  if (!copy) throw new Error('the demo machine cannot be cloned');
+  const c = compareContenders({
+    copy,
+    request: { bytes, uid: 1000, gid: RDMA_GID, devices: ['rdma-nic', 'qat-like-accelerator'] },
+    probe: collateralProbe({ window: '3s', steps: 6 }),
+  });
+  out(
+    pc.bold(
+      `5. The thread's request — ${mib(bytes / PAGE_SIZE)} of physically contiguous memory for an RDMA NIC — through every contender`,
+    ),
+  );
+  out(
+    pc.dim(
+      '   each on its own clone of this machine; "after" is a 3 s workload that follows (THP faults, order-3 kernel allocations, reads), against a clone where nothing was asked',
+    ),
+  );
+  const head = [
+    'contender',
+    'result',
+    'latency',
+    'migrated',
+    'reclaimed',
+    'NIC MTT',
+    'accelerator',
+    'after: THP fallback',
+    'reclaim',
+    'kernel fails',
+  ];
+  const rows = c.results.map((r) => {
+    const nic = r.benefit.find((b) => b.device === 'rdma-nic');
+    const acc = r.benefit.find((b) => b.device === 'qat-like-accelerator');
+    const d = r.collateral;
+    const pp = d ? `${d.thp.fallback_rate >= 0 ? '+' : ''}${(100 * d.thp.fallback_rate).toFixed(1)} pp` : '';
+    const fails = d ? d.kernel.atomic_failures + d.kernel.noretry_failures : 0;
+    return [
+      r.name,
+      r.skipped ? 'skipped' : r.ok ? 'ok' : (r.errno ?? ''),
+      r.cost ? `${(r.cost.latency_ns / 1e6).toFixed(1)} ms` : '',
+      r.cost ? String(r.cost.pages_migrated) : '',
+      r.cost ? String(r.cost.pgsteal) : '',
+      nic?.mtt_entries
+        ? `${nic.mtt_entries} × ${nic.mtt_page_size! >= MiB ? `${nic.mtt_page_size! / MiB}M` : `${nic.mtt_page_size! / 1024}K`}`
+        : '',
+      acc ? (acc.usable ? 'usable' : `${acc.segments} pieces`) : '',
+      r.ok ? pp : '',
+      r.ok && d ? signed(d.reclaim.pgsteal_kswapd + d.reclaim.pgsteal_direct) : '',
+      r.ok ? signed(fails) : '',
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (cells: string[]) =>
+    `  ${cells.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ')}`;
+  out(pc.dim(fmt(head)));
+  for (const [i, r] of rows.entries()) {
+    const line = fmt(r);
+    const res = c.results[i];
+    out(res.ok ? line : res.skipped ? pc.dim(line) : line.replace(r[1], pc.red(r[1])));
+  }
+  // "ENOMEM: Cannot allocate memory, mmap (why)" → "why": the table already has the errno.
+  for (const r of c.results)
+    if (!r.ok && !r.skipped && r.note)
+      out(pc.dim(`  ${r.name}: ${r.note.replace(/\b[A-Z]+: [^,;]+, \w+ \((.*)\)$/, '$1')}`));
+  out('');
 }
 
 const PGMIGRATE_SUCCESS = vm_event_index('pgmigrate_success');
 
 /**
- * Section 5: what Linux 6.18 itself offers on the fragmented machine — a driver's
+ * Section 6: what Linux 6.18 itself offers on the fragmented machine — a driver's
  * alloc_contig_pages() (the RFC's 700 MiB, or an eighth of a smaller machine), a runtime hugetlb
  * pool, and compact_memory — each with its simulated latency and the pages it moved.
  */
 function kernelToday(m: Machine, out: (line: string) => void): void {
-  const step = 64 * MiB;
-  const size = Math.min(700 * MiB, Math.floor((m.mm.totalram_pages * PAGE_SIZE) / 8 / step) * step);
-  const nr = size / PAGE_SIZE;
+  const nr = requestBytes(m) / PAGE_SIZE;
   const measure = (fn: () => void): { ms: string; moved: number } => {
     const t0 = m.kernel_ns;
     const moved0 = m.mm.vm_events[PGMIGRATE_SUCCESS];
@@ -214,33 +325,9 @@ function kernelToday(m: Machine, out: (line: string) => void): void {
     return `${got} of ${want} 2 MiB pages in ${r.ms} ms, migrating ${r.moved} pages`;
   };
   const line = (label: string, text: string): void => out(`  ${label.padEnd(40)}${text}`);
-  /** mmap(MAP_CONTIG) of `bytes` under the machine's policy (rfc-poc: the 2017 proof of concept). */
-  const mapContig = (bytes: number): string => {
-    const p = m.spawn({ name: 'rdma-app' });
-    try {
-      let addr = 0;
-      const r = measure(() => {
-        addr = p.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_CONTIG);
-      });
-      p.munmap(addr, bytes);
-      return `${pc.green('got it')} in ${r.ms} ms`;
-    } catch (e) {
-      if (e instanceof ErrnoError) {
-        const why = bytes > 4 * MiB ? 'one buddy block: 4 MiB at most' : 'no free block of that order';
-        return `${pc.red(e.code)} (${why})`;
-      }
-      throw e;
-    } finally {
-      p.exit();
-    }
-  };
-  out(
-    pc.bold('5. What Linux 6.18 offers today on this machine, and what the 2017 MAP_CONTIG RFC would have'),
-  );
-  line('mmap(MAP_CONTIG, 4 MiB), RFC POC', mapContig(4 * MiB));
-  line(`mmap(MAP_CONTIG, ${mib(nr)}), RFC POC`, mapContig(nr * PAGE_SIZE));
-  line(`a driver's alloc_contig_pages(${mib(nr)})`, contig());
+  out(pc.bold('6. What Linux 6.18 does by itself on this machine'));
   line(`echo ${Math.floor(nr / 512)} > nr_hugepages`, hugepages());
+  line(`a driver's alloc_contig_pages(${mib(nr)})`, contig());
   const c = measure(() => m.writeFile('/proc/sys/vm/compact_memory', '1'));
   m.kernel.drain_all_pages();
   const compacted = fragmentationSummary(m.mm);
@@ -249,8 +336,8 @@ function kernelToday(m: Machine, out: (line: string) => void): void {
     `${c.ms} ms, migrating ${c.moved} pages: ${compacted.freeHugeBlocks} free 2 MiB blocks, ` +
       `longest free run ${mib(compacted.largestFreeRun)}`,
   );
-  line(`then alloc_contig_pages(${mib(nr)})`, contig());
   line('then nr_hugepages again', hugepages());
+  line(`then alloc_contig_pages(${mib(nr)})`, contig());
   out(
     pc.dim(
       '  A contiguous allocation can fail after migrating many pages: isolation turns a range down ' +

@@ -6,7 +6,7 @@
  */
 import { __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from '../mm/gfp.ts';
 import type { MM } from '../mm/mm.ts';
-import { MAX_PAGE_ORDER } from '../mm/mmzone.ts';
+import { get_order, MAX_PAGE_ORDER, PAGE_SIZE } from '../mm/mmzone.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
 import { alloc_contig_pages } from '../mm/page_alloc/contig.ts';
 import { split_page } from '../mm/vmalloc.ts';
@@ -29,8 +29,9 @@ export function pfn_run(pfn: number, nr: number): Int32Array {
 
 /**
  * `pages` zeroed order-0 pages from node `nid` first, as a pfn per page in ascending runs, or
- * null. Strict: alloc_contig_pages() of exactly `pages` (isolation and migration; the rest of the
- * range goes back to the pools).
+ * null. Strict follows Anshuman Khandual's chain from the thread: a buddy block when the size
+ * allows one (the tail freed at once), else alloc_contig_pages() of exactly `pages` (isolation
+ * and migration; the rest of the range goes back to the pools).
  */
 export function contig_alloc(
   mm: MM,
@@ -40,6 +41,16 @@ export function contig_alloc(
   cpu: number,
 ): Int32Array | null {
   if (mode === 'best-effort') return contig_alloc_best_effort(mm, pages, nid, cpu);
+  const order = get_order(pages * PAGE_SIZE);
+  if (order <= MAX_PAGE_ORDER) {
+    // One try with light compaction; a miss leaves the heavy lifting to alloc_contig_pages().
+    const pfn = __alloc_pages(mm, GFP_CONTIG | __GFP_NORETRY | __GFP_NOWARN, order, nid, cpu);
+    if (pfn >= 0) {
+      split_page(mm, pfn, order);
+      for (let p = pfn + pages; p < pfn + (1 << order); p++) __free_pages(mm, p, 0, cpu);
+      return pfn_run(pfn, pages);
+    }
+  }
   const pfn = alloc_contig_pages(mm, pages, GFP_CONTIG, nid, null, { cpu });
   return pfn < 0 ? null : pfn_run(pfn, pages);
 }

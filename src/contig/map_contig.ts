@@ -16,8 +16,8 @@
  *   would map shmem pages and leak its block), faults index the block by page offset (not from
  *   vm_start, which a partial munmap moves), and a page zapped by MADV_DONTNEED is not mapped
  *   again (the POC would map the freed page).
- * - `rfc`, the design the thread converged on: any size, through alloc_contig_pages() (isolation
- *   and migration), exactly `length` kept and the rest of the range back in the pools, zeroed.
+ * - `rfc`, the design the thread converged on: any size, through a buddy block up to 4 MiB or
+ *   alloc_contig_pages() (isolation and migration), exactly `length` kept and the rest of the range back in the pools, zeroed.
  *   The mapping holds its pages: each is pinned while mapped (migration, compaction and reclaim
  *   leave pinned pages alone), the mapping stays VM_LOCKED (munlock changes nothing), advice
  *   that would drop, age or collapse them is EINVAL, and a fork child does not get the mapping

@@ -21,9 +21,6 @@ import {
 } from './sysctl/proc_dointvec.ts';
 import type { Vfs } from './vfs.ts';
 
-/** vm.hugetlb_shm_group (gid allowed SHM_HUGETLB), kept per machine. */
-const shm_groups = new WeakMap<MM, { hugetlb_shm_group: number }>();
-
 /**
  * kernel: lib/kstrtox.c kstrtoul(s, 10): the value, or -EINVAL / -ERANGE.
  */
@@ -44,8 +41,6 @@ function hugetlb_sysctl_table(mm: MM): Array<{
   handler(write: boolean, buffer: string): { err: number; out: string };
 }> {
   const st = mm.hugetlb;
-  const shm = shm_groups.get(mm) ?? { hugetlb_shm_group: 0 };
-  shm_groups.set(mm, shm);
   // kernel: mm/hugetlb.c hugetlb_sysctl_handler_common(): parse into a copy of max_huge_pages.
   const nr = (obey_mempolicy: boolean) => (write: boolean, buffer: string) => {
     const h = st.default_hstate;
@@ -60,7 +55,7 @@ function hugetlb_sysctl_table(mm: MM): Array<{
   entries.push({
     procname: 'hugetlb_shm_group',
     handler: (write, buffer) =>
-      proc_dointvec(ctl_int('hugetlb_shm_group', shm, 'hugetlb_shm_group'), write, buffer),
+      proc_dointvec(ctl_int('hugetlb_shm_group', mm.hugetlb, 'hugetlb_shm_group'), write, buffer),
   });
   // kernel: mm/hugetlb.c hugetlb_overcommit_handler()
   entries.push({

@@ -105,6 +105,7 @@ import {
 } from './page-flags.ts';
 import { get_pageblock_skip, get_pfnblock_migratetype, set_pageblock_skip } from './pageblock.ts';
 import { NR_FREE_PAGES, NR_FREE_PAGES_BLOCKS, node_stat_index, vm_event_index } from './vmstat_items.ts';
+import type { Work } from './workqueue.ts';
 
 /** COMPACT_CLUSTER_MAX (= SWAP_CLUSTER_MAX): pages isolated for one migrate_pages() call. */
 export const COMPACT_CLUSTER_MAX = 32;
@@ -2225,10 +2226,40 @@ export function wake_up_kcompactd(mm: MM, pgdat: PglistData): void {
   k.sleeping = false;
   k.wait_seq++;
   k.wait_until = MAX_SCHEDULE_TIMEOUT;
-  mm.defer(0, () => {
-    kcompactd_wait_done(mm, pgdat, true);
+  mm.defer(0, new KcompactdWoken(mm, pgdat));
+}
+
+/** kcompactd woken from its wait (wake_up_kcompactd()): one iteration, then the wait again. */
+class KcompactdWoken implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly pgdat: PglistData,
+  ) {}
+
+  run(): void {
+    kcompactd_wait_done(this.mm, this.pgdat, true);
+    kcompactd_wait(this.mm, this.pgdat);
+  }
+}
+
+/** kcompactd's wait timed out (the proactive interval), unless the wait `seq` has ended since. */
+class KcompactdTimeout implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly pgdat: PglistData,
+    readonly seq: number,
+  ) {}
+
+  run(): void {
+    const { mm, pgdat } = this;
+    const k = mm.kcompactd[pgdat.node_id];
+    if (k.wait_seq !== this.seq || !k.sleeping) return;
+    k.sleeping = false;
+    k.wait_until = MAX_SCHEDULE_TIMEOUT;
+    // Timed out: the wait still returns nonzero if the condition holds by now.
+    kcompactd_wait_done(mm, pgdat, kcompactd_work_requested(pgdat));
     kcompactd_wait(mm, pgdat);
-  });
+  }
 }
 
 /**
@@ -2250,14 +2281,7 @@ function kcompactd_wait(mm: MM, pgdat: PglistData): void {
   const seq = ++k.wait_seq;
   k.wait_until = k.timeout === MAX_SCHEDULE_TIMEOUT ? MAX_SCHEDULE_TIMEOUT : mm.now() + k.timeout;
   if (k.timeout === MAX_SCHEDULE_TIMEOUT) return;
-  mm.defer(k.timeout, () => {
-    if (k.wait_seq !== seq || !k.sleeping) return;
-    k.sleeping = false;
-    k.wait_until = MAX_SCHEDULE_TIMEOUT;
-    // Timed out: the wait still returns nonzero if the condition holds by now.
-    kcompactd_wait_done(mm, pgdat, kcompactd_work_requested(pgdat));
-    kcompactd_wait(mm, pgdat);
-  });
+  mm.defer(k.timeout, new KcompactdTimeout(mm, pgdat, seq));
 }
 
 /**

@@ -105,11 +105,16 @@ export interface CpuAccount {
  * Run kernel-thread work (a daemon's turn, a deferred completion): its CPU time goes to
  * `account`, not to the task whose syscall happened to let the clock reach it.
  */
-export function run_kthread(mm: { kernel_ns: number }, account: CpuAccount, fn: () => void): void {
+export function run_kthread(
+  mm: { kernel_ns: number },
+  account: CpuAccount,
+  fn: (() => void) | { run(): void },
+): void {
   const saved = mm.kernel_ns;
   mm.kernel_ns = 0;
   try {
-    fn();
+    if (typeof fn === 'function') fn();
+    else fn.run();
   } finally {
     account.cpu_ns += mm.kernel_ns;
     mm.kernel_ns = saved;

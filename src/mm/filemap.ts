@@ -65,6 +65,12 @@ export interface BackingDev {
 }
 
 /** struct address_space: one file's page cache (and, for tmpfs, its only copy of the data). */
+/** Who charges a tmpfs file's pages to the commit count (the vm layer's Vm.shmem_acct()). */
+export interface ShmemAcct {
+  /** Charge `pages` (negative: give back) for the running task; false if overcommit refuses. */
+  shmem_acct(pages: number): boolean;
+}
+
 export class AddressSpace {
   /** i_pages: page index → pfn. */
   readonly i_pages = new XArray();
@@ -88,7 +94,7 @@ export class AddressSpace {
    * to give back) to the commit count; false when the overcommit policy refuses. Null: not
    * charged per page.
    */
-  acct_blocks: ((pages: number) => boolean) | null = null;
+  acct_blocks: ShmemAcct | null = null;
   /** Open files, mappings and the name that keep the inode (i_count + i_nlink, simplified). */
   refs = 0;
 
@@ -301,7 +307,7 @@ export function filemap_remove_folio(mm: MM, as: AddressSpace, pfn: number, cpu:
     node.vm_stat[NR_SHMEM]--;
     // shmem_recalc_inode(): the block and its commit charge go back.
     as.sbinfo.used_blocks--;
-    as.acct_blocks?.(-1);
+    as.acct_blocks?.shmem_acct(-1);
   }
   const fl = f.flags[pfn];
   if (fl & PG_dirty && !as.shmem) folio_account_cleaned(mm, as, pfn);

@@ -100,9 +100,11 @@ export class HugetlbState {
   /**
    * The address-space half of migrating an in-use page (hugetlbfs_migrate_folio() moving its page
    * cache slot, and remove_migration_ptes() repointing its PMD/PUD leaves): installed by the vm
-   * layer (src/vm/hugetlb.ts) on its first hugetlb object; null while nothing can map one.
+   * layer (src/vm/hugetlb.ts, through Vm) on its first hugetlb object; null while nothing can map one.
    */
-  migrate_mapping: ((old: number, dst: number) => void) | null = null;
+  vm: { hugetlb_migrate_mapping(old: number, dst: number): void } | null = null;
+  /** vm.hugetlb_shm_group: the group allowed SHM_HUGETLB (fs/hugetlb.ts). */
+  hugetlb_shm_group = 0;
 
   constructor(readonly nr_nodes: number) {
     this.default_hugepages_in_node = new Int32Array(nr_nodes);

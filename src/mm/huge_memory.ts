@@ -96,28 +96,46 @@ export class ThpState {
   readonly nr_anon = new Int32Array(HPAGE_PMD_ORDER + 1);
   /** Per node: the deferred split queue (pgdat->deferred_split_queue), heads in list order. */
   readonly split_queue: Set<number>[];
-  /** split_folio() of the vm layer (it needs the reverse map); 0 or -errno. */
-  split_folio: (head: number, isolated: boolean) => number = () => -16;
-  /** start_stop_khugepaged() of the vm layer (vm/khugepaged.ts), after an enabled write. */
-  start_stop_khugepaged: () => void = () => {};
-  /** wake_up_interruptible(&khugepaged_wait) with the sleep expired (the sleep knobs' writes). */
-  khugepaged_wakeup: () => void = () => {};
+  /** The vm layer, once it has installed split_folio() (vm/huge_memory.ts thp_shrinker_init()). */
+  vm: ThpVmOps | null = null;
+  /** The vm layer, once khugepaged_init() has run (vm/khugepaged.ts). */
+  khugepaged_thread: ThpVmOps | null = null;
 
   constructor(nr_frames: number, nr_nodes: number) {
     this.entire_mapcount = new Int32Array((nr_frames >> HPAGE_PMD_ORDER) + 1);
     this.split_queue = Array.from({ length: nr_nodes }, () => new Set<number>());
     this.anon_orders[HPAGE_PMD_ORDER] = ANON_ORDER_INHERIT;
   }
+
+  /** split_folio() of the vm layer (it needs the reverse map); 0 or -errno (-EBUSY without). */
+  split_folio(head: number, isolated: boolean): number {
+    return this.vm ? this.vm.split_folio(head, isolated) : -16;
+  }
+
+  /** start_stop_khugepaged() of the vm layer (vm/khugepaged.ts), after an enabled write. */
+  start_stop_khugepaged(): void {
+    this.khugepaged_thread?.start_stop_khugepaged();
+  }
+
+  /** wake_up_interruptible(&khugepaged_wait) with the sleep expired (the sleep knobs' writes). */
+  khugepaged_wakeup(): void {
+    this.khugepaged_thread?.khugepaged_wakeup();
+  }
 }
 
-const states = new WeakMap<MM, ThpState>();
+/** What THP needs of the address-space layer (vm/vm.ts Vm implements it). */
+export interface ThpVmOps {
+  split_folio(head: number, isolated: boolean): number;
+  start_stop_khugepaged(): void;
+  khugepaged_wakeup(): void;
+}
 
 /** The THP state of a machine (created with the defaults at first use). */
 export function thp(mm: MM): ThpState {
-  let s = states.get(mm);
+  let s = mm.thp_state;
   if (!s) {
     s = new ThpState(mm.frames.nr_frames, mm.nodes.length);
-    states.set(mm, s);
+    mm.thp_state = s;
   }
   return s;
 }

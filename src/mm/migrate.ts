@@ -347,7 +347,7 @@ function unmap_and_move_huge_page(
   f.mapping[dst] = f.mapping[src];
   f.index[dst] = f.index[src];
   f.flags[dst] = (f.flags[dst] & ~MIGRATE_FLAGS) | (f.flags[src] & MIGRATE_FLAGS);
-  mm.hugetlb.migrate_mapping?.(src, dst);
+  mm.hugetlb.vm?.hugetlb_migrate_mapping(src, dst);
   f.mapcount[dst] = mapped;
   f.mapcount[src] = 0;
   f.flags[src] &= ~MIGRATE_FLAGS;

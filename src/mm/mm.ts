@@ -9,6 +9,7 @@ import { type CostModel, type CpuAccount, DEFAULT_COSTS } from './cost.ts';
 import { PageCache } from './filemap.ts';
 import { FrameTable } from './frames.ts';
 import { HugetlbState } from './hstate.ts';
+import type { ThpState } from './huge_memory.ts';
 import { NR_LRU_LISTS } from './lru.ts';
 import {
   MAX_NR_ZONES,
@@ -29,6 +30,7 @@ import { no_tracepoints, type Tracepoints } from './trace.ts';
 import { VmallocState } from './vmalloc.ts';
 import { KswapdState } from './vmscan.ts';
 import { NR_VM_EVENT_ITEMS } from './vmstat_items.ts';
+import { KthreadWork, type Timer, type Work } from './workqueue.ts';
 
 /** Kernel build options that change behaviour or the format of /proc files. */
 export interface KernelConfig {
@@ -109,12 +111,10 @@ export class MM {
   /** Per-node kcompactd threads (compaction.ts), started by kcompactd_init(). */
   readonly kcompactd: KcompactdState[];
   /**
-   * Run kernel background work `delay` ns from now: the machine wires this to its clock;
-   * without one the work runs at once.
+   * The machine's clock (src/sim/clock.ts), which defer() queues work on and now() reads; null
+   * for an MM without a machine: work then runs at once, and the time is always 0.
    */
-  defer: (delay: number, fn: () => void) => void = (_delay, fn) => fn();
-  /** Simulated ns since boot: the machine wires this to its clock. */
-  now: () => number = () => 0;
+  timer: Timer | null = null;
   /** What each primitive step costs (cost.ts). */
   readonly cost: CostModel = { ...DEFAULT_COSTS };
   /**
@@ -148,6 +148,10 @@ export class MM {
   totalcma_pages = 0;
   /** Pages never given to the buddy allocator (memblock reservations and holes inside zones). */
   totalram_pages = 0;
+  /** The WARN_ON_ONCE() sites that have fired, as `file:line` (page_alloc/slowpath.ts, contig.ts). */
+  readonly warned_once = new Set<string>();
+  /** The THP state (huge_memory.ts thp()), created at first use. */
+  thp_state: ThpState | null = null;
 
   constructor(
     readonly config: KernelConfig,
@@ -185,6 +189,21 @@ export class MM {
     this.pb_flags = new Uint8Array(nr_pageblocks);
     this.pb_zone = new Uint16Array(nr_pageblocks);
     this.subsection_valid = new Uint8Array(nr_pageblocks);
+  }
+
+  /**
+   * Run kernel background work `delay` ns from now, in a kernel thread (mm.kthreads' CPU time),
+   * on the machine's clock; without one, at once. `work` is a class instance, never a closure
+   * (workqueue.ts), so that a machine with work pending can be cloned.
+   */
+  defer(delay: number, work: Work): void {
+    if (this.timer) this.timer.after(delay, new KthreadWork(this, work));
+    else work.run();
+  }
+
+  /** Simulated ns since boot (the machine's clock; 0 without one). */
+  now(): number {
+    return this.timer ? this.timer.now : 0;
   }
 
   /** max_pfn: the end of the highest RAM range. */

@@ -25,6 +25,7 @@ import {
   Zone,
 } from './mmzone.ts';
 import { __free_pages_memory } from './page_alloc/alloc_pages.ts';
+import type { AllocContext, CompactOutcome, SlowpathHooks } from './page_alloc/context.ts';
 import { defer_init } from './page_alloc/deferred.ts';
 import {
   calculate_min_free_kbytes,
@@ -440,15 +441,61 @@ export function mm_init(opts: BootOptions): MM {
   }
   update_mobility_grouping(mm);
   kernel_init_allocations(mm, opts.early, opts.rand);
-  // kswapd_init(): from here on the slow path wakes kswapd and reclaims directly.
-  mm.hooks.wakeup_kswapd = (zone, gfp, order, highest) => wakeup_kswapd(mm, zone, gfp, order, highest);
-  mm.hooks.wake_all_kswapds = (order, gfp, ac) => wake_all_kswapds(mm, order, gfp, ac);
-  mm.hooks.try_to_free_pages = (order, gfp, ac) => try_to_free_pages(mm, order, gfp, ac);
-  mm.hooks.zone_reclaimable_pages = (zone) => zone_reclaimable_pages(mm, zone);
-  // CONFIG_COMPACTION: the slow path compacts directly (mm/compaction.c).
-  mm.hooks.try_to_compact_pages = (gfp, order, alloc_flags, ac, prio, out) =>
-    try_to_compact_pages(mm, gfp, order, alloc_flags, ac, prio, out);
-  mm.hooks.compaction_zonelist_suitable = (ac, order, alloc_flags) =>
-    compaction_zonelist_suitable(mm, ac, order, alloc_flags);
+  // kswapd_init(): from here on the slow path wakes kswapd and reclaims directly; with
+  // CONFIG_COMPACTION it compacts directly (mm/compaction.c).
+  mm.hooks = new KernelHooks(mm);
   return mm;
+}
+
+/** The OOM killer of the address-space layer (vm/vm.ts Vm). */
+export interface OomKiller {
+  /** out_of_memory(): whether a victim was killed. */
+  out_of_memory(gfp: number, order: number): boolean;
+}
+
+/**
+ * The slow path's hooks on a booted kernel: kswapd, direct reclaim and direct compaction, and
+ * the OOM killer once the vm layer is there (`oom`). Methods, not closures, so that a machine can
+ * be cloned (workqueue.ts).
+ */
+export class KernelHooks implements SlowpathHooks {
+  constructor(
+    readonly mm: MM,
+    public oom: OomKiller | null = null,
+  ) {}
+
+  wakeup_kswapd(zone: Zone, gfp: number, order: number, highest_zoneidx: number): void {
+    wakeup_kswapd(this.mm, zone, gfp, order, highest_zoneidx);
+  }
+
+  wake_all_kswapds(order: number, gfp: number, ac: AllocContext): void {
+    wake_all_kswapds(this.mm, order, gfp, ac);
+  }
+
+  try_to_free_pages(order: number, gfp: number, ac: AllocContext): number {
+    return try_to_free_pages(this.mm, order, gfp, ac);
+  }
+
+  try_to_compact_pages(
+    gfp: number,
+    order: number,
+    alloc_flags: number,
+    ac: AllocContext,
+    prio: number,
+    out: CompactOutcome,
+  ): void {
+    try_to_compact_pages(this.mm, gfp, order, alloc_flags, ac, prio, out);
+  }
+
+  compaction_zonelist_suitable(ac: AllocContext, order: number, alloc_flags: number): boolean {
+    return compaction_zonelist_suitable(this.mm, ac, order, alloc_flags);
+  }
+
+  zone_reclaimable_pages(zone: Zone): number {
+    return zone_reclaimable_pages(this.mm, zone);
+  }
+
+  out_of_memory(gfp: number, order: number, _ac: AllocContext): boolean {
+    return this.oom ? this.oom.out_of_memory(gfp, order) : false;
+  }
 }

@@ -155,6 +155,8 @@ export class Zone {
   readonly vm_stat = new Float64Array(16);
   readonly vm_numa_event = new Float64Array(8);
   pcp!: PerCpuPages;
+  /** Per CPU, 1 while it holds a counter differential not yet folded (page_alloc/pcp.ts). */
+  vm_stat_diff: Uint8Array | null = null;
   // CONFIG_COMPACTION (mm/compaction.c): where the scanners restart, deferral after failures, and
   // whether the pageblock skip bits are due for a reset. Zero at boot, as in the kernel.
   /** Where the free scanner restarts (a pageblock start). */

@@ -22,6 +22,7 @@ import { PAGE_SIZE } from './mmzone.ts';
 import { PG_writeback } from './page-flags.ts';
 import { global_node_page_state, global_zone_page_state } from './vmstat.ts';
 import { NR_FREE_PAGES, node_stat_index, vm_event_index } from './vmstat_items.ts';
+import type { Work } from './workqueue.ts';
 
 const NR_INACTIVE_FILE = node_stat_index('nr_inactive_file');
 const NR_ACTIVE_FILE = node_stat_index('nr_active_file');
@@ -130,14 +131,47 @@ export function writeback_pages(
   const wb = mm.writeback;
   const now = mm.now();
   wb.busy_until = Math.max(wb.busy_until, now) + (batch.length * PAGE_SIZE * 1e9) / as.bdi.write_bw;
-  const mapping = f.mapping[batch[0]];
-  mm.defer(wb.busy_until - now, () => {
+  mm.defer(wb.busy_until - now, new WritebackDone(mm, batch, f.mapping[batch[0]]));
+  return batch.length;
+}
+
+/** The device finished writing a batch (end_bio → folio_end_writeback()). */
+class WritebackDone implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly batch: number[],
+    readonly mapping: number,
+  ) {}
+
+  run(): void {
+    const { mm, batch, mapping } = this;
+    const f = mm.frames;
     for (const pfn of batch) {
       // Truncation ends writeback of the pages it removes; skip those.
       if (f.flags[pfn] & PG_writeback && f.mapping[pfn] === mapping) folio_end_writeback(mm, pfn);
     }
-  });
-  return batch.length;
+  }
+}
+
+/** The flusher's work item (wb->dwork): one wb_workfn() run. */
+class WbWork implements Work {
+  constructor(readonly mm: MM) {}
+
+  run(): void {
+    wb_workfn(this.mm);
+  }
+}
+
+/** The periodic flusher wake-up (wb_wakeup_delayed(), every dirty_writeback_centisecs). */
+class WbPeriodic implements Work {
+  constructor(readonly mm: MM) {}
+
+  run(): void {
+    const mm = this.mm;
+    const period = mm.dirty.dirty_writeback_centisecs * 1e7;
+    if (period && mm.writeback.b_dirty.size) wb_wakeup(mm);
+    mm.defer(period || 5e9, this);
+  }
 }
 
 /**
@@ -187,7 +221,7 @@ export function wb_wakeup(mm: MM, delay = 0): void {
   const wb = mm.writeback;
   if (wb.queued) return;
   wb.queued = true;
-  mm.defer(delay, () => wb_workfn(mm));
+  mm.defer(delay, new WbWork(mm));
 }
 
 /**
@@ -230,10 +264,5 @@ export function wait_on_device(mm: MM, as: AddressSpace, nr_pages: number): void
 
 /** Arm the periodic flusher (dirty_writeback_centisecs; 0 disables periodic writeback). */
 export function wb_start_periodic(mm: MM): void {
-  const tick = (): void => {
-    const period = mm.dirty.dirty_writeback_centisecs * 1e7;
-    if (period && mm.writeback.b_dirty.size) wb_wakeup(mm);
-    mm.defer(period || 5e9, tick);
-  };
-  mm.defer(mm.dirty.dirty_writeback_centisecs * 1e7 || 5e9, tick);
+  mm.defer(mm.dirty.dirty_writeback_centisecs * 1e7 || 5e9, new WbPeriodic(mm));
 }

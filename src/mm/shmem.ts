@@ -33,14 +33,14 @@ export function shmem_get_folio(
   const cached = filemap_get_folio(as, index);
   if (cached >= 0) return cached;
   // shmem_inode_acct_blocks(): the commit charge first (-ENOMEM), then the mount's size.
-  if (as.acct_blocks && !as.acct_blocks(1)) return -errnos.ENOMEM;
+  if (as.acct_blocks && !as.acct_blocks.shmem_acct(1)) return -errnos.ENOMEM;
   if (sbinfo.used_blocks + 1 > sbinfo.max_blocks) {
-    as.acct_blocks?.(-1);
+    as.acct_blocks?.shmem_acct(-1);
     return -errnos.ENOSPC;
   }
   const pfn = filemap_create_folio(mm, as, index, nid, cpu);
   if (pfn < 0) {
-    as.acct_blocks?.(-1);
+    as.acct_blocks?.shmem_acct(-1);
     return -errnos.ENOMEM;
   }
   sbinfo.used_blocks++;

@@ -80,10 +80,6 @@ export class Shrinker {
   /** Scan work deferred to later calls, per node (node 0 only if not NUMA aware). */
   readonly nr_deferred: Float64Array;
   registered = false;
-  /** count_objects(): freeable objects, 0, or SHRINK_EMPTY. */
-  count_objects: (sc: ShrinkControl) => number = () => 0;
-  /** scan_objects(): objects freed, or SHRINK_STOP. */
-  scan_objects: (sc: ShrinkControl) => number = () => SHRINK_STOP;
 
   constructor(
     readonly flags: number,
@@ -91,6 +87,19 @@ export class Shrinker {
     nr_nodes: number,
   ) {
     this.nr_deferred = new Float64Array(nr_nodes);
+  }
+
+  /**
+   * count_objects(): freeable objects, 0, or SHRINK_EMPTY. A shrinker is a subclass overriding
+   * this and scan_objects() (methods, not closures: see workqueue.ts on cloning).
+   */
+  count_objects(_sc: ShrinkControl): number {
+    return 0;
+  }
+
+  /** scan_objects(): objects freed, or SHRINK_STOP. */
+  scan_objects(_sc: ShrinkControl): number {
+    return SHRINK_STOP;
   }
 }
 
@@ -219,7 +228,7 @@ const OBJ_REFERENCED = 1 << 1;
 /** Dentry unhashed (d_drop): freed when its last reference goes. Inode: i_nlink == 0. */
 const OBJ_DOOMED = 1 << 2;
 
-class ObjectTable {
+export class ObjectTable {
   ref = new Int32Array(0);
   flags = new Uint8Array(0);
   next = new Int32Array(0);
@@ -231,10 +240,11 @@ class ObjectTable {
 
   constructor(readonly s: KmemCache) {
     this.grow(s.capacity);
-    s.grow_hooks.push((capacity) => this.grow(capacity));
+    s.grow_hooks.push(this);
   }
 
-  private grow(capacity: number): void {
+  /** The cache's slab table grew to `capacity` slots: grow the per-object arrays with it. */
+  grow(capacity: number): void {
     const n = capacity * this.s.oo_objects;
     const g = <T extends Int32Array | Uint8Array | Float64Array | Uint16Array>(
       old: T,
@@ -253,13 +263,11 @@ class ObjectTable {
   }
 }
 
-const object_tables = new WeakMap<KmemCache, ObjectTable>();
-
 function table_of(s: KmemCache): ObjectTable {
-  let t = object_tables.get(s);
+  let t = s.object_table;
   if (!t) {
     t = new ObjectTable(s);
-    object_tables.set(s, t);
+    s.object_table = t;
   }
   return t;
 }
@@ -384,11 +392,9 @@ export class SuperBlock {
     this.s_dentry_lru = new ListLru(this.dentry_cache, mm.nodes.length);
     this.s_inode_lru = new ListLru(inode_cache, mm.nodes.length);
     // kernel: fs/super.c alloc_super()
-    const shrink = shrinker_alloc(mm, SHRINKER_NUMA_AWARE | SHRINKER_MEMCG_AWARE, `sb-${name}`);
+    const shrink = new SuperShrinker(this, SHRINKER_NUMA_AWARE | SHRINKER_MEMCG_AWARE, `sb-${name}`);
     shrink.seeks = DEFAULT_SEEKS;
     shrink.batch = 1024;
-    shrink.count_objects = (sc) => super_cache_count(this, sc);
-    shrink.scan_objects = (sc) => super_cache_scan(this, sc);
     this.s_shrink = shrink;
   }
 
@@ -400,6 +406,25 @@ export class SuperBlock {
   /** nr_unused of /proc/sys/fs/inode-state: inodes on the LRU. */
   get nr_unused_inodes(): number {
     return this.s_inode_lru.total();
+  }
+}
+
+/** A super block's "sb-<name>" shrinker: super_cache_count() / super_cache_scan(). */
+class SuperShrinker extends Shrinker {
+  constructor(
+    readonly sb: SuperBlock,
+    flags: number,
+    name: string,
+  ) {
+    super(flags, name, sb.mm.nodes.length);
+  }
+
+  override count_objects(sc: ShrinkControl): number {
+    return super_cache_count(this.sb, sc);
+  }
+
+  override scan_objects(sc: ShrinkControl): number {
+    return super_cache_scan(this.sb, sc);
   }
 }
 

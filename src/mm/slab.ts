@@ -79,7 +79,7 @@ import type { MM } from './mm.ts';
 import { get_order, MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE } from './mmzone.ts';
 import { __alloc_pages, __free_pages } from './page_alloc/alloc_pages.ts';
 import { PG_head, PG_slab, PG_tail, PGI_alloc, PGI_nopage } from './page-flags.ts';
-import type { Shrinker, SuperBlock } from './shrinker.ts';
+import type { ObjectTable, Shrinker, SuperBlock } from './shrinker.ts';
 import {
   SLAB_CACHE_DMA,
   SLAB_CACHE_DMA32,
@@ -298,8 +298,10 @@ export class KmemCache {
   inuse_map = new Uint32Array(0);
   private free_slots = new Int32Array(0);
   private nr_free_slots = 0;
-  /** Called with the new slot capacity when the table grows (per-object side tables follow). */
-  readonly grow_hooks: Array<(capacity: number) => void> = [];
+  /** Told the new slot capacity when the table grows (per-object side tables follow). */
+  readonly grow_hooks: Array<{ grow(capacity: number): void }> = [];
+  /** The dentry or inode state of each object (shrinker.ts ObjectTable), for the VFS caches. */
+  object_table: ObjectTable | null = null;
 
   constructor(
     id: number,
@@ -387,7 +389,7 @@ export class KmemCache {
     this.inuse_map = copy(this.inuse_map, (n) => new Uint32Array(n), this.bitmap_words);
     this.free_slots = copy(this.free_slots, (n) => new Int32Array(n), 1);
     this.capacity = capacity;
-    for (const hook of this.grow_hooks) hook(capacity);
+    for (const hook of this.grow_hooks) hook.grow(capacity);
   }
 
   /** A free slot for a new slab. */

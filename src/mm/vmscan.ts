@@ -71,6 +71,7 @@ import {
   total_swap_pages,
 } from './swapfile.ts';
 import { NR_ZONE_INACTIVE_ANON, node_stat_index, vm_event_index } from './vmstat_items.ts';
+import type { Work } from './workqueue.ts';
 
 export const SWAP_CLUSTER_MAX = 32;
 /** kswapd gives a node up after this many runs that reclaimed nothing (MAX_RECLAIM_RETRIES). */
@@ -877,7 +878,40 @@ export function wakeup_kswapd(mm: MM, zone: Zone, gfp: number, order: number, hi
   if (mm.now() < k.nap_until) mm.vm_events[KSWAPD_LOW_WMARK_HIT_QUICKLY]++;
   k.nap_until = -1;
   k.queued = true;
-  mm.defer(0, () => kswapd(mm, zone.nid));
+  mm.defer(0, new KswapdRun(mm, zone.nid));
+}
+
+/** A kswapd run queued for node `nid` (a wake-up, or a rerun it could not sleep after). */
+class KswapdRun implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly nid: number,
+  ) {}
+
+  run(): void {
+    kswapd(this.mm, this.nid);
+  }
+}
+
+/** The end of kswapd's 100 ms nap (kswapd_try_to_sleep()'s schedule_timeout()). */
+class KswapdNapEnd implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly nid: number,
+    readonly until: number,
+    readonly reclaim_order: number,
+    readonly highest_zoneidx: number,
+  ) {}
+
+  run(): void {
+    const { mm, nid, reclaim_order, highest_zoneidx } = this;
+    const k = mm.kswapd[nid];
+    // Woken during the nap (a new run was queued): nothing more to decide here.
+    if (k.nap_until !== this.until || k.queued) return;
+    k.nap_until = -1;
+    if (!prepare_kswapd_sleep(mm, mm.nodes[nid], reclaim_order, highest_zoneidx))
+      kswapd_rerun(mm, nid, reclaim_order, highest_zoneidx);
+  }
 }
 
 /** kernel: mm/vmscan.c pgdat_watermark_boosted(): a managed zone up to highest_zoneidx is boosted. */
@@ -1053,13 +1087,7 @@ function kswapd_try_to_sleep(
     wakeup_kcompactd(mm, node, alloc_order, highest_zoneidx);
     const until = mm.now() + KSWAPD_NAP_NS;
     k.nap_until = until;
-    mm.defer(KSWAPD_NAP_NS, () => {
-      // Woken during the nap (a new run was queued): nothing more to decide here.
-      if (k.nap_until !== until || k.queued) return;
-      k.nap_until = -1;
-      if (!prepare_kswapd_sleep(mm, node, reclaim_order, highest_zoneidx))
-        kswapd_rerun(mm, nid, reclaim_order, highest_zoneidx);
-    });
+    mm.defer(KSWAPD_NAP_NS, new KswapdNapEnd(mm, nid, until, reclaim_order, highest_zoneidx));
     return;
   }
   kswapd_rerun(mm, nid, reclaim_order, highest_zoneidx);
@@ -1080,5 +1108,5 @@ function kswapd_rerun(mm: MM, nid: number, reclaim_order: number, highest_zoneid
   if (k.highest_zoneidx === MAX_NR_ZONES || k.highest_zoneidx < highest_zoneidx)
     k.highest_zoneidx = highest_zoneidx;
   k.queued = true;
-  mm.defer(KSWAPD_RERUN_NS, () => kswapd(mm, nid));
+  mm.defer(KSWAPD_RERUN_NS, new KswapdRun(mm, nid));
 }

@@ -6,9 +6,33 @@
  */
 import type { MM } from './mm.ts';
 import { decay_pcp_high, fold_zone_stat_diff, free_pcppages_bulk } from './page_alloc/pcp.ts';
+import type { Work } from './workqueue.ts';
 
 /** Default vm.stat_interval: one second. */
 export const STAT_INTERVAL_NS = 1e9;
+
+/**
+ * kernel: mm/vmstat.c vmstat_update()
+ * One CPU's vmstat worker: refresh_cpu_vm_stats() every stat_interval, for as long as the
+ * machine runs (the model re-arms it whether or not anything changed).
+ */
+export class VmstatWork implements Work {
+  constructor(
+    readonly mm: MM,
+    readonly cpu: number,
+  ) {}
+
+  run(): void {
+    refresh_cpu_vm_stats(this.mm, this.cpu);
+    this.mm.defer(STAT_INTERVAL_NS, this);
+  }
+}
+
+/** Start the vmstat worker of every CPU on the machine's clock (mm.timer must be set). */
+export function start_vmstat_workers(mm: MM): void {
+  if (!mm.timer) throw new Error('start_vmstat_workers: the MM has no clock');
+  for (let cpu = 0; cpu < mm.nr_cpus; cpu++) mm.defer(STAT_INTERVAL_NS, new VmstatWork(mm, cpu));
+}
 
 // kernel: include/linux/vmstat.h global_zone_page_state()
 /** A zone stat item summed over every zone. */

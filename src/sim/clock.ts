@@ -1,26 +1,35 @@
 /**
- * The simulated clock: a discrete-event loop in nanoseconds. Periodic kernel work (the vmstat
- * worker today; kswapd, kcompactd and khugepaged later) runs as events on it. Events at the same
+ * The simulated clock: a discrete-event loop in nanoseconds. Kernel background work (kswapd,
+ * kcompactd, khugepaged, the flusher, the vmstat worker) runs as events on it. Events at the same
  * time run in the order they were scheduled, so a run is deterministic.
+ *
+ * The machine's events are objects whose run() is a prototype method (src/mm/workqueue.ts), so a
+ * clock with events pending can be cloned with its machine. A function is accepted too (tests,
+ * scripts), but a clock holding one cannot be cloned (src/sim/clone.ts).
  */
+import type { Timer, TimerEvent } from '../mm/workqueue.ts';
+
 export type EventFn = (now: number) => void;
 
-export class Clock {
+/** What runs at an event's time. */
+export type ClockEvent = TimerEvent | EventFn;
+
+export class Clock implements Timer {
   /** Simulated time since boot, in nanoseconds. */
   now = 0;
   private seq = 0;
   // A binary min-heap of events ordered by (time, seq), in parallel arrays.
   private times: number[] = [];
   private seqs: number[] = [];
-  private fns: EventFn[] = [];
+  private fns: ClockEvent[] = [];
 
   /** Run `fn` at absolute time `at` (not before now). */
-  at(at: number, fn: EventFn): void {
+  at(at: number, fn: ClockEvent): void {
     this.push(Math.max(at, this.now), fn);
   }
 
   /** Run `fn` after `delay` nanoseconds. */
-  after(delay: number, fn: EventFn): void {
+  after(delay: number, fn: ClockEvent): void {
     this.push(this.now + delay, fn);
   }
 
@@ -44,7 +53,8 @@ export class Clock {
       const fn = this.fns[0];
       this.pop();
       this.now = t;
-      fn(t);
+      if (typeof fn === 'function') fn(t);
+      else fn.run(t);
     }
     if (time > this.now) this.now = time;
   }
@@ -64,7 +74,7 @@ export class Clock {
     [this.fns[i], this.fns[j]] = [this.fns[j], this.fns[i]];
   }
 
-  private push(time: number, fn: EventFn): void {
+  private push(time: number, fn: ClockEvent): void {
     this.times.push(time);
     this.seqs.push(this.seq++);
     this.fns.push(fn);

@@ -4,6 +4,7 @@
  * memblock reservations, kernelcore=/movablecore=).
  */
 import { z } from 'zod';
+import { CONTIG_FALLBACKS } from '../contig/contig_dev.ts';
 import { MAP_CONTIG_POLICIES } from '../contig/map_contig.ts';
 import { parseSize } from '../lib/size.ts';
 import type { CmaReservation } from '../mm/cma.ts';
@@ -31,6 +32,31 @@ const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const range = z.object({ start: size, size, name: z.string().optional() }).strict();
+
+/** File permission bits (0 .. 07777). */
+const mode = z.number().int().min(0).max(0o7777);
+const id = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 32 - 2);
+
+/** One /dev/contig<N> device (src/contig/contig_dev.ts, docs/devices.md). */
+const contigDevice = z
+  .object({
+    /** `contig<N>`: the node is /dev/contig<N>. */
+    name: z.string().regex(/^contig\d+$/, 'must be contig<N>'),
+    mode: mode.default(0o660),
+    uid: id.default(0),
+    gid: id.default(0),
+    /** Longest single mapping; longer ones fail with EINVAL. */
+    max_mapping_bytes: size.default(2 ** 30),
+    /** Memory all the device's mappings may hold at once; past it mmap fails with ENOMEM. */
+    max_total_bytes: size.default(4 * 2 ** 30),
+    /** When no contiguous run can be had: fail (ENOMEM), best-effort blocks, or hugetlb pages. */
+    fallback: z.enum(CONTIG_FALLBACKS).default('strict'),
+  })
+  .strict();
 
 /** A kernel command-line value, kept as written once its parser accepts it. */
 const cmdline = (parse: (p: string) => unknown) =>
@@ -120,6 +146,35 @@ export const machineConfigSchema = z
      * `linux`, plain 6.18, which ignores the flag like any unknown one.
      */
     map_contig: z.enum(['linux', ...MAP_CONTIG_POLICIES]).default('rfc-poc'),
+    /**
+     * The /dev/contig<N> devices (Hocko's per-device mmap): by default one, contig0, root:root
+     * 0660, 1 GiB per mapping, 4 GiB in all, strict. `[]` for none.
+     */
+    contig_devices: z
+      .array(contigDevice)
+      .default([
+        {
+          name: 'contig0',
+          mode: 0o660,
+          uid: 0,
+          gid: 0,
+          max_mapping_bytes: 2 ** 30,
+          max_total_bytes: 4 * 2 ** 30,
+          fallback: 'strict',
+        },
+      ])
+      .superRefine((devs, ctx) => {
+        const seen = new Set<string>();
+        for (const d of devs) {
+          if (seen.has(d.name)) ctx.addIssue({ code: 'custom', message: `${d.name} is configured twice` });
+          seen.add(d.name);
+        }
+      }),
+    /** Owner and mode of the /dev/dma_heap/* nodes (devtmpfs's default: root:root 0600). */
+    dma_heap: z
+      .object({ mode: mode.default(0o600), uid: id.default(0), gid: id.default(0) })
+      .strict()
+      .default({ mode: 0o600, uid: 0, gid: 0 }),
     /** A swap device of this size (swapon at boot); none by default, as on our machines. */
     swap: size.default(0),
     /** What each step of the kernel costs, ns, where it should differ from mm/cost.ts. */

@@ -45,10 +45,10 @@ import {
   ihold,
   iput,
   new_inode,
-  type Shrinker,
+  type ShrinkControl,
+  Shrinker,
   type SuperBlock,
   shrink_slab,
-  shrinker_alloc,
   shrinker_free,
   shrinker_register,
 } from '../mm/shrinker.ts';
@@ -307,17 +307,16 @@ export class KernelApi {
   /**
    * shrinker_alloc() + shrinker_register(): a shrinker with the given callbacks, registered.
    * `count` returns freeable objects (or SHRINK_EMPTY), `scan` frees up to sc.nr_to_scan and
-   * returns how many it freed (or SHRINK_STOP).
+   * returns how many it freed (or SHRINK_STOP). The callbacks are closures: while the shrinker
+   * is registered, Machine.clone() refuses to copy the machine (unregister it first).
    */
   register_shrinker(
     name: string,
-    count: Shrinker['count_objects'],
-    scan: Shrinker['scan_objects'],
+    count: (sc: ShrinkControl) => number,
+    scan: (sc: ShrinkControl) => number,
     opts: { flags?: number; seeks?: number; batch?: number } = {},
   ): Shrinker {
-    const s = shrinker_alloc(this.mm, opts.flags ?? 0, name);
-    s.count_objects = count;
-    s.scan_objects = scan;
+    const s = new UserShrinker(opts.flags ?? 0, name, this.mm.nodes.length, count, scan);
     if (opts.seeks !== undefined) s.seeks = opts.seeks;
     if (opts.batch !== undefined) s.batch = opts.batch;
     shrinker_register(this.mm, s);
@@ -535,5 +534,26 @@ export class KernelApi {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.mm.nr_cpus)
       throw new RangeError(`no cpu ${cpu} (the machine has ${this.mm.nr_cpus})`);
     return cpu;
+  }
+}
+
+/** A shrinker registered through KernelApi.register_shrinker(), with the caller's callbacks. */
+class UserShrinker extends Shrinker {
+  constructor(
+    flags: number,
+    name: string,
+    nr_nodes: number,
+    readonly count: (sc: ShrinkControl) => number,
+    readonly scan: (sc: ShrinkControl) => number,
+  ) {
+    super(flags, name, nr_nodes);
+  }
+
+  override count_objects(sc: ShrinkControl): number {
+    return this.count(sc);
+  }
+
+  override scan_objects(sc: ShrinkControl): number {
+    return this.scan(sc);
   }
 }

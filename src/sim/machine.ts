@@ -3,34 +3,39 @@
  * the in-kernel API, and check the model's invariants.
  */
 
-import { map_contig_policy } from '../contig/map_contig.ts';
+import { ContigBounds, contig_check } from '../contig/bounds.ts';
+import { type ContigDevice, contig_dev_init } from '../contig/contig_dev.ts';
+import { type DmaHeap, dma_heap_init } from '../contig/dma_heap.ts';
 import { registerFiles, registerVmFiles } from '../fs/files.ts';
+import { register_contig_files } from '../fs/sysctl/contig.ts';
+import { vm_tables_init } from '../fs/sysctl/vm_tables.ts';
+import { register_contig_sysfs } from '../fs/sysfs/contig_sysfs.ts';
 import { type Cred, ROOT, Vfs } from '../fs/vfs.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { kcompactd_init } from '../mm/compaction.ts';
-import { type CostModel, run_kthread } from '../mm/cost.ts';
+import type { CostModel } from '../mm/cost.ts';
 import { check_invariants } from '../mm/debug.ts';
 import { filemap_check } from '../mm/filemap.ts';
 import { gup_check } from '../mm/gup.ts';
 import { thp_init } from '../mm/huge_memory.ts';
 import { hugetlb_bootmem_alloc, hugetlb_init } from '../mm/hugetlb.ts';
 import type { MM } from '../mm/mm.ts';
-import { mm_init } from '../mm/mm_init.ts';
+import { KernelHooks, mm_init } from '../mm/mm_init.ts';
 import { wb_start_periodic } from '../mm/page-writeback.ts';
 import { lru_check } from '../mm/shrinker.ts';
 import { slab_check } from '../mm/slab.ts';
 import { SwapInfo } from '../mm/swapfile.ts';
 import { vmalloc_check } from '../mm/vmalloc.ts';
-import { refresh_cpu_vm_stats, STAT_INTERVAL_NS } from '../mm/vmstat.ts';
+import { start_vmstat_workers } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
 import { khugepaged_init } from '../vm/khugepaged.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
-import { out_of_memory } from '../vm/oom_kill.ts';
-import { Process, type SpawnOptions } from '../vm/process.ts';
+import { Process, type ProcessSpawner, type SpawnOptions } from '../vm/process.ts';
 import { Vm } from '../vm/vm.ts';
 import { Clock } from './clock.ts';
+import { cloneGraph } from './clone.ts';
 import {
   buildLayout,
   earlyAllocations,
@@ -58,6 +63,12 @@ export class Machine {
   readonly clock = new Clock();
   /** Address spaces, VMAs and page tables. */
   readonly vm: Vm;
+  /** MAP_CONTIG's accounting and admin bounds (src/contig/bounds.ts); it makes the policies. */
+  readonly contig: ContigBounds;
+  /** The /dev/contig<N> drivers (src/contig/contig_dev.ts), in configuration order. */
+  readonly contig_devices: ContigDevice[];
+  /** The dma-buf heaps under /dev/dma_heap (src/contig/dma_heap.ts): system, then CMA. */
+  readonly dma_heaps: DmaHeap[];
   private readonly vfs = new Vfs();
   private readonly processes = new Map<number, Process>();
   /** Parent pid of each forked process (for /proc/<pid>/status). */
@@ -67,6 +78,24 @@ export class Machine {
   private onClock = 0;
   /** Inside instantly(): the clock stands still. */
   private frozen = 0;
+
+  /**
+   * What the vm layer calls back into: the process table (fork) and the clock's catch-up after a
+   * task's syscall or fault. A class, not closures, so a cloned machine's copy calls the clone.
+   */
+  private static readonly Host = class implements ProcessSpawner {
+    constructor(readonly machine: Machine) {}
+
+    spawn(parent: Process, make: (cpu: number, nid: number) => MmStruct | null): Process {
+      const m = this.machine;
+      return m.forked(parent, m.newProcess(parent.options, make));
+    }
+
+    task_done(): void {
+      this.machine.catchUp();
+    }
+  };
+  private readonly host = new Machine.Host(this);
 
   private constructor(config: MachineConfig) {
     this.config = config;
@@ -97,14 +126,15 @@ export class Machine {
     this.vm = new Vm(this.mm, config.disk);
     // hugepage_init(): /sys/kernel/mm/transparent_hugepage/enabled and the THP shrinker.
     thp_init(this.mm, config.thp);
-    this.mm.hooks.out_of_memory = (gfp, order) => out_of_memory(this.vm, gfp, order);
-    // Kernel work on the clock runs in kernel threads, on CPU time of their own.
-    this.mm.defer = (delay, fn) => this.clock.after(delay, () => run_kthread(this.mm, this.mm.kthreads, fn));
-    this.vm.task_done = () => this.catchUp();
-    if (config.map_contig !== 'linux') this.vm.map_contig = map_contig_policy(this.mm, config.map_contig);
+    // The slow path's OOM killer is the vm layer's.
+    this.mm.hooks = new KernelHooks(this.mm, this.vm);
+    // Kernel work runs on the clock (mm.defer()), in kernel threads with CPU time of their own.
+    this.mm.timer = this.clock;
+    this.vm.host = this.host;
+    this.contig = new ContigBounds(this.vm);
+    this.vm.map_contig = this.contig.policy(config.map_contig);
     for (const [step, ns] of Object.entries(config.cost))
       if (ns !== undefined) this.mm.cost[step as keyof CostModel] = ns;
-    this.mm.now = () => this.clock.now;
     // swapon: the device's first page is its header.
     if (config.swap >= 2 * 4096) this.mm.swap = new SwapInfo(Math.floor(config.swap / 4096));
     // The flusher's periodic run (dirty_writeback_centisecs).
@@ -113,20 +143,15 @@ export class Machine {
     kcompactd_init(this.mm);
     // khugepaged, while PMD-sized THPs are enabled (hugepage_init()'s start_stop_khugepaged()).
     khugepaged_init(this.vm);
-    registerFiles(this.vfs, this.mm);
-    // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
-    registerVmFiles(this.vfs, this.vm, {
-      process: (pid) => this.process(pid),
-      pids: () => [...this.processes.keys()].filter((pid) => this.process(pid)),
-      ppid: (pid) => this.ppids.get(pid) ?? 0,
-    });
+    // The boot-time values of the vm sysctls kept in vm.sysctl (the user and admin reserves).
+    vm_tables_init(this.vm);
+    // Device nodes: /dev/contig<N> (with /sys/class/contig/) and /dev/dma_heap/*.
+    this.contig_devices = contig_dev_init(this.vm, config.contig_devices);
+    this.dma_heaps = dma_heap_init(this.vm, config.dma_heap);
+    // /proc and /sys, before the configured sysctls are written.
+    this.mountFiles();
     // The vmstat worker on every CPU (vmstat_update), once per stat_interval.
-    for (let cpu = 0; cpu < this.mm.nr_cpus; cpu++) {
-      this.clock.every(STAT_INTERVAL_NS, () => {
-        run_kthread(this.mm, this.mm.kthreads, () => refresh_cpu_vm_stats(this.mm, cpu));
-        return true;
-      });
-    }
+    start_vmstat_workers(this.mm);
     for (const [name, value] of Object.entries(config.sysctl)) {
       try {
         this.vfs.write(`/proc/sys/vm/${name}`, String(value), ROOT);
@@ -139,9 +164,49 @@ export class Machine {
     this.mm.kthreads.cpu_ns = 0;
   }
 
+  /**
+   * Register the machine's /proc and /sys files (the VFS holds closures over the machine's
+   * objects: it is the one part of a machine that clone() rebuilds instead of copying).
+   * Registering may change nothing but the VFS.
+   */
+  private mountFiles(): void {
+    registerFiles(this.vfs, this.mm);
+    // /proc/kpage*, /proc/<pid>/ of live processes, and the vm sysctls kept in vm.sysctl.
+    registerVmFiles(this.vfs, this.vm, {
+      process: (pid) => this.process(pid),
+      pids: () => [...this.processes.keys()].filter((pid) => this.process(pid)),
+      ppid: (pid) => this.ppids.get(pid) ?? 0,
+    });
+    // vm.contig_* and /proc/contiginfo.
+    register_contig_files(this.vfs, this.contig);
+    // /sys/class/contig/ of the /dev/contig<N> devices.
+    register_contig_sysfs(this.vfs, this.contig_devices);
+  }
+
   /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
   static boot(config: MachineConfigInput): Machine {
     return new Machine(parseMachineConfig(config));
+  }
+
+  /**
+   * An exact copy of this machine: from here on it behaves byte-identically to the original
+   * (the same /proc and /sys output, the same PRNG stream, the same background work pending at
+   * the same times), and the two share nothing, so running something on one leaves the other
+   * as it was. Build a machine state once and compare contenders on copies of it.
+   *
+   * Objects you hold from the original (a Process, a Shrinker) belong to the original: look up
+   * the copy's, e.g. `copy.process(pid)`. A machine holding a closure in its state (a shrinker
+   * registered with callbacks, a tracepoint, a function queued on its clock) cannot be copied:
+   * clone() throws a CloneError naming where (docs/decisions.md, "No closures in machine state").
+   *
+   * Cost: a copy of every typed array (the frame table: about 40 bytes per page) and of the
+   * objects (VMAs, files, slab caches); see bench/clone.bench.ts.
+   */
+  clone(): Machine {
+    const vfs = new Vfs();
+    const copy = cloneGraph<Machine>(this, new Map<object, unknown>([[this.vfs, vfs]]));
+    copy.mountFiles();
+    return copy;
   }
 
   /**
@@ -164,9 +229,7 @@ export class Machine {
     const nid = opts.nid ?? this.mm.cpu_to_node[cpu];
     const mm = makeMm(cpu, nid);
     if (!mm) throw new ErrnoError('ENOMEM', 'fork', undefined, 'out of memory for page tables');
-    const p = new Process(this.vm, this.nextPid++, mm, opts, (parent, make) =>
-      this.forked(parent, this.newProcess(parent.options, make)),
-    );
+    const p = new Process(this.vm, this.nextPid++, mm, opts, this.host);
     this.processes.set(p.pid, p);
     return p;
   }
@@ -279,6 +342,7 @@ export class Machine {
       ...vmalloc_check(this.mm),
       ...gup_check(this.mm),
       ...vm_check(this.vm),
+      ...contig_check(this.contig),
     ];
   }
 

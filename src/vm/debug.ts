@@ -39,13 +39,14 @@ import { swap_check } from '../mm/swapfile.ts';
 import { NR_MLOCK, NR_ZONE_INACTIVE_ANON, node_stat_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { hugetlb_objects_check } from './hugetlb.ts';
-import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { walk_pte_table } from './memory.ts';
+import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { is_data_mapping } from './mmap.ts';
 import {
   _PAGE_PROTNONE,
   _PAGE_PSE,
   _PAGE_RW,
+  _PAGE_SPECIAL,
   _PAGE_SWP_ENTRY,
   MAPPING_PGTABLE,
   PTRS_PER_TABLE,
@@ -59,7 +60,9 @@ import {
   VM_HUGETLB,
   VM_LOCKED,
   VM_LOCKONFAULT,
+  VM_MIXEDMAP,
   VM_NORESERVE,
+  VM_PFNMAP,
   VM_SHARED,
   VM_WRITE,
 } from './vma.ts';
@@ -413,6 +416,21 @@ function walk(
       if (vflags & VM_SHARED) report(`mm ${as.id}: swap PTE in the shared VMA at 0x${addr.toString(16)}`);
       continue;
     }
+    // A special PTE (remap_pfn_range(), vmf_insert_pfn()): only in a VM_PFNMAP mapping, mapping a
+    // page its driver allocated and holds (never anonymous, cached or on the LRU); no rmap,
+    // mapcount or RSS to agree with.
+    if (bits & _PAGE_SPECIAL) {
+      const fl = f.flags[pfn];
+      if (!(vflags & (VM_PFNMAP | VM_MIXEDMAP)))
+        report(`mm ${as.id}: special PTE at 0x${addr.toString(16)} outside a VM_PFNMAP mapping`);
+      if (!(fl & (PGI_alloc | PG_tail)) || fl & (PG_anon | PG_lru) || f.mapcount[pfn] !== 0)
+        report(`mm ${as.id}: special PTE at 0x${addr.toString(16)} maps pfn ${pfn}, not a driver's page`);
+      if (bits & _PAGE_RW && !(vflags & VM_WRITE))
+        report(`mm ${as.id}: writable special PTE at 0x${addr.toString(16)} in a read-only VMA`);
+      continue;
+    }
+    if (vflags & VM_PFNMAP)
+      report(`mm ${as.id}: PTE at 0x${addr.toString(16)} of a VM_PFNMAP mapping is not special`);
     if (((bits & _PAGE_PROTNONE) !== 0) !== !(vflags & VM_ACCESS_FLAGS))
       report(`mm ${as.id}: PTE at 0x${addr.toString(16)} is${bits & _PAGE_PROTNONE ? '' : ' not'} PROT_NONE`);
     const shared = (vflags & VM_SHARED) !== 0;

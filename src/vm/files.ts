@@ -11,7 +11,7 @@
  * inode objects (as tmpfs does; a disk file's would be reclaimable in the kernel).
  */
 import { errnos } from '../lib/errno.ts';
-import type { AddressSpace, BackingDev } from '../mm/filemap.ts';
+import { AddressSpace, type BackingDev, type ShmemAcct } from '../mm/filemap.ts';
 import { GFP_KERNEL } from '../mm/gfp.ts';
 import type { Hstate } from '../mm/hstate.ts';
 import type { MM } from '../mm/mm.ts';
@@ -30,14 +30,56 @@ import {
 } from '../mm/shrinker.ts';
 import { kmem_cache_by_name } from '../mm/slab_common.ts';
 import { truncate_inode_pages } from '../mm/truncate.ts';
+import type { MmStruct } from './mm_struct.ts';
+import type { FileTask } from './read_write.ts';
 import { CAP_DAC_OVERRIDE, CAP_FOWNER, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_WRONLY } from './uapi.ts';
 import type { Vm } from './vm.ts';
+
+/**
+ * struct vm_area_desc (6.18's f_op->mmap_prepare()): a mapping of a device file before its VMA
+ * exists. The driver sets the flags it wants (VM_IO | VM_PFNMAP | …) and may hand the mapping a
+ * struct file of its own (vma_set_file()): the VMA holds `file`'s reference.
+ */
+export interface VmAreaDesc {
+  readonly start: number;
+  readonly end: number;
+  readonly pgoff: number;
+  vm_flags: number;
+  file: OpenFile;
+}
+
+/**
+ * struct file_operations (with the vm_operations_struct of the mappings it makes) of a character
+ * device or a pseudo file (dma-buf). Drivers are class instances (src/contig/): no closures in
+ * machine state; a driver keeps its Vm. Each method returns 0 (or a value) or -errno, as the
+ * kernel's do.
+ */
+export interface FileOperations {
+  /** The driver's name, for error messages. */
+  readonly name: string;
+  /** f_op->open: a new struct file of the device node; may give it a per-open f_op. */
+  open?(file: OpenFile, task: FileTask): number;
+  /** f_op->mmap, the checks and allocation before the VMA exists (EINVAL, ENOMEM, …). */
+  mmap_prepare?(task: FileTask, desc: VmAreaDesc): number;
+  /** Why the last mmap_prepare() or ioctl() failed, for the error message. */
+  readonly refusal?: string;
+  /** f_op->mmap, once the VMA is linked: its PTEs (remap_pfn_range()); -errno unmaps it. */
+  mmap?(mm: MmStruct, vma: number): number;
+  /** vm_ops->fault for a PTE the driver did not install at mmap (VM_FAULT_*). */
+  fault?(mm: MmStruct, vma: number, addr: number, write: boolean): number;
+  /** f_op->unlocked_ioctl: `arg` is the user's struct (an object), filled in on return. */
+  ioctl?(task: FileTask, file: OpenFile, request: number, arg: unknown): number;
+  /** f_op->llseek: the new position or -errno; without it the file is not seekable (ESPIPE). */
+  llseek?(file: OpenFile, offset: number, whence: number): number;
+  /** f_op->release: the struct file's last reference (descriptor or VMA) went. */
+  release?(file: OpenFile, cpu: number): void;
+}
 
 /** A file system mounted at `path`: tmpfs (sbinfo), the disk (bdi) or hugetlbfs (hstate). */
 export class Mount {
   constructor(
     readonly path: string,
-    readonly fstype: 'tmpfs' | 'ext4' | 'hugetlbfs',
+    readonly fstype: 'tmpfs' | 'ext4' | 'hugetlbfs' | 'devtmpfs' | 'dmabuf',
     /** The major:minor /proc/<pid>/maps shows for its files. */
     readonly dev: string,
     readonly sbinfo: ShmemSbInfo | null,
@@ -55,8 +97,15 @@ export class Inode {
   nr_files = 0;
   /** Pages charged to Committed_AS for its whole size (shmem_acct_size: shared anonymous memory). */
   acct_size = 0;
-  /** super_operations->evict_inode beyond the page cache (hugetlbfs_evict_inode), if any. */
-  evict: ((cpu: number) => void) | null = null;
+  /** A hugetlbfs inode's hugetlb object (vm/hugetlbfs.ts), 0 until it has one. */
+  hugetlb_object = 0;
+  /**
+   * A character device node's (or a pseudo file's) file operations: its driver (i_fop of a
+   * S_IFCHR inode, init_special_inode()); null for a regular file.
+   */
+  i_fop: FileOperations | null = null;
+  /** A pseudo file named by its driver (d_dname, e.g. "/dmabuf:"): never shown "(deleted)". */
+  pseudo = false;
 
   constructor(
     readonly ino: number,
@@ -102,6 +151,8 @@ export class OpenFile {
   noreuse = false;
   /** file->f_ra.mmap_miss: faults that had to read, less those that found the page. */
   mmap_miss = 0;
+  /** f_op with private_data: the driver object behind a device or dma-buf file, else null. */
+  f_op: FileOperations | null = null;
 
   constructor(
     readonly id: number,
@@ -149,10 +200,23 @@ function fail(code: keyof typeof errnos, why: string): never {
   throw new FileError(-errnos[code], why);
 }
 
+/**
+ * What Files asks of the vm layer (Vm implements it; an object with methods, not callbacks, so
+ * a cloned machine's files call into the clone).
+ */
+export interface FilesOwner extends ShmemAcct {
+  /** Whether any VMA still maps `as` (i_mmap), for an inode that lost its last name and file. */
+  i_mmap_mapped(as: AddressSpace): boolean;
+  /** super_operations->evict_inode beyond the page cache (hugetlbfs_evict_inode()). */
+  evict_inode(inode: Inode, cpu: number): void;
+}
+
 /** The machine's files: mounts, names, inodes and open files. */
 export class Files {
   readonly mounts: Mount[] = [];
   private readonly names = new Map<string, Inode>();
+  /** Device nodes by path (kept apart from the regular files list() shows). */
+  private readonly devices = new Map<string, Inode>();
   /** Inodes by address_space id (for the maps file and the file rmap). */
   private readonly byMapping = new Map<number, Inode>();
   /** Open files by id (VMAs refer to them by id); slot 0 is never used. */
@@ -164,19 +228,18 @@ export class Files {
   readonly shm_mount: Mount;
   /** hugetlbfs_vfsmount[]: the internal hugetlbfs mount of each huge page size (MFD_HUGETLB). */
   private readonly hugetlbfs_internal = new Map<Hstate, Mount>();
+  /**
+   * devtmpfs, where device nodes live (kept out of `mounts`: other files under /dev stay where
+   * they were, and the numbering of the other mounts does not move).
+   */
+  private dev_mount: Mount | null = null;
+  /** dma_buf_mnt: the pseudo file system of dma-buf files. */
+  private dmabuf_mount: Mount | null = null;
 
   constructor(
     readonly mm: MM,
-    /**
-     * Called when an inode loses its last name, open file and mapping, before eviction, to
-     * ask whether any VMA still maps it (the vm layer's i_mmap).
-     */
-    private readonly mapped: (as: AddressSpace) => boolean,
-    /**
-     * Charge `pages` to the commit count for the running task (negative: give back); false when
-     * the overcommit policy refuses.
-     */
-    private readonly acct: (pages: number) => boolean = () => true,
+    /** The vm layer (Vm): i_mmap, the commit charge and eviction (FilesOwner). */
+    private readonly owner: FilesOwner,
     /** The disk behind `/` (the machine config's `disk`). */
     private readonly disk: DiskConfig = DEFAULT_DISK,
   ) {
@@ -262,9 +325,60 @@ export class Files {
     return best;
   }
 
+  /**
+   * kernel: drivers/base/devtmpfs.c devtmpfs_create_node() + fs/inode.c init_special_inode()
+   * A character device node at `path` with its owner, group and mode, whose opens get `fops`.
+   * Device nodes exist from boot with the rest of /dev, whose dentry and inode objects the model
+   * does not count; they cannot be unlinked. EEXIST if the name is taken.
+   */
+  mknod(path: string, mode: number, uid: number, gid: number, fops: FileOperations): Inode {
+    const name = normalize(path);
+    if (this.names.has(name) || this.devices.has(name)) fail('EEXIST', `${name} exists`);
+    this.dev_mount ??= new Mount('/dev', 'devtmpfs', '00:05', null, null, this.shmem_sb());
+    // A device inode's i_data never caches pages: an address_space of its own (a negative id,
+    // outside the page cache) only keys the i_mmap of its mappings.
+    const as = new AddressSpace(-1 - this.devices.size, null, null);
+    const inode = new Inode(this.nextIno++, as, this.dev_mount, name, mode & 0o7777, uid, gid, 0, 0);
+    inode.i_fop = fops;
+    this.devices.set(name, inode);
+    return inode;
+  }
+
+  /**
+   * kernel: fs/libfs.c alloc_anon_inode() + alloc_file_pseudo() (dma_buf_getfile())
+   * An unnamed pseudo file of `size` bytes (maps shows `label`), owned by the caller (mode 0600),
+   * with its inode and dentry objects, opened with `flags`; its driver is `fops`.
+   */
+  alloc_file_pseudo(
+    label: string,
+    size: number,
+    flags: number,
+    cred: FileCred,
+    cpu: number,
+    fops: FileOperations,
+  ): OpenFile {
+    this.dmabuf_mount ??= new Mount('', 'dmabuf', '00:0c', null, null, this.shmem_sb());
+    const inode = this.create(null, this.dmabuf_mount, 0o600, cred, cpu, label);
+    inode.mapping.i_size = size;
+    inode.pseudo = true;
+    inode.i_fop = fops;
+    return this.open_file(inode, flags);
+  }
+
+  /**
+   * kernel: fs/file_table.c alloc_file_clone()
+   * Another struct file of `file`'s inode with the same flags and `fops` (a driver gives each
+   * mapping its own file this way, then vma_set_file()).
+   */
+  alloc_file_clone(file: OpenFile, fops: FileOperations): OpenFile {
+    const clone = this.open_file(file.inode, file.flags);
+    clone.f_op = fops;
+    return clone;
+  }
+
   /** The inode named `path`, or undefined. */
   lookup(path: string): Inode | undefined {
-    return this.names.get(path);
+    return this.names.get(path) ?? this.devices.get(path);
   }
 
   /** The inode whose page cache is `as`. */
@@ -308,7 +422,7 @@ export class Files {
     d_instantiate(sb, dentry, inode_obj);
     const as = this.mm.page_cache.create(mount.sbinfo, mount.bdi);
     // tmpfs files are VM_NORESERVE: their pages are charged as they are allocated.
-    if (mount.sbinfo) as.acct_blocks = this.acct;
+    if (mount.sbinfo) as.acct_blocks = this.owner;
     const inode = new Inode(
       this.nextIno++,
       as,
@@ -329,6 +443,7 @@ export class Files {
   /** unlink(2): drop the name; the inode goes when nothing else holds it. */
   unlink(path: string, cred: FileCred, cpu: number): void {
     const inode = this.names.get(path);
+    if (this.devices.has(path)) fail('EPERM', `${path} is a device node (not removable in the model)`);
     if (!inode) fail('ENOENT', `${path} does not exist`);
     // A sticky, world-writable directory (/tmp, /dev/shm): only the owner (or CAP_FOWNER) may.
     if (cred.uid !== inode.uid && !cred.capable(CAP_FOWNER))
@@ -345,10 +460,11 @@ export class Files {
     d_drop(inode.mount.sb, inode.dentry);
   }
 
-  /** Open `inode` with `flags`; returns the new struct file. */
+  /** Open `inode` with `flags`; returns the new struct file (with the device's f_op, if any). */
   open_file(inode: Inode, flags: number): OpenFile {
     const id = this.freeIds.pop() ?? this.open.length;
     const file = new OpenFile(id, inode, flags);
+    file.f_op = inode.i_fop;
     // file_ra_state_init(): the window of the file's device (tmpfs keeps the default).
     if (inode.mapping.bdi) file.ra.ra_pages = inode.mapping.bdi.ra_pages;
     this.open[id] = file;
@@ -369,6 +485,8 @@ export class Files {
   /** fput(): drop a reference; the last one closes the file. */
   fput(file: OpenFile, cpu: number): void {
     if (--file.count > 0) return;
+    // __fput(): the driver's release first (a dma-buf frees its buffer), then the inode.
+    file.f_op?.release?.(file, cpu);
     this.open[file.id] = undefined;
     this.freeIds.push(file.id);
     file.inode.nr_files--;
@@ -380,11 +498,11 @@ export class Files {
    * cache, its objects and its address_space.
    */
   put_inode(inode: Inode, cpu: number): void {
-    if (inode.nlink || inode.nr_files || this.mapped(inode.mapping)) return;
+    if (inode.nlink || inode.nr_files || this.owner.i_mmap_mapped(inode.mapping)) return;
     const as = inode.mapping;
-    inode.evict?.(cpu);
+    this.owner.evict_inode(inode, cpu);
     truncate_inode_pages(this.mm, as, 0, cpu);
-    if (inode.acct_size) this.acct(-inode.acct_size); // shmem_unacct_size()
+    if (inode.acct_size) this.owner.shmem_acct(-inode.acct_size); // shmem_unacct_size()
     this.byMapping.delete(as.id);
     this.mm.page_cache.destroy(as);
     dput(inode.mount.sb, inode.dentry, cpu);

@@ -19,7 +19,7 @@ import { khugepaged_fork } from './khugepaged.ts';
 import { pte_table_alloc, walk_pte_table } from './memory.ts';
 import { MM_ANONPAGES, MM_SWAPENTS, type MmStruct } from './mm_struct.ts';
 import { exit_mmap, type TaskContext, vm_stat_account } from './mmap.ts';
-import { _PAGE_RW, _PAGE_SWP_ENTRY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
+import { _PAGE_RW, _PAGE_SPECIAL, _PAGE_SWP_ENTRY, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
 import { security_vm_enough_memory_mm } from './util.ts';
 import type { Vm } from './vm.ts';
 import {
@@ -30,6 +30,8 @@ import {
   VM_LOCKED,
   VM_LOCKONFAULT,
   VM_MAYWRITE,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
   VM_SHARED,
   VM_WIPEONFORK,
 } from './vma.ts';
@@ -87,8 +89,10 @@ export function dup_mmap(
       }
       continue;
     }
-    // vma_needs_copy(): PTEs without anonymous pages behind them are refilled by faults.
-    if (!wipe && v.anon_vma[vma] >= 0 && !copy_page_range(vm, child, parent, vma, copy)) {
+    // vma_needs_copy(): PTEs without anonymous pages behind them are refilled by faults, except
+    // a VM_PFNMAP/VM_MIXEDMAP mapping's, which only its driver could refill.
+    const needs_copy = v.anon_vma[vma] >= 0 || (v.vm_flags[vma] & (VM_PFNMAP | VM_MIXEDMAP)) !== 0;
+    if (!wipe && needs_copy && !copy_page_range(vm, child, parent, vma, copy)) {
       exit_mmap(vm, child);
       return null;
     }
@@ -135,7 +139,11 @@ function copy_page_range(vm: Vm, dst: MmStruct, src: MmStruct, vma: number, dst_
             bits &= ~_PAGE_RW;
             pt.bits[e] = bits;
           }
-          if (f.flags[pfn] & PG_anon) {
+          // copy_present_ptes(): vm_normal_page() is NULL for a special PTE, which is copied
+          // as it is (a VM_PFNMAP mapping is always copied: vma_needs_copy()).
+          if (bits & _PAGE_SPECIAL) {
+            // nothing to count: no mapcount, no RSS
+          } else if (f.flags[pfn] & PG_anon) {
             f.mapcount[pfn]++;
             dst.rss[MM_ANONPAGES]++;
           } else page_add_file_rmap(vm, dst, dst_vma, pfn, vm.mm.page_cache.of(f.mapping[pfn]));

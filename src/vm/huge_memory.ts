@@ -35,6 +35,7 @@ import {
   vma_thp_gfp_mask,
 } from '../mm/huge_memory.ts';
 import { lruvec_add_folio, lruvec_del_folio, mlock_new_folio, munlock_folio } from '../mm/lru.ts';
+import type { MM } from '../mm/mm.ts';
 import { __alloc_pages, __free_pages } from '../mm/page_alloc/alloc_pages.ts';
 import {
   PG_active,
@@ -50,7 +51,13 @@ import {
   PG_workingset,
   PGI_alloc,
 } from '../mm/page-flags.ts';
-import { SHRINK_EMPTY, SHRINKER_NUMA_AWARE, shrinker_alloc, shrinker_register } from '../mm/shrinker.ts';
+import {
+  SHRINK_EMPTY,
+  SHRINKER_NUMA_AWARE,
+  type ShrinkControl,
+  Shrinker,
+  shrinker_register,
+} from '../mm/shrinker.ts';
 import { NR_MLOCK, node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
 import { anon_mapping } from './anon_vma.ts';
 import { khugepaged_enter_vma } from './khugepaged.ts';
@@ -552,11 +559,23 @@ export function copy_huge_pmd(
  */
 export function thp_shrinker_init(vm: Vm): void {
   const mm = vm.mm;
-  thp(mm).split_folio = (head, isolated) => split_folio(vm, head, isolated);
-  const shrinker = shrinker_alloc(mm, SHRINKER_NUMA_AWARE, 'thp-deferred_split');
-  shrinker.count_objects = (sc) => deferred_split_count(mm, sc) || SHRINK_EMPTY;
-  shrinker.scan_objects = (sc) => deferred_split_scan(mm, sc);
-  shrinker_register(mm, shrinker);
+  thp(mm).vm = vm;
+  shrinker_register(mm, new DeferredSplitShrinker(mm));
+}
+
+/** The "thp-deferred_split" shrinker: deferred_split_count() / deferred_split_scan(). */
+class DeferredSplitShrinker extends Shrinker {
+  constructor(readonly mm: MM) {
+    super(SHRINKER_NUMA_AWARE, 'thp-deferred_split', mm.nodes.length);
+  }
+
+  override count_objects(sc: ShrinkControl): number {
+    return deferred_split_count(this.mm, sc) || SHRINK_EMPTY;
+  }
+
+  override scan_objects(sc: ShrinkControl): number {
+    return deferred_split_scan(this.mm, sc);
+  }
 }
 
 /**

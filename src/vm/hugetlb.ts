@@ -65,32 +65,35 @@ export interface HugetlbObject {
   unmapped: boolean;
 }
 
-const tables = new WeakMap<Vm, Array<HugetlbObject | undefined>>();
-
 /** mm->hugetlb_usage: base pages mapped by hugetlb leaves (hugetlb_count_add()/_sub()). */
-const usage = new WeakMap<MmStruct, number>();
 function hugetlb_count_add(mm: MmStruct, nr: number): void {
-  usage.set(mm, (usage.get(mm) ?? 0) + nr);
+  mm.hugetlb_usage += nr;
 }
 
 /** kernel: mm/hugetlb.c hugetlb_report_usage(): the HugetlbPages line's value, in kB. */
 export function hugetlb_usage_kb(mm: MmStruct): number {
-  return (usage.get(mm) ?? 0) * 4;
+  return mm.hugetlb_usage * 4;
 }
 
+/**
+ * The machine's hugetlb objects by id (slot 0 unused), made at the first one; from then on the
+ * vm layer takes part in duplicating hugetlb VMAs (hugetlb_vm_op_open()) and in migrating
+ * in-use hugetlb pages (mm.hugetlb.vm).
+ */
 function objects(vm: Vm): Array<HugetlbObject | undefined> {
-  let t = tables.get(vm);
+  let t = vm.hugetlb_objects;
   if (!t) {
     t = [undefined];
-    tables.set(vm, t);
-    // vm_ops->open (hugetlb_vm_op_open): a duplicated VMA shares the object.
-    const table = t;
-    vm.vmas.private_get = (id) => {
-      table[id]!.refs++;
-    };
-    vm.mm.hugetlb.migrate_mapping = (old, dst) => hugetlb_migrate_mapping(vm, old, dst);
+    vm.hugetlb_objects = t;
+    vm.mm.hugetlb.vm = vm;
   }
   return t;
+}
+
+/** kernel: mm/hugetlb.c hugetlb_vm_op_open(): a duplicated VMA shares object `id`. */
+export function hugetlb_vm_op_open(vm: Vm, id: number): void {
+  const t = vm.hugetlb_objects;
+  if (t) t[id]!.refs++;
 }
 
 /**
@@ -98,10 +101,10 @@ function objects(vm: Vm): Array<HugetlbObject | undefined> {
  * for a migrated hugetlb page (`dst` already has `old`'s index): a shared object's page cache
  * slot, and every PMD/PUD leaf of a hugetlb VMA that mapped `old` at that index, now hold `dst`.
  */
-function hugetlb_migrate_mapping(vm: Vm, old: number, dst: number): void {
+export function hugetlb_migrate_mapping(vm: Vm, old: number, dst: number): void {
   const f = vm.mm.frames;
   const idx = f.index[dst];
-  for (const obj of tables.get(vm) ?? []) if (obj?.shared && obj.pages[idx] === old) obj.pages[idx] = dst;
+  for (const obj of vm.hugetlb_objects ?? []) if (obj?.shared && obj.pages[idx] === old) obj.pages[idx] = dst;
   for_each_leaf(vm, old, idx, f.order[dst], (_vma, _mm, e) => {
     vm.pt.pfn[e] = dst;
   });
@@ -654,7 +657,7 @@ function outstanding(obj: HugetlbObject): number {
  */
 export function hugetlb_objects_check(vm: Vm): string[] {
   const errors: string[] = [];
-  const t = tables.get(vm);
+  const t = vm.hugetlb_objects;
   const sum = new Map<Hstate, number>();
   for (const h of vm.mm.hugetlb.hstates) sum.set(h, 0);
   const f = vm.mm.frames;

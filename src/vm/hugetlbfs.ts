@@ -28,9 +28,6 @@ import { VM_WRITE } from './vma.ts';
 
 const EINVAL = -errnos.EINVAL;
 
-/** The hugetlb object id of each hugetlbfs inode that has one. */
-const inode_objects = new WeakMap<Inode, number>();
-
 /** is_file_hugepages(): the inode lives on a hugetlbfs mount. */
 export function is_file_hugepages(inode: Inode): boolean {
   return inode.mount.fstype === 'hugetlbfs';
@@ -52,23 +49,23 @@ export function hugetlbfs_page_size(inode: Inode): number {
  * The object of a hugetlbfs inode, made on first use; the inode's eviction drops its reference.
  */
 export function hugetlbfs_object(vm: Vm, inode: Inode): number {
-  let id = inode_objects.get(inode);
-  if (id === undefined) {
-    const obj = new_object(vm, hstate_inode(inode), true, 0, inode.mapping, null);
-    inode_objects.set(inode, obj);
-    inode.evict = (cpu) => {
-      inode_objects.delete(inode);
-      hugetlb_object_put(vm, obj, cpu);
-    };
-    id = obj;
-  }
-  return id;
+  if (!inode.hugetlb_object)
+    inode.hugetlb_object = new_object(vm, hstate_inode(inode), true, 0, inode.mapping, null);
+  return inode.hugetlb_object;
+}
+
+/** kernel: fs/hugetlbfs/inode.c hugetlbfs_evict_inode(): the inode's object loses its reference. */
+export function hugetlbfs_evict_inode(vm: Vm, inode: Inode, cpu: number): void {
+  const obj = inode.hugetlb_object;
+  if (!obj) return;
+  inode.hugetlb_object = 0;
+  hugetlb_object_put(vm, obj, cpu);
 }
 
 /** Huge pages a hugetlbfs inode holds in its page cache (0 without an object). */
 export function hugetlbfs_nr_pages(vm: Vm, inode: Inode): number {
-  const id = inode_objects.get(inode);
-  const obj = id === undefined ? undefined : hugetlb_object_by_id(vm, id);
+  const id = inode.hugetlb_object;
+  const obj = id === 0 ? undefined : hugetlb_object_by_id(vm, id);
   let n = 0;
   if (obj) for (let i = 0; i < obj.pages.length; i++) if (obj.pages[i] >= 0) n++;
   return n;
@@ -116,8 +113,8 @@ export function hugetlbfs_setattr_size(vm: Vm, inode: Inode, offset: number, cpu
   const size = hugetlbfs_page_size(inode);
   if (offset % size) return EINVAL;
   inode.mapping.i_size = offset;
-  const id = inode_objects.get(inode);
-  const obj = id === undefined ? undefined : hugetlb_object_by_id(vm, id);
+  const id = inode.hugetlb_object;
+  const obj = id === 0 ? undefined : hugetlb_object_by_id(vm, id);
   if (!obj) return 0;
   const first = offset / size;
   const v = vm.vmas;

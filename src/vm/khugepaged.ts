@@ -40,6 +40,7 @@ import {
 } from '../mm/page_alloc/watermark.ts';
 import { PG_anon, PG_head, PG_locked, PG_lru, PG_referenced, PG_tail } from '../mm/page-flags.ts';
 import { node_stat_index, vm_event_index } from '../mm/vmstat_items.ts';
+import type { Work } from '../mm/workqueue.ts';
 import { map_anon_folio_pmd, pmd_table, thp_vma_allowable_khugepaged } from './huge_memory.ts';
 import { handle_mm_fault, page_remove_rmap, VM_FAULT_OK } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
@@ -162,14 +163,12 @@ export class Khugepaged {
   }
 }
 
-const states = new WeakMap<MM, Khugepaged>();
-
 /** The machine's khugepaged (created at first use). */
 export function khugepaged_state(vm: Vm): Khugepaged {
-  let k = states.get(vm.mm);
+  let k = vm.khugepaged;
   if (!k) {
     k = new Khugepaged(vm.mm.nodes.length);
-    states.set(vm.mm, k);
+    vm.khugepaged = k;
   }
   return k;
 }
@@ -217,7 +216,7 @@ export function khugepaged_fork(vm: Vm, mm: MmStruct, oldmm: MmStruct): void {
  * (collect_mm_slot()).
  */
 export function khugepaged_exit(vm: Vm, mm: MmStruct): void {
-  const k = states.get(vm.mm);
+  const k = vm.khugepaged;
   if (!k || k.mm_slot === mm) return;
   const i = k.mm_head.indexOf(mm);
   if (i >= 0) k.mm_head.splice(i, 1);
@@ -243,14 +242,48 @@ function wake_up_khugepaged(vm: Vm, k: Khugepaged, expire: boolean): void {
   else if (k.waiting === 'scan' && vm.mm.now() >= k.sleep_expire) queue_run(vm, k, true);
 }
 
+/** wake_up_interruptible(&khugepaged_wait) with the sleep expired (the sleep knobs' writes). */
+export function khugepaged_wakeup(vm: Vm): void {
+  wake_up_khugepaged(vm, khugepaged_state(vm), true);
+}
+
 /** End the wait and run the thread now: a new pass (`fresh`) or the rest of the current one. */
 function queue_run(vm: Vm, k: Khugepaged, fresh: boolean): void {
   k.waiting = '';
   k.wait_until = Number.POSITIVE_INFINITY;
-  const seq = ++k.wait_seq;
-  vm.mm.defer(0, () => {
-    if (k.wait_seq === seq) khugepaged_run_once(vm, k, fresh);
-  });
+  vm.mm.defer(0, new KhugepagedRun(vm, ++k.wait_seq, fresh));
+}
+
+/** The thread runs now, unless the wait `seq` it ends was ended otherwise meanwhile. */
+class KhugepagedRun implements Work {
+  constructor(
+    readonly vm: Vm,
+    readonly seq: number,
+    readonly fresh: boolean,
+  ) {}
+
+  run(): void {
+    const k = khugepaged_state(this.vm);
+    if (k.wait_seq === this.seq) khugepaged_run_once(this.vm, k, this.fresh);
+  }
+}
+
+/** The end of a timed wait (`what`): the thread runs, if this is still the wait it is in. */
+class KhugepagedTimeout implements Work {
+  constructor(
+    readonly vm: Vm,
+    readonly seq: number,
+    readonly what: Wait,
+    readonly fresh: boolean,
+  ) {}
+
+  run(): void {
+    const k = khugepaged_state(this.vm);
+    if (k.wait_seq !== this.seq || k.waiting !== this.what) return;
+    k.waiting = '';
+    k.wait_until = Number.POSITIVE_INFINITY;
+    khugepaged_run_once(this.vm, k, this.fresh);
+  }
 }
 
 /** Wait `ms` milliseconds (`what`), then run the thread: a new pass or the rest of this one. */
@@ -259,12 +292,7 @@ function wait_timeout(vm: Vm, k: Khugepaged, what: Wait, ms: number, fresh: bool
   const seq = ++k.wait_seq;
   const ns = ms * 1e6;
   k.wait_until = vm.mm.now() + ns;
-  vm.mm.defer(ns, () => {
-    if (k.wait_seq !== seq || k.waiting !== what) return;
-    k.waiting = '';
-    k.wait_until = Number.POSITIVE_INFINITY;
-    khugepaged_run_once(vm, k, fresh);
-  });
+  vm.mm.defer(ns, new KhugepagedTimeout(vm, seq, what, fresh));
 }
 
 /** kernel: mm/khugepaged.c khugepaged(), one turn of its loop: a scan pass, then the wait. */
@@ -335,9 +363,7 @@ export function start_stop_khugepaged(vm: Vm): void {
  */
 export function khugepaged_init(vm: Vm): void {
   if (!vm.mm.config.TRANSPARENT_HUGEPAGE) return;
-  const s = thp(vm.mm);
-  s.start_stop_khugepaged = () => start_stop_khugepaged(vm);
-  s.khugepaged_wakeup = () => wake_up_khugepaged(vm, khugepaged_state(vm), true);
+  thp(vm.mm).khugepaged_thread = vm;
   const k = khugepaged_state(vm);
   if (hugepage_pmd_enabled(vm.mm) && !k.started) {
     k.started = true;

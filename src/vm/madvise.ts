@@ -282,12 +282,16 @@ function madvise_vma_behavior(
       // madvise_remove(): punch a hole in the shared file behind the range.
       if (flags & VM_LOCKED || !vm.vmas.vm_file[vma]) return EINVAL;
       if ((flags & (VM_SHARED | VM_MAYWRITE)) !== (VM_SHARED | VM_MAYWRITE)) return EACCES;
+      // vfs_fallocate(): only regular files (and block devices) punch holes.
+      if (vm.files.file(vm.vmas.vm_file[vma]).f_op) return -errnos.ENODEV;
       madvise_remove(vm, vma, start, end);
       return vma;
     case MADV_WILLNEED:
       // madvise_willneed(): a file is read ahead (vfs_fadvise WILLNEED; tmpfs ignores it);
       // anonymous memory only has swap entries to read ahead, and there is no swap.
-      if (vm.vmas.vm_file[vma]) madvise_willneed_file(vm, mm, vma, start, end);
+      // (A device or dma-buf has no backing device: generic_fadvise() does nothing.)
+      if (vm.vmas.vm_file[vma] && !vm.files.file(vm.vmas.vm_file[vma]).f_op)
+        madvise_willneed_file(vm, mm, vma, start, end);
       return vma;
     case MADV_COLD:
     case MADV_PAGEOUT:

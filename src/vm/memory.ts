@@ -6,6 +6,7 @@
  * page tables of a range that no VMA covers any more are freed afterwards (free_pgtables).
  */
 
+import { errnos } from '../lib/errno.ts';
 import { folio_mark_accessed, folio_mark_dirty, NR_FILE_MAPPED } from '../mm/filemap.ts';
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from '../mm/gfp.ts';
 import { folio_maybe_dma_pinned } from '../mm/gup.ts';
@@ -71,8 +72,10 @@ import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
+  _PAGE_PROTNONE,
   _PAGE_PSE,
   _PAGE_RW,
+  _PAGE_SPECIAL,
   _PAGE_SWP_ENTRY,
   _PAGE_TABLE,
   _PAGE_USER,
@@ -84,7 +87,22 @@ import {
 } from './pgtable.ts';
 import { page_mapped_in_locked_vma, vma_has_recency } from './rmap.ts';
 import { update_hiwater_rss, type Vm } from './vm.ts';
-import { VM_CONTIG, VM_HUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_SPECIAL, VM_WRITE } from './vma.ts';
+import {
+  VM_CONTIG,
+  VM_DONTDUMP,
+  VM_DONTEXPAND,
+  VM_EXEC,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_IO,
+  VM_LOCKED,
+  VM_MAYWRITE,
+  VM_PFNMAP,
+  VM_READ,
+  VM_SHARED,
+  VM_SPECIAL,
+  VM_WRITE,
+} from './vma.ts';
 
 const NR_ANON_MAPPED = node_stat_index('nr_anon_pages');
 const UNEVICTABLE_PGCLEARED = vm_event_index('unevictable_pgs_cleared');
@@ -255,6 +273,13 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
       return VM_FAULT_OK;
     }
     const old = pt.pfn[e];
+    if (bits & _PAGE_SPECIAL) {
+      // do_wp_page() without a normal page: wp_pfn_shared() makes the PTE writable where it is;
+      // a private one would be copied (wp_page_copy), but the model's drivers map only MAP_SHARED.
+      if (!(flags & VM_SHARED)) return VM_FAULT_SIGBUS;
+      pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
+      return VM_FAULT_OK;
+    }
     if (flags & VM_SHARED) {
       // wp_page_shared(): page_mkwrite, then the page is dirty and the PTE writable.
       pt.bits[e] = bits | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED;
@@ -294,7 +319,12 @@ function handle_pte_fault(vm: Vm, mm: MmStruct, vma: number, addr: number, write
     if (old !== vm.mm.zero_pfn) page_remove_any_rmap(vm, mm, old, vma);
     return VM_FAULT_OK;
   }
-  if (vm.vmas.vm_file[vma]) return do_fault(vm, mm, vma, addr, write, table, i);
+  if (vm.vmas.vm_file[vma]) {
+    // do_fault(): a driver's mapping faults through its vm_ops->fault, SIGBUS without one.
+    const f_op = vm.files.file(vm.vmas.vm_file[vma]).f_op;
+    if (f_op) return f_op.fault ? f_op.fault(mm, vma, addr, write) : VM_FAULT_SIGBUS;
+    return do_fault(vm, mm, vma, addr, write, table, i);
+  }
   // do_anonymous_page(); a MAP_CONTIG mapping's page was allocated at mmap (RFC POC 2/3), zeroed.
   if (flags & VM_CONTIG && map_contig_page(vm, mm, vma, addr, table, i)) return VM_FAULT_OK;
   if (!write) {
@@ -595,6 +625,10 @@ export function zap_page_range(
 // zap_pte_range() with details->even_cows false: skip anonymous pages (should_zap_folio()).
 function zap_file_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): void {
   const pfn = vm.pt.pfn[table * PTRS_PER_TABLE + i];
+  if (vm.pt.bits[table * PTRS_PER_TABLE + i] & _PAGE_SPECIAL) {
+    zap_pte(vm, mm, table, i, vma);
+    return;
+  }
   if (pfn === vm.mm.zero_pfn || vm.mm.frames.flags[pfn] & PG_anon) return;
   zap_pte(vm, mm, table, i, vma);
 }
@@ -607,6 +641,8 @@ function zap_pte(vm: Vm, mm: MmStruct, table: number, i: number, vma: number): v
   const bits = vm.pt.bits[e];
   vm.pt.clear(table, i);
   vm.mm.kernel_ns += vm.mm.cost.zap_pte;
+  // vm_normal_page() is NULL: the driver owns the page; only the entry goes.
+  if (bits & _PAGE_SPECIAL) return;
   if (bits & _PAGE_SWP_ENTRY) {
     // A swapped-out page: drop the slot reference (free_swap_and_cache()).
     mm.rss[MM_SWAPENTS]--;
@@ -692,4 +728,79 @@ function free_level(
       pt.release(child, mm.cpu);
     }
   }
+}
+
+/**
+ * kernel: mm/memory.c vm_normal_page()
+ * The page a present PTE maps as far as the memory manager is concerned, or -1: a special PTE
+ * (remap_pfn_range(), vmf_insert_pfn()) and the zero page have none.
+ */
+export function vm_normal_page(vm: Vm, bits: number, pfn: number): number {
+  if (bits & _PAGE_SPECIAL || pfn === vm.mm.zero_pfn) return -1;
+  return pfn;
+}
+
+/**
+ * kernel: mm/memory.c remap_pfn_range() (remap_pfn_range_internal() → remap_pte_range())
+ * Map `nr` pages from pfn `pfns[from]` on at `addr` of `vma` with special PTEs (pte_mkspecial):
+ * no rmap, no mapcount, no RSS. The VMA becomes VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP.
+ * A copy-on-write mapping must be remapped whole in one call (its vm_pgoff becomes the pfn):
+ * -EINVAL otherwise. -ENOMEM when a page table cannot be allocated; -EINVAL (BUG in the kernel)
+ * if an entry is already populated.
+ */
+export function remap_pfn_range(
+  vm: Vm,
+  mm: MmStruct,
+  vma: number,
+  addr: number,
+  pfns: Int32Array,
+  from: number,
+  nr: number,
+): number {
+  const v = vm.vmas;
+  const end = addr + nr * 4096;
+  if (addr < v.vm_start[vma] || end > v.vm_end[vma]) return -errnos.EINVAL;
+  // is_cow_mapping(): the whole VMA at once.
+  if ((v.vm_flags[vma] & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE) {
+    if (addr !== v.vm_start[vma] || end !== v.vm_end[vma]) return -errnos.EINVAL;
+    v.vm_pgoff[vma] = pfns[from];
+  }
+  v.vm_flags[vma] |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+  const pgprot = pfn_pgprot(v.vm_flags[vma]);
+  for (let k = 0; k < nr; k++) {
+    const vpn = addr / 4096 + k;
+    const table = pte_table_alloc(vm, mm, vpn);
+    if (table < 0) return -errnos.ENOMEM;
+    const i = pte_index(vpn);
+    if (vm.pt.bits[table * PTRS_PER_TABLE + i] !== 0) return -errnos.EINVAL;
+    vm.pt.set(table, i, pfns[from + k], pgprot);
+    vm.mm.kernel_ns += vm.mm.cost.zap_pte;
+  }
+  return 0;
+}
+
+/**
+ * kernel: mm/memory.c vmf_insert_pfn()
+ * A fault handler maps `pfn` at `addr` with a special PTE (VM_PFNMAP); VM_FAULT_OOM without a
+ * page table.
+ */
+export function vmf_insert_pfn(vm: Vm, mm: MmStruct, vma: number, addr: number, pfn: number): number {
+  const vpn = addr / 4096;
+  const table = pte_table_alloc(vm, mm, vpn);
+  if (table < 0) return VM_FAULT_OOM;
+  const i = pte_index(vpn);
+  if (vm.pt.bits[table * PTRS_PER_TABLE + i] === 0)
+    vm.pt.set(table, i, pfn, pfn_pgprot(vm.vmas.vm_flags[vma]));
+  return VM_FAULT_OK;
+}
+
+/**
+ * vm_page_prot of a VM_PFNMAP mapping as a special PTE: present and user, writable when the
+ * mapping is shared and writable (no write notification for VM_PFNMAP: vma_wants_writenotify()),
+ * PROT_NONE when it allows no access. Fresh entries are not young or dirty.
+ */
+export function pfn_pgprot(flags: number): number {
+  if (!(flags & (VM_READ | VM_WRITE | VM_EXEC))) return _PAGE_PROTNONE | _PAGE_SPECIAL;
+  const rw = (flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED) ? _PAGE_RW : 0;
+  return _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | rw;
 }

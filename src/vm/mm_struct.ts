@@ -44,6 +44,8 @@ export class MmStruct {
   task_size = TASK_SIZE;
   /** mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE), for new mappings. */
   def_flags = 0;
+  /** mm->hugetlb_usage: base pages mapped by hugetlb leaves (vm/hugetlb.ts). */
+  hugetlb_usage = 0;
 
   constructor(
     readonly id: number,

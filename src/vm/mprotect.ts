@@ -41,6 +41,7 @@ import {
   _PAGE_PROTNONE,
   _PAGE_RW,
   _PAGE_SOFT_DIRTY,
+  _PAGE_SPECIAL,
   _PAGE_USER,
   PTRS_PER_TABLE,
 } from './pgtable.ts';
@@ -116,13 +117,17 @@ function change_pte(
   const pt = vm.pt;
   const e = table * PTRS_PER_TABLE + i;
   const bits = pt.bits[e];
-  let nb = bits & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+  // pte_modify() keeps the special bit: the entry still has no page behind it for the MM.
+  let nb = bits & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY | _PAGE_SPECIAL);
   if (cp.none) nb |= _PAGE_PROTNONE;
   else {
     nb |= _PAGE_PRESENT | _PAGE_USER;
     const pfn = pt.pfn[e];
     const f = vm.mm.frames;
-    if (cp.try_writable && pfn !== vm.mm.zero_pfn && f.flags[pfn] & PG_anon && f.mapcount[pfn] === 1)
+    if (bits & _PAGE_SPECIAL) {
+      // A VM_PFNMAP mapping's vm_page_prot: writable when shared and writable (no writenotify).
+      if (cp.shared) nb |= _PAGE_RW;
+    } else if (cp.try_writable && pfn !== vm.mm.zero_pfn && f.flags[pfn] & PG_anon && f.mapcount[pfn] === 1)
       nb |= _PAGE_RW;
     else if (cp.shared === SHARED_RW || (cp.shared === SHARED_RW_IF_DIRTY && bits & _PAGE_DIRTY))
       nb |= _PAGE_RW;

@@ -35,6 +35,18 @@ export const _PAGE_SOFT_DIRTY = 0x800;
  * device, type 0). The model marks it with this bit; x86 encodes type and offset in the PTE.
  */
 export const _PAGE_SWP_ENTRY = 0x200;
+/**
+ * _PAGE_SPECIAL (pte_mkspecial): a PTE that remap_pfn_range() or vmf_insert_pfn() installed in a
+ * VM_PFNMAP mapping. vm_normal_page() gives no page for it: no rmap, no mapcount, no RSS, no
+ * refcount; zap, fork, mprotect, pagemap and migration leave its page alone. x86 uses
+ * _PAGE_BIT_SOFTW1 (bit 9), which the model's swap-entry marker already takes; this is SOFTW2.
+ */
+export const _PAGE_SPECIAL = 0x400;
+
+/** pte_special() */
+export function pte_special(bits: number): boolean {
+  return (bits & _PAGE_SPECIAL) !== 0;
+}
 
 /** pte_present(): maps a page (PROT_NONE entries too, as on x86). */
 export function pte_present(bits: number): boolean {

@@ -8,7 +8,7 @@
 import { type ErrnoCode, ErrnoError, errnos } from '../lib/errno.ts';
 import { type Hstate, pages_per_huge_page } from '../mm/hstate.ts';
 import { PAGE_SIZE as PAGE } from '../mm/mmzone.ts';
-import { FileError, shmem_zero_setup } from './files.ts';
+import { FileError, shmem_zero_setup, type VmAreaDesc } from './files.ts';
 import { dup_mmap } from './fork.ts';
 import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE, pin_user_pages, unpin_user_pages } from './gup.ts';
 import { huge_pmd_entry } from './huge_memory.ts';
@@ -39,7 +39,7 @@ import {
 } from './mmap.ts';
 import { sys_mprotect } from './mprotect.ts';
 import { sys_mremap } from './mremap.ts';
-import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from './oom_kill.ts';
+import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, type OomTask } from './oom_kill.ts';
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -177,6 +177,37 @@ export interface Umem {
   released: boolean;
 }
 
+/**
+ * The machine's process table, as fork() reaches it: an object with a method, not a callback, so
+ * a cloned machine's processes fork into the clone's table.
+ */
+export interface ProcessSpawner {
+  /** Register the child whose address space `mm` builds (a copy of the parent's). */
+  spawn(parent: Process, mm: (cpu: number, nid: number) => MmStruct | null): Process;
+}
+
+/** A process's entry in vm.tasks, what the OOM killer sees of it. */
+class ProcessOomTask implements OomTask {
+  readonly pid: number;
+  readonly comm: string;
+  readonly uid: number;
+  readonly cap_sys_admin: boolean;
+
+  constructor(
+    readonly process: Process,
+    readonly oom_score_adj: number,
+  ) {
+    this.pid = process.pid;
+    this.comm = process.name;
+    this.uid = process.uid;
+    this.cap_sys_admin = process.caps.has(CAP_SYS_ADMIN);
+  }
+
+  kill(): void {
+    this.process.oom_kill();
+  }
+}
+
 export class Process implements TaskContext, FileTask {
   /** Live RDMA registrations (ib_umem_get), released at exit. */
   private readonly umems = new Set<Umem>();
@@ -206,7 +237,7 @@ export class Process implements TaskContext, FileTask {
     readonly mm: MmStruct,
     opts: SpawnOptions,
     /** Registers a new process (the machine's process table); used by fork(). */
-    private readonly spawner: (parent: Process, mm: (cpu: number, nid: number) => MmStruct | null) => Process,
+    private readonly spawner: ProcessSpawner,
   ) {
     this.uid = opts.uid ?? 0;
     this.gid = opts.gid ?? 0;
@@ -241,17 +272,7 @@ export class Process implements TaskContext, FileTask {
     ) {
       throw new ErrnoError('EINVAL', 'oom_score_adj', undefined, `${oom_score_adj} is outside -1000..1000`);
     }
-    vm.tasks[mm.id] = {
-      pid,
-      comm: this.name,
-      uid: this.uid,
-      oom_score_adj,
-      cap_sys_admin: this.caps.has(CAP_SYS_ADMIN),
-      kill: () => {
-        if (vm.current === mm.id) this.killed = true;
-        else this.exit();
-      },
-    };
+    vm.tasks[mm.id] = new ProcessOomTask(this, oom_score_adj);
     this.options = {
       name: this.name,
       oom_score_adj,
@@ -265,6 +286,15 @@ export class Process implements TaskContext, FileTask {
     };
     this.cpu = mm.cpu;
     this.nid = mm.nid;
+  }
+
+  /**
+   * SIGKILL from the OOM killer: the process dies now, or, if its own fault or syscall is
+   * running (it is current), when that unwinds.
+   */
+  oom_kill(): void {
+    if (this.vm.current === this.mm.id) this.killed = true;
+    else this.exit();
   }
 
   capable(cap: number): boolean {
@@ -402,14 +432,43 @@ export class Process implements TaskContext, FileTask {
     if (hobj === -errnos.EINVAL) fail('EINVAL', 'offset is not a multiple of the huge page size');
     if (hobj < 0)
       fail('ENOMEM', 'not enough free hugetlb pages to reserve (nr_hugepages, nr_overcommit_hugepages)');
+    // A device or dma-buf file: the driver's f_op->mmap (ENODEV without one) checks and
+    // allocates before anything is replaced; the VMA holds the struct file it names.
+    let vma_file = file;
+    if (file?.f_op) {
+      const f_op = file.f_op;
+      if (!f_op.mmap_prepare) fail('ENODEV', `${f_op.name} files cannot be mapped`);
+      vm.files.get_file(file);
+      const desc: VmAreaDesc = { start, end: start + len, pgoff, vm_flags, file };
+      const r = f_op.mmap_prepare!(this, desc);
+      if (r < 0) {
+        vm.files.fput(desc.file, mm.cpu);
+        fail(ERRNO_CODES.get(r) ?? 'EINVAL', f_op.refusal || `${f_op.name}: mmap refused`);
+      }
+      vm_flags = desc.vm_flags;
+      vma_file = desc.file;
+    }
     // The commit charge, then (MAP_FIXED) unmapping what the new mapping replaces.
     const setup = __mmap_prepare(vm, mm, this, start, len, vm_flags, (flags & MAP_FIXED) !== 0);
     if (setup < 0) {
       if (shm_acct) vm_unacct_memory(vm, shm_acct);
       if (hs) hugetlb_mmap_abort(vm, mm, hobj);
+      if (vma_file?.f_op) vm.files.fput(vma_file, mm.cpu);
       fail('ENOMEM', 'commit refused (vm.overcommit_memory), or vm.max_map_count reached');
     }
     vm_flags = setup;
+    if (vma_file?.f_op) {
+      const vma = mmap_region(vm, mm, start, len, vm_flags, pgoff, vma_file.id);
+      // f_op->mmap's PTEs (remap_pfn_range()); a failure unmaps the VMA (mmap_region()'s
+      // unmap_and_free_vma), which drops the driver's file.
+      const r = vma_file.f_op.mmap?.(mm, vma) ?? 0;
+      if (r < 0) {
+        do_munmap(vm, mm, start, start + len);
+        fail(ERRNO_CODES.get(r) ?? 'ENOMEM', `${vma_file.f_op.name}: out of memory for page tables`);
+      }
+      // VM_IO | VM_PFNMAP mappings are never populated (__mm_populate() skips them).
+      return start;
+    }
     // __alloc_vma_contig_range() (RFC POC 3/3): the pages, before the VMA is linked.
     const backing = contig ? contig.alloc(mm, this, len / PAGE, best_effort) : 0;
     if (typeof backing === 'number' && backing < 0) {
@@ -647,7 +706,7 @@ export class Process implements TaskContext, FileTask {
   fork(): Process {
     this.alive('fork');
     const child = this.syscall(() =>
-      this.spawner(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid, this)),
+      this.spawner.spawn(this, (cpu, nid) => dup_mmap(this.vm, this.mm, cpu, nid, this)),
     );
     child.fdt = dup_fd(this.vm, this.fdt);
     return child;
@@ -797,6 +856,28 @@ export class Process implements TaskContext, FileTask {
   /** memfd_create(2): an unnamed tmpfs file, open O_RDWR. Returns the descriptor. */
   memfd_create(name: string, flags = 0): number {
     return this.file_syscall('memfd_create', () => sys_memfd_create(this.vm, this, name, flags));
+  }
+
+  /**
+   * ioctl(2): `request` (an _IOC number, e.g. DMA_HEAP_IOCTL_ALLOC) on `fd`, with `arg` the
+   * user's struct as an object, which the driver fills in. Returns the driver's non-negative
+   * result. EBADF for a closed descriptor, ENOTTY for a file whose driver has no such request
+   * (every regular file), else the driver's errno (EINVAL, EFAULT for a missing struct, ENOMEM).
+   */
+  ioctl(fd: number, request: number, arg?: unknown): number {
+    this.alive('ioctl');
+    const file = Number.isInteger(fd) && fd >= 0 ? this.fdt.fds[fd] : undefined;
+    if (!file) throw new ErrnoError('EBADF', 'ioctl', undefined, `fd ${fd} is not open`);
+    if (!Number.isInteger(request) || request < 0 || request >= 2 ** 32)
+      throw new ErrnoError('EINVAL', 'ioctl', undefined, 'request must be an unsigned 32-bit integer');
+    // vfs_ioctl(): no ->unlocked_ioctl is -ENOTTY (regular files: ext4/shmem know none of these).
+    const f_op = file.f_op;
+    if (!f_op?.ioctl)
+      throw new ErrnoError('ENOTTY', 'ioctl', undefined, `no ioctl 0x${request.toString(16)} for this file`);
+    const r = this.syscall(() => f_op.ioctl!(this, file, request, arg));
+    if (r < 0)
+      throw new ErrnoError(ERRNO_CODES.get(r) ?? 'EINVAL', 'ioctl', undefined, f_op.refusal || f_op.name);
+    return r;
   }
 
   /** The names of the open descriptors and their files' paths (as /proc/<pid>/fd would list them). */

@@ -140,6 +140,12 @@ export function sys_open(vm: Vm, task: FileTask, path: string, flags: number, mo
     inode = files.create(name, mount, mode & ~0o022, task, task.mm.cpu);
   }
   const file = files.open_file(inode, flags);
+  // chrdev_open() → the driver's f_op->open (a device node has no O_TRUNC: may_open() drops it).
+  const r = file.f_op?.open?.(file, task) ?? 0;
+  if (r < 0) {
+    files.fput(file, task.mm.cpu);
+    throw new FileError(r, `${name}: the driver refused the open`);
+  }
   let fd: number;
   try {
     fd = task.fdt.install(file, task.nofile);
@@ -147,7 +153,7 @@ export function sys_open(vm: Vm, task: FileTask, path: string, flags: number, mo
     files.fput(file, task.mm.cpu);
     throw e;
   }
-  if (flags & O_TRUNC && existed) do_truncate(vm, inode, 0, task.mm.cpu);
+  if (flags & O_TRUNC && existed && !inode.i_fop) do_truncate(vm, inode, 0, task.mm.cpu);
   return fd;
 }
 
@@ -189,6 +195,8 @@ function check_len(len: number): void {
 export function sys_read(vm: Vm, task: FileTask, fd: number, len: number, pos?: number): number {
   const file = task.fdt.get(fd);
   if (!file.readable) fail('EBADF', `fd ${fd} is not open for reading`);
+  // vfs_read(): no ->read or ->read_iter (the model's devices and dma-bufs have none).
+  if (file.f_op) fail('EINVAL', `${file.f_op.name} files cannot be read`);
   check_len(len);
   if (pos !== undefined && (!Number.isInteger(pos) || pos < 0)) fail('EINVAL', 'offset must be non-negative');
   const at = pos ?? file.pos;
@@ -212,6 +220,7 @@ export function sys_read(vm: Vm, task: FileTask, fd: number, len: number, pos?: 
 export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?: number): number {
   const file = task.fdt.get(fd);
   if (!file.writable) fail('EBADF', `fd ${fd} is not open for writing`);
+  if (file.f_op) fail('EINVAL', `${file.f_op.name} files cannot be written`);
   // hugetlbfs has no write_iter: no FMODE_CAN_WRITE.
   if (is_file_hugepages(file.inode)) fail('EINVAL', 'hugetlbfs files cannot be written with write()');
   check_len(len);
@@ -236,6 +245,12 @@ export function sys_write(vm: Vm, task: FileTask, fd: number, len: number, pos?:
 export function sys_lseek(task: FileTask, fd: number, offset: number, whence: number): number {
   const file = task.fdt.get(fd);
   if (!Number.isInteger(offset)) fail('EINVAL', 'offset must be an integer');
+  // vfs_llseek(): a device without ->llseek is not seekable; a dma-buf has its own.
+  if (file.f_op) {
+    const r = file.f_op.llseek?.(file, offset, whence) ?? -errnos.ESPIPE;
+    if (r < 0) throw new FileError(r, `${file.f_op.name}: lseek refused`);
+    return r;
+  }
   let base: number;
   if (whence === SEEK_SET) base = 0;
   else if (whence === SEEK_CUR) base = file.pos;
@@ -311,6 +326,8 @@ export function sys_ftruncate(vm: Vm, task: FileTask, fd: number, length: number
   const file = task.fdt.get(fd);
   if (!Number.isInteger(length) || length < 0) fail('EINVAL', 'length must be non-negative');
   if (!file.writable) fail('EINVAL', `fd ${fd} is not open for writing`);
+  // do_ftruncate(): only a regular file.
+  if (file.f_op) fail('EINVAL', `${file.f_op.name} files cannot be truncated`);
   if (length > MAX_LFS_FILESIZE) fail('EFBIG', 'length exceeds the largest file size');
   do_truncate(vm, file.inode, length, task.mm.cpu);
 }
@@ -348,8 +365,9 @@ export function sys_fadvise(
   const file = task.fdt.get(fd);
   if (!Number.isInteger(offset) || !Number.isInteger(len) || len < 0) fail('EINVAL', 'bad offset or length');
   const as = file.inode.mapping;
-  // tmpfs and hugetlbfs have no backing device (noop_backing_dev_info): every valid advice is ignored.
-  if (as.shmem || is_file_hugepages(file.inode)) {
+  // tmpfs, hugetlbfs, devices and dma-bufs have no backing device (noop_backing_dev_info):
+  // every valid advice is ignored.
+  if (as.shmem || is_file_hugepages(file.inode) || file.f_op) {
     if (!Number.isInteger(advice) || advice < POSIX_FADV_NORMAL || advice > POSIX_FADV_NOREUSE)
       fail('EINVAL', `advice ${advice} is not a POSIX_FADV_* value`);
     return;

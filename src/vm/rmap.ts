@@ -265,10 +265,6 @@ function clear_pte(vm: Vm, e: number): void {
 
 /** Give the MM the reverse map of this Vm (reclaim's folio_referenced / try_to_unmap). */
 export function install_rmap(vm: Vm, mm: MM): void {
-  mm.rmap = {
-    folio_referenced: (pfn, out) => folio_referenced(vm, pfn, out),
-    try_to_unmap: (pfn) => try_to_unmap(vm, pfn),
-    remap: (old, new_pfn) => remap(vm, old, new_pfn),
-    folio_mkclean: (pfn) => folio_mkclean(vm, pfn),
-  };
+  // Vm's RmapOps methods call folio_referenced(), try_to_unmap(), remap(), folio_mkclean().
+  mm.rmap = vm;
 }

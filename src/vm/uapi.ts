@@ -183,3 +183,59 @@ export const CAP_SYS_RAWIO = 17;
 export const CAP_SYS_PTRACE = 19;
 export const CAP_SYS_ADMIN = 21;
 export const CAP_SYS_RESOURCE = 24;
+
+// ioctl request numbers (include/uapi/asm-generic/ioctl.h): dir << 30 | size << 16 | type << 8 | nr.
+export const _IOC_NONE = 0;
+export const _IOC_WRITE = 1;
+export const _IOC_READ = 2;
+
+/** _IOC(dir, type, nr, size), as an unsigned 32-bit number. */
+export function _IOC(dir: number, type: number, nr: number, size: number): number {
+  return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
+}
+
+/** _IOWR(type, nr, size): the caller passes a struct in and gets it back filled. */
+export function _IOWR(type: string, nr: number, size: number): number {
+  return _IOC(_IOC_READ | _IOC_WRITE, type.charCodeAt(0), nr, size);
+}
+
+/** _IOC_NR(): the request's number within its type. */
+export function _IOC_NR(request: number): number {
+  return request & 0xff;
+}
+
+/** _IOC_TYPE(): the request's type (the driver's magic character). */
+export function _IOC_TYPE(request: number): number {
+  return (request >>> 8) & 0xff;
+}
+
+/** sizeof(struct dma_heap_allocation_data): __u64 len, __u32 fd, __u32 fd_flags, __u64 heap_flags. */
+export const DMA_HEAP_ALLOCATION_DATA_SIZE = 24;
+/** include/uapi/linux/dma-heap.h DMA_HEAP_IOC_MAGIC */
+export const DMA_HEAP_IOC_MAGIC = 'H';
+/** DMA_HEAP_IOCTL_ALLOC = _IOWR('H', 0x0, struct dma_heap_allocation_data) = 0xc0184800. */
+export const DMA_HEAP_IOCTL_ALLOC = _IOWR(DMA_HEAP_IOC_MAGIC, 0x0, DMA_HEAP_ALLOCATION_DATA_SIZE);
+/** DMA_HEAP_VALID_FD_FLAGS: O_CLOEXEC | O_ACCMODE. */
+export const DMA_HEAP_VALID_FD_FLAGS = O_CLOEXEC | O_ACCMODE;
+/** DMA_HEAP_VALID_HEAP_FLAGS: no heap flags are defined. */
+export const DMA_HEAP_VALID_HEAP_FLAGS = 0;
+
+/** struct dma_heap_allocation_data: `fd` must be 0 on the way in and holds the dma-buf on return. */
+export interface DmaHeapAllocationData {
+  len: number;
+  fd: number;
+  fd_flags: number;
+  heap_flags: number;
+}
+
+/**
+ * include/uapi/linux/dma-buf.h struct dma_buf_sync and DMA_BUF_IOCTL_SYNC = _IOW('b', 0, __u64):
+ * bracket CPU access to a buffer a device also uses (cache maintenance, a no-op in the model).
+ */
+export const DMA_BUF_SYNC_READ = 1;
+export const DMA_BUF_SYNC_WRITE = 2;
+export const DMA_BUF_SYNC_RW = 3;
+export const DMA_BUF_SYNC_START = 0;
+export const DMA_BUF_SYNC_END = 4;
+export const DMA_BUF_SYNC_VALID_FLAGS_MASK = DMA_BUF_SYNC_RW | DMA_BUF_SYNC_END;
+export const DMA_BUF_IOCTL_SYNC = _IOC(_IOC_WRITE, 'b'.charCodeAt(0), 0, 8);

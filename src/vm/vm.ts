@@ -2,16 +2,23 @@
  * The virtual-memory side of a machine: every address space, VMA, anon_vma and page table, and
  * the vm sysctls that govern them.
  */
+import type { AddressSpace } from '../mm/filemap.ts';
+import type { ThpVmOps } from '../mm/huge_memory.ts';
 import type { MM } from '../mm/mm.ts';
+import type { OomKiller } from '../mm/mm_init.ts';
+import type { RmapOps } from '../mm/rmap.ts';
 import { AnonVmas } from './anon_vma.ts';
-import { DEFAULT_DISK, type DiskConfig, Files } from './files.ts';
-import { thp_shrinker_init } from './huge_memory.ts';
+import { DEFAULT_DISK, type DiskConfig, Files, type FilesOwner, type Inode } from './files.ts';
+import { split_folio, thp_shrinker_init } from './huge_memory.ts';
+import { type HugetlbObject, hugetlb_migrate_mapping, hugetlb_vm_op_open } from './hugetlb.ts';
+import { hugetlbfs_evict_inode } from './hugetlbfs.ts';
+import { type Khugepaged, khugepaged_wakeup, start_stop_khugepaged } from './khugepaged.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MmStruct } from './mm_struct.ts';
-import type { OomTask } from './oom_kill.ts';
+import { type OomTask, out_of_memory } from './oom_kill.ts';
 import { PageTables } from './pgtable.ts';
-import { install_rmap } from './rmap.ts';
+import { folio_mkclean, folio_referenced, install_rmap, remap, try_to_unmap } from './rmap.ts';
 import { __vm_enough_memory, vm_unacct_memory } from './util.ts';
-import { VmaTable } from './vma.ts';
+import { type VmaOps, VmaTable } from './vma.ts';
 
 export interface VmSysctls {
   /** vm.max_map_count: DEFAULT_MAX_MAP_COUNT = 65530. */
@@ -81,7 +88,12 @@ export interface MapContigPolicy {
   unmapped(backing: ContigBacking, pfn: number, cpu: number): void;
 }
 
-export class Vm {
+/**
+ * The address-space layer. The layers below reach it through its methods (RmapOps for reclaim
+ * and migration, ThpVmOps, OomKiller, VmaOps, FilesOwner), never through closures, so a cloned
+ * machine's mm calls into the cloned Vm (src/sim/clone.ts).
+ */
+export class Vm implements RmapOps, ThpVmOps, OomKiller, VmaOps, FilesOwner {
   readonly vmas = new VmaTable();
   readonly anon = new AnonVmas();
   readonly pt: PageTables;
@@ -114,11 +126,12 @@ export class Vm {
   readonly contig_backings: Array<ContigBacking | undefined> = [undefined];
   /** Syscalls and faults in progress (nested: mmap's populate, an OOM kill's exit). */
   depth = 0;
-  /**
-   * The outermost syscall or fault returned: the machine lets its clock catch up with the CPU
-   * time it used (mm.kernel_ns), running the kernel's background work due meanwhile.
-   */
-  task_done: () => void = () => {};
+  /** The machine, told by task_done() when the outermost syscall or fault returns. */
+  host: { task_done(): void } | null = null;
+  /** khugepaged (khugepaged.ts), created at first use. */
+  khugepaged: Khugepaged | null = null;
+  /** The hugetlb objects by id (hugetlb.ts), slot 0 unused; null until the first one. */
+  hugetlb_objects: Array<HugetlbObject | undefined> | null = null;
   /**
    * vm_committed_as (mm/util.c), in pages: address space charged by vm_acct_memory() and
    * __vm_enough_memory() (util.ts): every VM_ACCOUNT VMA's pages, plus vm_committed_leaked.
@@ -140,16 +153,80 @@ export class Vm {
     disk: DiskConfig = DEFAULT_DISK,
   ) {
     this.pt = new PageTables(mm);
-    this.files = new Files(
-      mm,
-      (as) => this.vmas.i_mmap.has(as.id),
-      (pages) => this.shmem_acct(pages),
-      disk,
-    );
-    this.vmas.file_get = (id) => this.files.get_file(this.files.file(id));
-    this.vmas.file_put = (id) => this.files.fput(this.files.file(id), 0);
+    this.files = new Files(mm, this, disk);
+    this.vmas.ops = this;
     install_rmap(this, mm);
     thp_shrinker_init(this);
+  }
+
+  /**
+   * The outermost syscall or fault returned: the machine lets its clock catch up with the CPU
+   * time it used (mm.kernel_ns), running the kernel's background work due meanwhile.
+   */
+  task_done(): void {
+    this.host?.task_done();
+  }
+
+  // VmaOps: a VMA's file reference and vm_ops->open.
+  file_get(file: number): void {
+    this.files.get_file(this.files.file(file));
+  }
+
+  file_put(file: number): void {
+    this.files.fput(this.files.file(file), 0);
+  }
+
+  private_get(data: number): void {
+    hugetlb_vm_op_open(this, data);
+  }
+
+  // FilesOwner
+  i_mmap_mapped(as: AddressSpace): boolean {
+    return this.vmas.i_mmap.has(as.id);
+  }
+
+  evict_inode(inode: Inode, cpu: number): void {
+    hugetlbfs_evict_inode(this, inode, cpu);
+  }
+
+  // RmapOps (rmap.ts)
+  folio_referenced(pfn: number, out: { vm_flags: number }): number {
+    return folio_referenced(this, pfn, out);
+  }
+
+  try_to_unmap(pfn: number): boolean {
+    return try_to_unmap(this, pfn);
+  }
+
+  remap(old: number, new_pfn: number): void {
+    remap(this, old, new_pfn);
+  }
+
+  folio_mkclean(pfn: number): number {
+    return folio_mkclean(this, pfn);
+  }
+
+  // ThpVmOps
+  split_folio(head: number, isolated: boolean): number {
+    return split_folio(this, head, isolated);
+  }
+
+  start_stop_khugepaged(): void {
+    start_stop_khugepaged(this);
+  }
+
+  khugepaged_wakeup(): void {
+    khugepaged_wakeup(this);
+  }
+
+  /** mm.hugetlb.vm: migrating an in-use hugetlb page (hugetlb.ts). */
+  hugetlb_migrate_mapping(old: number, dst: number): void {
+    hugetlb_migrate_mapping(this, old, dst);
+  }
+
+  /** OomKiller: out_of_memory() (oom_kill.ts). */
+  out_of_memory(gfp: number, order: number): boolean {
+    return out_of_memory(this, gfp, order);
   }
 
   /**
@@ -157,7 +234,7 @@ export class Vm {
    * commit count on behalf of the running task (current->mm and its CAP_SYS_ADMIN), or give them
    * back (negative `pages`).
    */
-  private shmem_acct(pages: number): boolean {
+  shmem_acct(pages: number): boolean {
     if (pages < 0) {
       vm_unacct_memory(this, -pages);
       return true;

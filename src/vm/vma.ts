@@ -50,6 +50,13 @@ export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
  */
 export const VM_DATA_DEFAULT_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
+/** What VmaTable tells the vm layer (Vm implements it). */
+export interface VmaOps {
+  file_put(file: number): void;
+  file_get(file: number): void;
+  private_get(data: number): void;
+}
+
 export class VmaTable {
   vm_start = new Float64Array(64);
   vm_end = new Float64Array(64);
@@ -67,14 +74,25 @@ export class VmaTable {
   vm_private_data = new Int32Array(64);
   /** i_mmap: per address_space id, the VMAs mapping it (the file rmap's interval tree). */
   readonly i_mmap = new Map<number, Set<number>>();
-  /** Called with the open-file id when a VMA holding a file goes away (fput). */
-  file_put: (file: number) => void = () => {};
-  /** Called with the open-file id when a VMA holding a file is duplicated (get_file). */
-  file_get: (file: number) => void = () => {};
-  /** Called with vm_private_data when a VMA holding one is duplicated (vm_ops->open). */
-  private_get: (data: number) => void = () => {};
+  /** The vm layer (Vm), told of file references and duplicated private data; null: no one. */
+  ops: VmaOps | null = null;
   private free: number[] = [];
   private used = 0;
+
+  /** Called with the open-file id when a VMA holding a file goes away (fput). */
+  file_put(file: number): void {
+    this.ops?.file_put(file);
+  }
+
+  /** Called with the open-file id when a VMA holding a file is duplicated (get_file). */
+  file_get(file: number): void {
+    this.ops?.file_get(file);
+  }
+
+  /** Called with vm_private_data when a VMA holding one is duplicated (vm_ops->open). */
+  private_get(data: number): void {
+    this.ops?.private_get(data);
+  }
 
   /** Live VMAs in all address spaces. */
   get count(): number {

@@ -297,3 +297,25 @@ describe('MAP_CONTIG_BEST_EFFORT', () => {
     expect(errno(() => p.mmap(0, MiB, RW, BEST))).toBe('ok');
   });
 });
+
+describe('/proc/<pid>/contig', () => {
+  it('lists each MAP_CONTIG mapping with its segments; PFNs only for CAP_SYS_ADMIN', () => {
+    const { m, p } = boot();
+    const a = p.mmap(0, MiB, RW, CONTIG);
+    const first = pte(m, p, a)!.pfn;
+    p.munmap(a + 64 * PG, 64 * PG);
+    const hex = (n: number) => n.toString(16).padStart(8, '0');
+    const pfn = (n: number) => n.toString(16).padStart(10, '0');
+    expect(m.readFile(`/proc/${p.pid}/contig`)).toBe(
+      `${hex(a)}-${hex(a + 64 * PG)} policy=rfc pages=64 segments=1\n  ${pfn(first)} 64\n` +
+        `${hex(a + 128 * PG)}-${hex(a + MiB)} policy=rfc pages=128 segments=1\n  ${pfn(first + 128)} 128\n`,
+    );
+    const user = m.spawn({ uid: 1000 });
+    expect(errno(() => m.readFile(`/proc/${p.pid}/contig`, user))).toBe('EACCES');
+    const self = m.spawn({ uid: 1000, rlimits: { memlock: MiB } });
+    self.mmap(0, 8 * PG, RW, BEST);
+    expect(m.readFile(`/proc/${self.pid}/contig`, self)).toMatch(
+      /policy=rfc pages=8 segments=1\n {2}0000000000 8\n$/,
+    );
+  });
+});

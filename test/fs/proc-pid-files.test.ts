@@ -179,7 +179,7 @@ describe('the files come and go with processes', () => {
     const p = m.spawn();
     const c = p.fork();
     expect(m.listFiles(`/proc/${c.pid}`)).toEqual(
-      ['maps', 'pagemap', 'statm', 'status'].map((f) => `/proc/${c.pid}/${f}`),
+      ['contig', 'maps', 'pagemap', 'statm', 'status'].map((f) => `/proc/${c.pid}/${f}`),
     );
     c.exit();
     for (const f of ['maps', 'status', 'statm'])

@@ -9,6 +9,7 @@
  * | statm   | 0444 | proc_pid_statm()                            |
  * | maps    | 0444 | proc_pid_maps_operations, ptrace read check |
  * | pagemap | 0400 | proc_pagemap_operations, ptrace read check  |
+ * | contig  | 0400 | mapcontig's MAP_CONTIG segments (contiginfo.ts), as pagemap |
  *
  * The files belong to the task's user (task_dump_owner()). maps and pagemap are opened through
  * proc_mem_open(PTRACE_MODE_READ): a reader with other user or group ids than the task's needs
@@ -21,6 +22,7 @@ import { CAP_SYS_ADMIN, CAP_SYS_PTRACE } from '../../vm/uapi.ts';
 import { update_hiwater_rss, update_hiwater_vm, type Vm } from '../../vm/vm.ts';
 import { type Cred, capable, type DynamicDir, type FileOps } from '../vfs.ts';
 import { proc_pid_status } from './array.ts';
+import { proc_pid_contig } from './contiginfo.ts';
 import { pagemap_read, proc_pid_maps, proc_pid_statm } from './task_mmu.ts';
 
 /** CAP_SYS_ADMIN: see PFNs in pagemap. */
@@ -35,7 +37,7 @@ export interface TaskTable {
   ppid(pid: number): number;
 }
 
-const PID_FILES = ['maps', 'pagemap', 'statm', 'status'] as const;
+const PID_FILES = ['contig', 'maps', 'pagemap', 'statm', 'status'] as const;
 
 /**
  * kernel: kernel/ptrace.c __ptrace_may_access() for PTRACE_MODE_READ_FSCREDS
@@ -89,6 +91,13 @@ function pid_file(vm: Vm, tasks: TaskTable, p: Process, name: string, path: stri
       return { mode: 0o444, ...owner, read: () => proc_pid_statm(vm, p.mm) };
     case 'maps':
       return { mode: 0o444, ...owner, open: mem_open, read: () => proc_pid_maps(vm, p.mm) };
+    case 'contig':
+      return {
+        mode: 0o400,
+        ...owner,
+        open: mem_open,
+        read: (cred) => proc_pid_contig(vm, p.mm, capable(cred, CAP_SYS_ADMIN)),
+      };
     case 'pagemap':
       return {
         mode: 0o400,

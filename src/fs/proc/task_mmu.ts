@@ -14,7 +14,7 @@ import { PG_anon } from '../../mm/page-flags.ts';
 import { hugetlb_usage_kb } from '../../vm/hugetlb.ts';
 import { walk_pte_table } from '../../vm/memory.ts';
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, type MmStruct } from '../../vm/mm_struct.ts';
-import { _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from '../../vm/pgtable.ts';
+import { _PAGE_SPECIAL, _PAGE_SWP_ENTRY, PTRS_PER_TABLE } from '../../vm/pgtable.ts';
 import { hiwater_rss, hiwater_vm, type Vm } from '../../vm/vm.ts';
 import { VM_EXEC, VM_GROWSDOWN, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE } from '../../vm/vma.ts';
 import { lu, lu_w } from '../seq_file.ts';
@@ -91,7 +91,8 @@ export function proc_pid_maps(vm: Vm, mm: MmStruct): string {
     // kernel: get_vma_name(): the file's path, else [heap] / [stack] (no vdso in the model).
     if (v.vm_file[id]) {
       const inode = vm.files.file(v.vm_file[id]).inode;
-      const name = inode.nlink ? inode.path : `${inode.path} (deleted)`;
+      // d_path(): a pseudo file's d_dname() name (a dma-buf's "/dmabuf:") is never "(deleted)".
+      const name = inode.nlink || inode.pseudo ? inode.path : `${inode.path} (deleted)`;
       const file = { pgoff: v.vm_pgoff[id], dev: inode.mount.dev, ino: inode.ino };
       lines.push(show_map_line(start, end, v.vm_flags[id], name, file));
       return;
@@ -308,8 +309,8 @@ function pagemap_fill(
           continue;
         }
         let hiBits = HI_PRESENT | sd;
-        // vm_normal_page() is NULL for the zero page: no FILE, no EXCLUSIVE.
-        if (pfn !== zero_pfn) {
+        // vm_normal_page() is NULL for the zero page and special PTEs: no FILE, no EXCLUSIVE.
+        if (pfn !== zero_pfn && !(pt.bits[e] & _PAGE_SPECIAL)) {
           if (!(f.flags[pfn] & PG_anon)) hiBits |= HI_FILE;
           // !folio_maybe_mapped_shared(): a small folio mapped at most once.
           if (f.mapcount[pfn] <= 1) hiBits |= HI_MMAP_EXCLUSIVE;

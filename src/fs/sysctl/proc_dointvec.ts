@@ -277,8 +277,14 @@ export interface CtlULongTable {
   extra2?: bigint;
 }
 
-/** The exact values last written through ctl_ulong() tables, per object and field. */
-const ulong_exact = new WeakMap<object, Map<string, bigint>>();
+/**
+ * The exact values last written through ctl_ulong() tables over an object's fields, kept in the
+ * object itself under this symbol (a Map from field name to value): out of sight of its string
+ * keys, but part of the machine's state, so Machine.clone() copies it.
+ */
+const ULONG_EXACT = Symbol('ulong_exact');
+
+type WithExact = { [ULONG_EXACT]?: Map<string, bigint> };
 
 /**
  * A CtlULongTable over one numeric field of an object. The field holds a JavaScript number; the
@@ -286,16 +292,17 @@ const ulong_exact = new WeakMap<object, Map<string, bigint>>();
  * read back exactly while the field still holds them.
  */
 export function ctl_ulong<K extends string>(procname: string, obj: Record<K, number>, key: K): CtlULongTable {
+  const o = obj as Record<K, number> & WithExact;
   return {
     procname,
     maxlen: 1,
     get: () => {
-      const exact = ulong_exact.get(obj)?.get(key);
+      const exact = o[ULONG_EXACT]?.get(key);
       return exact !== undefined && Number(exact) === obj[key] ? exact : BigInt(obj[key]);
     },
     set: (_i, v) => {
-      const m = ulong_exact.get(obj) ?? new Map<string, bigint>();
-      ulong_exact.set(obj, m);
+      const m = o[ULONG_EXACT] ?? new Map<string, bigint>();
+      o[ULONG_EXACT] = m;
       m.set(key, v);
       obj[key] = Number(v);
     },

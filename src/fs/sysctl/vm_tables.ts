@@ -151,11 +151,19 @@ export function vm_sysctl_tables(vm: Vm): VmTableEntry[] {
   return entries;
 }
 
-/** Register /proc/sys/vm/<name> (mode 0644) for every entry of vm_sysctl_tables(). */
-export function register_vm_tables(vfs: Vfs, vm: Vm): void {
+/**
+ * The boot-time values of the sysctls kept in vm.sysctl (init_user_reserve(),
+ * init_admin_reserve(), setup_min_unmapped_ratio(), init_mmap_min_addr()): once at boot, before
+ * register_vm_tables(), which only registers files (a cloned machine registers them again).
+ */
+export function vm_tables_init(vm: Vm): void {
   init_reserves(vm);
   setup_min_unmapped_ratio(vm);
   update_mmap_min_addr(vm);
+}
+
+/** Register /proc/sys/vm/<name> (mode 0644) for every entry of vm_sysctl_tables(). */
+export function register_vm_tables(vfs: Vfs, vm: Vm): void {
   for (const e of vm_sysctl_tables(vm)) {
     const path = `/proc/sys/vm/${e.procname}`;
     vfs.register(path, {

@@ -366,16 +366,11 @@ function WARN(mm: MM, cpu: number, line: number, fn: string, msg: string): void 
   mm.klog.push(`WARNING: CPU: ${cpu} at mm/page_alloc.c:${line} ${fn}`);
 }
 
-/** The WARN_ON_ONCE() sites that fired, per machine. */
-const warned = new WeakMap<MM, Set<number>>();
+/** WARN_ON_ONCE(): the sites that fired are kept per machine (mm.warned_once). */
 function WARN_ON_ONCE(mm: MM, cpu: number, line: number, fn: string): void {
-  let sites = warned.get(mm);
-  if (sites === undefined) {
-    sites = new Set();
-    warned.set(mm, sites);
-  }
-  if (sites.has(line)) return;
-  sites.add(line);
+  const site = `contig:${line}`;
+  if (mm.warned_once.has(site)) return;
+  mm.warned_once.add(site);
   WARN(mm, cpu, line, fn, '');
 }
 

@@ -33,18 +33,16 @@ import { zone_watermark_ok } from './watermark.ts';
  * keeps zone counters exact; refresh_cpu_vm_stats() needs only this bit, to arm pcp->expire
  * (docs/decisions.md).
  */
-const vm_stat_diff = new WeakMap<Zone, Uint8Array>();
-
 /**
  * kernel: mm/vmstat.c __mod_zone_page_state(), its per-cpu side: `cpu` changed a counter of
  * `zone` (NR_FREE_PAGES and friends, when pages move on or off the zone's buddy lists), leaving
  * a differential for the vmstat worker to fold.
  */
 export function mod_zone_stat_diff(zone: Zone, cpu: number): void {
-  let diff = vm_stat_diff.get(zone);
-  if (diff === undefined) {
+  let diff = zone.vm_stat_diff;
+  if (diff === null) {
     diff = new Uint8Array(zone.pcp.nr_cpus);
-    vm_stat_diff.set(zone, diff);
+    zone.vm_stat_diff = diff;
   }
   diff[cpu] = 1;
 }
@@ -54,8 +52,8 @@ export function mod_zone_stat_diff(zone: Zone, cpu: number): void {
  * `cpu`'s differentials for `zone`; whether there were any.
  */
 export function fold_zone_stat_diff(zone: Zone, cpu: number): boolean {
-  const diff = vm_stat_diff.get(zone);
-  if (diff === undefined || !diff[cpu]) return false;
+  const diff = zone.vm_stat_diff;
+  if (diff === null || !diff[cpu]) return false;
   diff[cpu] = 0;
   return true;
 }

@@ -77,22 +77,16 @@ class SlowpathState {
   compact_result = COMPACT_SKIPPED;
 }
 
-/** The WARN_ON_ONCE() sites that have fired on each machine, by their v6.18 source line. */
-const warned = new WeakMap<MM, Set<number>>();
-
 /**
  * kernel: include/asm-generic/bug.h WARN_ON_ONCE(): the first time `cond` holds at this site, a
  * WARNING line in the kernel log (the kernel adds registers and a stack trace). Returns `cond`.
  */
 function WARN_ON_ONCE(mm: MM, cond: boolean, line: number, fn: string, cpu: number): boolean {
   if (!cond) return false;
-  let sites = warned.get(mm);
-  if (sites === undefined) {
-    sites = new Set();
-    warned.set(mm, sites);
-  }
-  if (!sites.has(line)) {
-    sites.add(line);
+  // The sites that have fired on this machine, by their v6.18 source line.
+  const site = `slowpath:${line}`;
+  if (!mm.warned_once.has(site)) {
+    mm.warned_once.add(site);
     mm.klog.push(`WARNING: CPU: ${cpu} at mm/page_alloc.c:${line} ${fn}`);
   }
   return true;
