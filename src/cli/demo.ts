@@ -226,10 +226,8 @@ const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n}`;
  */
 function everyContender(m: Machine, out: (line: string) => void): void {
   const bytes = requestBytes(m);
-  const copy = cloneCopies(m);
-  if (!copy) throw new Error('the demo machine cannot be cloned');
   const c = compareContenders({
-    copy,
+    copy: cloneCopies(m),
     request: { bytes, uid: 1000, gid: RDMA_GID, devices: ['rdma-nic', 'qat-like-accelerator'] },
     probe: collateralProbe({ window: '3s', steps: 6 }),
   });

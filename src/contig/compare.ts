@@ -86,12 +86,11 @@ export function replayCopies(
 }
 
 /**
- * A `copy` function from machine.clone() when the machine has one (an exact copy of its state),
- * else null: the caller falls back to replayCopies().
+ * A `copy` function of exact clones of `m` (machine.clone(): its state as it is now, without
+ * replaying how it got there; a CloneError names any closure that keeps `m` from being cloned).
  */
-export function cloneCopies(m: Machine): (() => Machine) | null {
-  const clone = (m as unknown as { clone?: () => Machine }).clone;
-  return typeof clone === 'function' ? () => clone.call(m) : null;
+export function cloneCopies(m: Machine): () => Machine {
+  return () => m.clone();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,13 +191,13 @@ export function setContigPolicy(
 }
 
 /**
- * A free address for `len` bytes aligned to `align`, as a hint for mmap(). 6.18's
- * __get_unmapped_area() aligns anonymous mappings whose length is a multiple of 2 MiB to 2 MiB
- * (thp_get_unmapped_area_vmflags()), which the model's mmap does not do yet; a careful user
- * aligns anyway, since the device's page size (MTT, IOMMU) depends on VA/PA alignment. Found
- * without simulated time passing: it stands for the kernel's choice, not the method's cost.
+ * A free address for `len` bytes aligned to `align`, as a hint for mmap() of a device file.
+ * 6.18 THP-aligns private anonymous mappings a whole number of 2 MiB long by itself
+ * (thp_get_unmapped_area()), but not files without a get_unmapped_area method (/dev/contig,
+ * dma-bufs): a careful user aligns those, since the device's page size (MTT, IOMMU) depends on
+ * VA/PA alignment. Found without simulated time passing: the hint costs the method nothing.
  */
-export function alignedHint(m: Machine, proc: Process, len: number, align = 2 * MiB): number {
+function alignedHint(m: Machine, proc: Process, len: number, align = 2 * MiB): number {
   if (len % (2 * MiB)) return 0;
   return m.instantly(() => {
     const a = proc.mmap(0, len + align, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
@@ -220,8 +219,7 @@ function mapContig(
     run(m, proc, bytes) {
       const setup = setContigPolicy(m, policy);
       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_CONTIG | (best_effort ? MAP_CONTIG_BEST_EFFORT : 0);
-      const hint = alignedHint(m, proc, bytes);
-      const r = attempt(() => ok(proc.mmap(hint, bytes, RW, flags), bytes, ''));
+      const r = attempt(() => ok(proc.mmap(0, bytes, RW, flags), bytes, ''));
       if (setup) r.note = r.note ? `${r.note}; ${setup}` : setup;
       return r;
     },
@@ -288,7 +286,7 @@ function anonymous(name: string, advice: number, summary: string): Contender {
       const a0 = ev[ALLOC];
       const f0 = ev[FALLBACK];
       const r = attempt(() => {
-        const addr = proc.mmap(alignedHint(m, proc, bytes), bytes, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+        const addr = proc.mmap(0, bytes, RW, MAP_PRIVATE | MAP_ANONYMOUS);
         proc.madvise(addr, bytes, advice);
         proc.touch(addr, bytes, { write: true });
         return ok(addr, bytes, '');

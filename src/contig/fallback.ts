@@ -31,7 +31,7 @@ import {
 } from '../vm/uapi.ts';
 import { buffer_layout, missing_pages } from './buffer_layout.ts';
 import { failure } from './collateral.ts';
-import { alignedHint, type DeviceBenefit, deviceBenefits } from './compare.ts';
+import { type DeviceBenefit, deviceBenefits } from './compare.ts';
 import { type DeviceProfile, device_profile, RDMA_NIC } from './device_profiles.ts';
 import { physical_segments } from './segments.ts';
 
@@ -74,9 +74,9 @@ export interface FallbackOptions {
 /** A rung's outcome before timing: the buffer, an errno, or a reason to skip. */
 type Try = { addr: number; len: number } | { errno: string; note: string } | { skip: string };
 
-function tryMap(proc: Process, addr: number, len: number, flags: number, then?: (a: number) => void): Try {
+function tryMap(proc: Process, len: number, flags: number, then?: (a: number) => void): Try {
   try {
-    const a = proc.mmap(addr, len, RW, flags);
+    const a = proc.mmap(0, len, RW, flags);
     then?.(a);
     return { addr: a, len };
   } catch (e) {
@@ -105,7 +105,7 @@ export function contigFallback(
     const contig = MAP_PRIVATE | MAP_ANONYMOUS | MAP_CONTIG;
     switch (name) {
       case 'contig': {
-        const r = tryMap(proc, alignedHint(m, proc, bytes), bytes, contig);
+        const r = tryMap(proc, bytes, contig);
         if (!('addr' in r)) return r;
         // A kernel without MAP_CONTIG maps ordinary, unpopulated memory: give it back.
         const layout = buffer_layout(m.vm, proc.mm, r.addr, r.len);
@@ -116,7 +116,7 @@ export function contigFallback(
       }
       case 'contig-best-effort':
         if (ignored) return { skip: 'MAP_CONTIG is not supported by this kernel' };
-        return tryMap(proc, alignedHint(m, proc, bytes), bytes, contig | MAP_CONTIG_BEST_EFFORT);
+        return tryMap(proc, bytes, contig | MAP_CONTIG_BEST_EFFORT);
       case 'hugetlb': {
         const need = Math.ceil(bytes / HPAGE);
         const files = m.listFiles('/sys/kernel/mm/hugepages');
@@ -125,12 +125,12 @@ export function contigFallback(
           Number(m.readFile(`${POOL}/free_hugepages`)) - Number(m.readFile(`${POOL}/resv_hugepages`));
         if (free < need)
           return { skip: `the hugetlb pool has ${Math.max(0, free)} free 2 MiB pages, ${need} needed` };
-        return tryMap(proc, 0, need * HPAGE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, (a) =>
+        return tryMap(proc, need * HPAGE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, (a) =>
           proc.touch(a, need * HPAGE, { write: true }),
         );
       }
       case '4k-thp':
-        return tryMap(proc, alignedHint(m, proc, bytes), bytes, MAP_PRIVATE | MAP_ANONYMOUS, (a) => {
+        return tryMap(proc, bytes, MAP_PRIVATE | MAP_ANONYMOUS, (a) => {
           proc.madvise(a, bytes, MADV_HUGEPAGE);
           proc.touch(a, bytes, { write: true });
         });

@@ -32,6 +32,8 @@ import {
 } from './vma.ts';
 
 const ENOMEM = -errnos.ENOMEM;
+/** A PMD maps 2 MiB. */
+export const PMD_SIZE = 2 * 1024 * 1024;
 const EFAULT = -errnos.EFAULT;
 const EINVAL = -errnos.EINVAL;
 /** CAP_IPC_LOCK (include/uapi/linux/capability.h): lock memory beyond RLIMIT_MEMLOCK. */
@@ -168,6 +170,19 @@ export function get_unmapped_area(vm: Vm, mm: MmStruct, addr: number, len: numbe
   let found = mm.mt.emptyAreaRev(low, mm.mmap_base, len, PAGE);
   if (found < 0) found = mm.mt.emptyArea(TASK_UNMAPPED_BASE, mm.task_size, len, PAGE);
   return found < 0 ? ENOMEM : found;
+}
+
+/**
+ * kernel: mm/huge_memory.c __thp_get_unmapped_area() (anonymous: offset 0, size PMD_SIZE)
+ * A free range of `len` bytes aligned to 2 MiB: ask for len + 2 MiB and align inside it. The
+ * search is top-down, so an area already aligned is taken from its top (ret + size). Falls
+ * back to an unaligned range when the padded one does not fit.
+ */
+export function thp_get_unmapped_area(vm: Vm, mm: MmStruct, len: number): number {
+  const ret = get_unmapped_area(vm, mm, 0, len + PMD_SIZE);
+  if (ret < 0) return get_unmapped_area(vm, mm, 0, len);
+  const off_sub = (PMD_SIZE - (ret % PMD_SIZE)) % PMD_SIZE;
+  return off_sub === 0 ? ret + PMD_SIZE : ret + off_sub;
 }
 
 /** No VMA intersects [addr, addr + len). */

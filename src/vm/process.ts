@@ -32,10 +32,12 @@ import {
   may_expand_vm,
   mlock_future_ok,
   mmap_region,
+  PMD_SIZE,
   populate_vma_page_range,
   range_is_free,
   sys_brk,
   type TaskContext,
+  thp_get_unmapped_area,
 } from './mmap.ts';
 import { sys_mprotect } from './mprotect.ts';
 import { sys_mremap } from './mremap.ts';
@@ -413,7 +415,18 @@ export class Process implements TaskContext, FileTask {
     if (mm.map_count > vm.sysctl.max_map_count) fail('ENOMEM', 'vm.max_map_count exceeded');
     let start = addr;
     if (!(flags & MAP_FIXED)) {
-      start = hs ? hugetlb_get_unmapped_area(vm, mm, addr, len, hsize) : get_unmapped_area(vm, mm, addr, len);
+      // __get_unmapped_area(): hugetlb aligns to its page size; a private anonymous mapping
+      // asked without a hint, a whole number of PMDs long, is THP-aligned.
+      if (hs) start = hugetlb_get_unmapped_area(vm, mm, addr, len, hsize);
+      else if (
+        !file &&
+        type === MAP_PRIVATE &&
+        !addr &&
+        vm.mm.config.TRANSPARENT_HUGEPAGE &&
+        len % PMD_SIZE === 0
+      )
+        start = thp_get_unmapped_area(vm, mm, len);
+      else start = get_unmapped_area(vm, mm, addr, len);
       if (start < 0) fail('ENOMEM', 'no free range of that size');
     }
     // shmem_zero_setup()'s shmem_acct_size(): shared anonymous memory without VM_NORESERVE is

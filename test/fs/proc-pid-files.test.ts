@@ -81,10 +81,11 @@ describe('maps', () => {
     const { m, p } = layout();
     const lines = m.readFile(`/proc/${p.pid}/maps`).trimEnd().split('\n');
     expect(lines.length).toBe(p.mm.map_count + 1);
+    // The 2 MiB anonymous mapping is THP-aligned (thp_get_unmapped_area), below the 8 KiB one.
     expect(lines.map((l) => l.split(' ')[1])).toEqual([
       'rw-p',
-      'r-xp',
       'rw-p',
+      'r-xp',
       '---p',
       'r--p',
       'rw-p',
