@@ -187,7 +187,13 @@ function markdown(info: RunInfo, outcomes: Outcome[], totalSeconds: number): str
   for (const o of outcomes) {
     out.push('', `### ${o.title} (\`${o.name}\`)`, '');
     out.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 2 ? '---:' : '---')).join('|')}|`);
-    for (const r of o.rows) out.push(`| ${cells(r).join(' | ')} |`);
+    // A `|` inside a cell (MAP_CONTIG | MAP_CONTIG_BEST_EFFORT) would end it.
+    for (const r of o.rows)
+      out.push(
+        `| ${cells(r)
+          .map((c) => c.replaceAll('|', '\\|'))
+          .join(' | ')} |`,
+      );
     if (o.error) out.push('', `**failed:** ${o.error}`);
   }
   return `${out.join('\n')}\n`;
