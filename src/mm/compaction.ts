@@ -1705,6 +1705,8 @@ export function compact_zone(cc: CompactControl, capc: CaptureControl | null): n
     }
     if (cc.migrate_pfn <= zone.compact_init_migrate_pfn) cc.whole_zone = true;
   }
+  const tp_begin = mm.trace.mm_compaction_begin;
+  if (tp_begin !== null) tp_begin(zone.nid, zone.zone_idx, cc.order, sync);
   let last_migrated_pfn = 0;
   // Until a block with isolation candidates is found, keep the async and sync cached pfns in
   // step (blocks skipped for having no candidates are skipped in either mode).
@@ -1798,6 +1800,8 @@ export function compact_zone(cc: CompactControl, capc: CaptureControl | null): n
   }
   mm.vm_events[COMPACTMIGRATE_SCANNED] += cc.total_migrate_scanned;
   mm.vm_events[COMPACTFREE_SCANNED] += cc.total_free_scanned;
+  const tp_end = mm.trace.mm_compaction_end;
+  if (tp_end !== null) tp_end(zone.nid, zone.zone_idx, cc.order, ret);
   const cost = mm.cost;
   mm.kernel_ns +=
     cc.total_migrate_scanned * cost.migrate_scan_pfn + cc.total_free_scanned * cost.free_scan_pfn;

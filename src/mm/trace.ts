@@ -29,6 +29,14 @@ export interface Tracepoints {
   mm_compaction_wakeup_kcompactd: ((nid: number, order: number, highest_zoneidx: number) => void) | null;
   /** compaction:mm_compaction_kcompactd_wake: kcompactd compacts for an order (kcompactd_do_work). */
   mm_compaction_kcompactd_wake: ((nid: number, order: number, highest_zoneidx: number) => void) | null;
+  /**
+   * compaction:mm_compaction_begin: compact_zone() passed its suitability checks and starts
+   * scanning. The kernel prints the scanner pfns; the model passes the zone and order instead,
+   * which is what a consumer needs to tell runs apart (order -1: compact_memory/proactive).
+   */
+  mm_compaction_begin: ((nid: number, zoneidx: number, order: number, sync: boolean) => void) | null;
+  /** compaction:mm_compaction_end: the run that mm_compaction_begin announced ends with `status` (COMPACT_*). */
+  mm_compaction_end: ((nid: number, zoneidx: number, order: number, status: number) => void) | null;
 }
 
 export function no_tracepoints(): Tracepoints {
@@ -40,5 +48,7 @@ export function no_tracepoints(): Tracepoints {
     mm_compaction_kcompactd_sleep: null,
     mm_compaction_wakeup_kcompactd: null,
     mm_compaction_kcompactd_wake: null,
+    mm_compaction_begin: null,
+    mm_compaction_end: null,
   };
 }
