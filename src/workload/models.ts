@@ -12,9 +12,7 @@
  * between slices; same seed, same machine, same params → byte-identical results.
  */
 import { z } from 'zod';
-import { parseDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
-import { parseSize } from '../lib/size.ts';
 import {
   __GFP_COMP,
   __GFP_NOWARN,
@@ -38,6 +36,7 @@ import {
   PROT_WRITE,
 } from '../vm/uapi.ts';
 import { registerWorkloadModel } from './scenario.ts';
+import { duration, shown, size } from './units.ts';
 
 const PAGE = 4096;
 const KiB = 1024;
@@ -72,35 +71,6 @@ export class WorkloadParamError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // Parameter types: the messages match the scenario file's (src/workload/scenario.ts).
-
-const shown = (v: unknown): string =>
-  typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? 'a list' : v === null ? 'nothing' : String(v);
-
-const size = z.unknown().transform((v, ctx) => {
-  if (typeof v !== 'string' && typeof v !== 'number') {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 64M, got ${shown(v)}` });
-    return z.NEVER;
-  }
-  try {
-    return parseSize(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
-
-const duration = z.unknown().transform((v, ctx) => {
-  if (typeof v !== 'string') {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms or 1h, got ${shown(v)}` });
-    return z.NEVER;
-  }
-  try {
-    return parseDuration(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
 
 const count = (min = 0) =>
   z.unknown().transform((v, ctx) => {

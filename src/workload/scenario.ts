@@ -16,8 +16,6 @@ import { z } from 'zod';
 import { contenders } from '../contig/compare.ts';
 import { DEVICE_PROFILES } from '../contig/device_profiles.ts';
 import { MAP_CONTIG_POLICIES } from '../contig/map_contig.ts';
-import { parseDuration } from '../lib/duration.ts';
-import { parseSize } from '../lib/size.ts';
 import {
   node_stat_names,
   numa_stat_names,
@@ -27,6 +25,7 @@ import {
 } from '../mm/vmstat_items.ts';
 import { type MachineConfigInput, machineConfigSchema, parseMachineConfig } from '../sim/config.ts';
 import * as uapi from '../vm/uapi.ts';
+import { duration, shown, size } from './units.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Registries: names a scenario may use. Lists, so the modules that implement them can add theirs.
@@ -84,59 +83,6 @@ const CAPS: Readonly<Record<string, number>> = Object.fromEntries(
 
 // ---------------------------------------------------------------------------------------------
 // Leaf types: sizes and durations as strings, converted; messages say what was expected.
-
-/** How a value looks in a message: strings quoted, containers by kind. */
-function shown(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return String(v);
-}
-
-/** A size: '700M', '1G' or a whole number of bytes. */
-const size = z.unknown().transform((v, ctx) => {
-  if (v === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'is required' });
-    return z.NEVER;
-  }
-  if (typeof v !== 'string' && typeof v !== 'number') {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 700M or 1G, got ${shown(v)}` });
-    return z.NEVER;
-  }
-  try {
-    return parseSize(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
-
-/**
- * A duration: '500ms', '24h' (or 0). A bare number other than 0 is refused: `24` could mean
- * hours to a reader and nanoseconds to the parser.
- */
-const duration = z.unknown().transform((v, ctx) => {
-  if (v === 0) return 0;
-  if (v === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'is required' });
-    return z.NEVER;
-  }
-  if (typeof v === 'number') {
-    ctx.addIssue({ code: 'custom', message: `${v} has no unit (expected e.g. 500ms, 1.5s, 24h)` });
-    return z.NEVER;
-  }
-  if (typeof v !== 'string') {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms or 24h, got ${shown(v)}` });
-    return z.NEVER;
-  }
-  try {
-    return parseDuration(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
 
 const id = z
   .number()
