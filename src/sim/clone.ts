@@ -56,7 +56,7 @@ class Copier {
   private readonly memo = new Map<unknown, unknown>();
   private readonly buffers = new Map<ArrayBufferLike, ArrayBufferLike>();
   /** Objects copied as shells, their contents still to fill: [source, copy] pairs. */
-  private readonly todo: unknown[] = [];
+  private readonly unfilled: unknown[] = [];
 
   constructor(keep: ReadonlyMap<object, unknown>) {
     for (const [k, v] of keep) this.memo.set(k, v);
@@ -64,10 +64,10 @@ class Copier {
 
   run<T>(root: T): T {
     const out = this.value(root) as T;
-    const todo = this.todo;
-    while (todo.length) {
-      const dst = todo.pop();
-      const src = todo.pop();
+    const unfilled = this.unfilled;
+    while (unfilled.length) {
+      const dst = unfilled.pop();
+      const src = unfilled.pop();
       this.fill(src as object, dst as object);
     }
     return out;
@@ -116,7 +116,7 @@ class Copier {
     const proto = Object.getPrototypeOf(src);
     if (Object.getPrototypeOf(dst) !== proto) Object.setPrototypeOf(dst, proto);
     this.memo.set(src, dst);
-    this.todo.push(src, dst);
+    this.unfilled.push(src, dst);
     return dst;
   }
 

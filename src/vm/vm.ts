@@ -61,12 +61,10 @@ export interface ContigBacking {
   mapped: number;
 }
 
-/** Who asks for a MAP_CONTIG mapping: the calling task's ids, capabilities and limits. */
+/** Who asks for a MAP_CONTIG mapping: the calling task's ids and capabilities (admin bounds). */
 export interface ContigCaller {
   readonly uid: number;
   readonly gid: number;
-  readonly nid: number;
-  readonly cpu: number;
   capable(cap: number): boolean;
 }
 
