@@ -30,6 +30,7 @@ export { MAP_CONTIG_POLICIES, type MapContigPolicyName } from './contig/map_cont
 export { physical_segments } from './contig/segments.ts';
 export { type ErrnoCode, ErrnoError, errnos } from './lib/errno.ts';
 export { parseSize } from './lib/size.ts';
+export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './mm/fragmentation.ts';
 export * from './mm/gfp.ts';
 export {
   MAX_PAGE_ORDER,
@@ -52,7 +53,6 @@ export {
 export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
 export { renderComparison, renderFallback } from './report/comparison.ts';
-export { type FragmentationSummary, fragmentationSummary, largestFreeRun } from './report/fragmentation.ts';
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, type ContigWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';

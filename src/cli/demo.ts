@@ -31,14 +31,11 @@ import { collateralProbe } from '../contig/collateral.ts';
 import { cloneCopies, compareContenders } from '../contig/compare.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { parseSize } from '../lib/size.ts';
+import { blockCensus, fragmentationSummary } from '../mm/fragmentation.ts';
 import { GFP_KERNEL } from '../mm/gfp.ts';
-import { folio_maybe_dma_pinned } from '../mm/gup.ts';
-import type { MM } from '../mm/mm.ts';
-import { migratetype_names, PAGE_SIZE, pageblock_order } from '../mm/mmzone.ts';
+import { migratetype_names, PAGE_SIZE } from '../mm/mmzone.ts';
 import type { PagePool } from '../mm/page_pool.ts';
-import { PG_buddy, PG_lru, PGI_alloc, PGI_nopage, PGI_pcp } from '../mm/page-flags.ts';
 import { vm_event_index } from '../mm/vmstat_items.ts';
-import { fragmentationSummary } from '../report/fragmentation.ts';
 import type { MachineConfigInput } from '../sim/config.ts';
 import { Machine } from '../sim/machine.ts';
 import { FaultError, type Process, type Umem } from '../vm/process.ts';
@@ -358,47 +355,6 @@ function table(out: (l: string) => void, rows: Array<[string, string, string]>):
   const w0 = Math.max(...rows.map((r) => r[0].length));
   out(`  ${''.padEnd(w0)}  ${'booted'.padStart(12)}  ${'after'.padStart(12)}`);
   for (const [k, x, y] of rows) out(`  ${k.padEnd(w0)}  ${x.padStart(12)}  ${y.padStart(12)}`);
-}
-
-/**
- * The 2 MiB blocks of RAM by what stands between them and being one free block: nothing (free),
- * movable pages only (on the LRU lists: page cache, anonymous and tmpfs pages, which migration
- * or reclaim could move out), pages pinned for DMA (movable pages that must stay put while
- * pinned), or kernel memory (slab, page tables, vmalloc, network buffers, boot reservations),
- * which never moves. A block counts under the worst it holds; blocks with holes are left out.
- */
-function blockCensus(mm: MM): { free: number; movable: number; pinned: number; kernel: number } {
-  const FREE = 0;
-  const MOVABLE = 1;
-  const PINNED = 2;
-  const KERNEL = 3;
-  const HOLE = 4;
-  const f = mm.frames;
-  const fl = f.flags;
-  const worst = new Uint8Array((f.nr_frames >> pageblock_order) + 1);
-  for (let pfn = 0; pfn < f.nr_frames; ) {
-    const x = fl[pfn];
-    let n = 1;
-    let cls = KERNEL;
-    if (x & (PG_buddy | PGI_pcp)) {
-      n = 1 << f.order[pfn];
-      cls = FREE;
-    } else if (x & PGI_alloc) {
-      n = 1 << f.order[pfn];
-      if (folio_maybe_dma_pinned(mm, pfn)) cls = PINNED;
-      else if (x & PG_lru) cls = MOVABLE;
-    } else if (x & PGI_nopage) {
-      cls = HOLE;
-    }
-    const last = Math.min(pfn + n, f.nr_frames) - 1;
-    for (let b = pfn >> pageblock_order; b <= last >> pageblock_order; b++)
-      if (cls > worst[b]) worst[b] = cls;
-    pfn += n;
-  }
-  const counts = [0, 0, 0, 0, 0];
-  // The last, partial block is not a 2 MiB block.
-  for (let b = 0; b < f.nr_frames >> pageblock_order; b++) counts[worst[b]]++;
-  return { free: counts[FREE], movable: counts[MOVABLE], pinned: counts[PINNED], kernel: counts[KERNEL] };
 }
 
 /** A process's call failed the way a busy machine makes calls fail (no memory, killed meanwhile). */

@@ -456,7 +456,7 @@ export interface RequestCost {
 }
 
 /** A snapshot of the clocks and counters a cost is the difference of. */
-interface CostMark {
+export interface CostMark {
   kernel_ns: number;
   process_ns: number;
   kthread_ns: number;
@@ -464,7 +464,7 @@ interface CostMark {
   vmstat: Map<string, number>;
 }
 
-function mark(m: Machine, proc: Process): CostMark {
+export function costMark(m: Machine, proc: Process): CostMark {
   return {
     kernel_ns: m.kernel_ns,
     process_ns: proc.kernel_ns,
@@ -474,8 +474,8 @@ function mark(m: Machine, proc: Process): CostMark {
   };
 }
 
-function costBetween(m: Machine, proc: Process, a: CostMark): RequestCost {
-  const b = mark(m, proc);
+export function costSince(m: Machine, proc: Process, a: CostMark): RequestCost {
+  const b = costMark(m, proc);
   const v = vmstatDelta(a.vmstat, b.vmstat, COST_COUNTERS);
   return {
     latency_ns: b.kernel_ns - a.kernel_ns,
@@ -647,9 +647,9 @@ export function runContender(
     collateral: null,
   };
   if (skipped) return row;
-  const before = mark(m, proc);
+  const before = costMark(m, proc);
   const out = c.run(m, proc, req.bytes);
-  row.cost = costBetween(m, proc, before);
+  row.cost = costSince(m, proc, before);
   row.ok = out.ok;
   row.errno = out.ok ? null : (out.errno ?? 'EINVAL');
   row.note = out.note;

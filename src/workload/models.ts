@@ -155,6 +155,16 @@ const anonShape = {
   churn: real(0, 1),
 };
 
+/** anon-churn's params, validated, defaults applied (also checked when a scenario is parsed). */
+function anonChurnParams(params: Record<string, unknown>) {
+  return parseParams(
+    'anon-churn',
+    anonShape,
+    { processes: 4, rss: '64M', rss_sigma: 0.7, lifetime: '10min', churn: 0.05 },
+    params,
+  );
+}
+
 /**
  * Processes that come and go: each maps and faults in an anonymous RSS drawn from a lognormal
  * distribution around `rss`, churns a share of it each second (free() returning memory with
@@ -163,7 +173,7 @@ const anonShape = {
  */
 class AnonChurn implements WorkloadModel {
   readonly model = 'anon-churn';
-  private readonly p: { [K in keyof typeof anonShape]: z.output<(typeof anonShape)[K]> };
+  private readonly p: ReturnType<typeof anonChurnParams>;
   private live: Array<{ pid: number; addr: number; len: number; until: number }> = [];
   private last: number;
   private readonly stats = { spawned: 0, exited: 0, failed: 0, churned_bytes: 0 };
@@ -172,12 +182,7 @@ class AnonChurn implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      anonShape,
-      { processes: 4, rss: '64M', rss_sigma: 0.7, lifetime: '10min', churn: 0.05 },
-      params,
-    );
+    this.p = anonChurnParams(params);
     this.last = m.now;
   }
 
@@ -267,6 +272,18 @@ const cacheShape = {
   io_size: size,
 };
 
+/** page-cache's params, validated, defaults applied (also checked when a scenario is parsed). */
+function pageCacheParams(params: Record<string, unknown>) {
+  const p = parseParams(
+    'page-cache',
+    cacheShape,
+    { working_set: '64M', read_mb_s: 50, reread: 0.8, stream_size: '1G', io_size: '128K' },
+    params,
+  );
+  if (p.io_size < PAGE) throw new WorkloadParamError('page-cache', 'io_size', 'must be at least 4K');
+  return p;
+}
+
 /**
  * A reader of files: `reread` of its bytes are random re-reads of a hot working set (a database
  * or web server's files), the rest a sequential stream through a large file (a backup, a log
@@ -274,7 +291,7 @@ const cacheShape = {
  */
 class PageCache implements WorkloadModel {
   readonly model = 'page-cache';
-  private readonly p: { [K in keyof typeof cacheShape]: z.output<(typeof cacheShape)[K]> };
+  private readonly p: ReturnType<typeof pageCacheParams>;
   private readonly pid: number;
   private ws = -1;
   private stream = -1;
@@ -285,13 +302,7 @@ class PageCache implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      cacheShape,
-      { working_set: '64M', read_mb_s: 50, reread: 0.8, stream_size: '1G', io_size: '128K' },
-      params,
-    );
-    if (this.p.io_size < PAGE) throw new WorkloadParamError(this.model, 'io_size', 'must be at least 4K');
+    this.p = pageCacheParams(params);
     const p = m.spawn({ name: 'reader', uid: 33, cpu: 1 % m.mm.nr_cpus });
     this.pid = p.pid;
     // Files of the given sizes (sparse: their pages come into the cache as they are read).
@@ -358,6 +369,18 @@ const netShape = {
   hold_time: duration,
 };
 
+/** net-buffers's params, validated, defaults applied (also checked when a scenario is parsed). */
+function netBuffersParams(params: Record<string, unknown>) {
+  const p = parseParams(
+    'net-buffers',
+    netShape,
+    { queues: 0, order: 3, ring: 256, packets_per_s: 2000, hold: 0.05, hold_time: '50ms' },
+    params,
+  );
+  if (p.order > 10) throw new WorkloadParamError('net-buffers', 'order', `${p.order} is not 0..10`);
+  return p;
+}
+
 /**
  * A NIC's receive queues, one page_pool each: the driver keeps `ring` buffers posted; each packet
  * consumes one, which is recycled at once or, for a `hold` share, waits on a socket for
@@ -366,7 +389,7 @@ const netShape = {
  */
 class NetBuffers implements WorkloadModel {
   readonly model = 'net-buffers';
-  private readonly p: { [K in keyof typeof netShape]: z.output<(typeof netShape)[K]> };
+  private readonly p: ReturnType<typeof netBuffersParams>;
   private readonly rx: Array<{
     pool: PagePool;
     posted: number[];
@@ -380,13 +403,7 @@ class NetBuffers implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      netShape,
-      { queues: 0, order: 3, ring: 256, packets_per_s: 2000, hold: 0.05, hold_time: '50ms' },
-      params,
-    );
-    if (this.p.order > 10) throw new WorkloadParamError(this.model, 'order', `${this.p.order} is not 0..10`);
+    this.p = netBuffersParams(params);
     const queues = this.p.queues || m.mm.nr_cpus;
     for (let q = 0; q < queues; q++) {
       const pool = m.kernel.page_pool_create({
@@ -488,6 +505,18 @@ const highShape = {
   }),
 };
 
+/** stress-highalloc's params, validated, defaults applied (also checked when a scenario is parsed). */
+function stressHighallocParams(params: Record<string, unknown>) {
+  const p = parseParams(
+    'stress-highalloc',
+    highShape,
+    { fill: 0.6, file_share: 0.5, order: 9, attempts: 0, interval: '100ms', gfp: 'GFP_KERNEL' },
+    params,
+  );
+  if (p.order > 10) throw new WorkloadParamError('stress-highalloc', 'order', `${p.order} is not 1..10`);
+  return p;
+}
+
 /**
  * mmtests' stress-highalloc, in the manner of its "fill memory, then allocate" runs: a load fills
  * `fill` of RAM (anonymous memory, and file pages for `file_share` of it), then a kernel caller
@@ -496,7 +525,7 @@ const highShape = {
  */
 class StressHighalloc implements WorkloadModel {
   readonly model = 'stress-highalloc';
-  private readonly p: { [K in keyof typeof highShape]: z.output<(typeof highShape)[K]> };
+  private readonly p: ReturnType<typeof stressHighallocParams>;
   private pid = 0;
   private filled = false;
   private next: number;
@@ -509,13 +538,7 @@ class StressHighalloc implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      highShape,
-      { fill: 0.6, file_share: 0.5, order: 9, attempts: 0, interval: '100ms', gfp: 'GFP_KERNEL' },
-      params,
-    );
-    if (this.p.order > 10) throw new WorkloadParamError(this.model, 'order', `${this.p.order} is not 1..10`);
+    this.p = stressHighallocParams(params);
     // By default as many blocks as would make up 90% of RAM (mmtests asks for most of memory).
     this.attempts =
       this.p.attempts || Math.max(1, Math.floor((0.9 * m.mm.totalram_pages) / (1 << this.p.order)));
@@ -580,6 +603,11 @@ class StressHighalloc implements WorkloadModel {
 
 const slabShape = { files_per_s: real(0, 1e6), lifetime: duration, keep: real(0, 1) };
 
+/** slab-churn's params, validated, defaults applied (also checked when a scenario is parsed). */
+function slabChurnParams(params: Record<string, unknown>) {
+  return parseParams('slab-churn', slabShape, { files_per_s: 500, lifetime: '30s', keep: 0.2 }, params);
+}
+
 /**
  * Files created and deleted (a build, a mail spool, a cache directory): each creation allocates a
  * dentry and an inode (reclaimable slab); at the end of its lifetime the file is unlinked
@@ -588,7 +616,7 @@ const slabShape = { files_per_s: real(0, 1e6), lifetime: duration, keep: real(0,
  */
 class SlabChurn implements WorkloadModel {
   readonly model = 'slab-churn';
-  private readonly p: { [K in keyof typeof slabShape]: z.output<(typeof slabShape)[K]> };
+  private readonly p: ReturnType<typeof slabChurnParams>;
   private live: Array<{ dentry: number; until: number }> = [];
   private last: number;
   private readonly stats = { created: 0, deleted: 0, cached: 0, failed: 0 };
@@ -597,7 +625,7 @@ class SlabChurn implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(this.model, slabShape, { files_per_s: 500, lifetime: '30s', keep: 0.2 }, params);
+    this.p = slabChurnParams(params);
     this.last = m.now;
   }
 
@@ -654,6 +682,16 @@ class SlabChurn implements WorkloadModel {
 
 const pinShape = { regions: count(1), region_size: size, reregister: duration };
 
+/** longterm-pin's params, validated, defaults applied (also checked when a scenario is parsed). */
+function longtermPinParams(params: Record<string, unknown>) {
+  return parseParams(
+    'longterm-pin',
+    pinShape,
+    { regions: 4, region_size: '8M', reregister: '10min' },
+    params,
+  );
+}
+
 /**
  * An RDMA service: registers `regions` buffers of `region_size` with ib_umem_get (FOLL_LONGTERM
  * pins: the pages cannot migrate while registered), and every `reregister` drops one and
@@ -661,7 +699,7 @@ const pinShape = { regions: count(1), region_size: size, reregister: duration };
  */
 class LongtermPin implements WorkloadModel {
   readonly model = 'longterm-pin';
-  private readonly p: { [K in keyof typeof pinShape]: z.output<(typeof pinShape)[K]> };
+  private readonly p: ReturnType<typeof longtermPinParams>;
   private readonly pid: number;
   private mrs: Array<{ addr: number; umem: Umem }> = [];
   private next: number;
@@ -671,12 +709,7 @@ class LongtermPin implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      pinShape,
-      { regions: 4, region_size: '8M', reregister: '10min' },
-      params,
-    );
+    this.p = longtermPinParams(params);
     this.pid = m.spawn({
       name: 'rdma-server',
       uid: 1000,
@@ -740,6 +773,16 @@ const forkShape = {
   max_children: count(1),
 };
 
+/** fork-server's params, validated, defaults applied (also checked when a scenario is parsed). */
+function forkServerParams(params: Record<string, unknown>) {
+  return parseParams(
+    'fork-server',
+    forkShape,
+    { rss: '128M', forks_per_s: 5, lifetime: '2s', cow: 0.1, max_children: 32 },
+    params,
+  );
+}
+
 /**
  * A forking server (a pre-fork web server, a shell running scripts, Redis' BGSAVE): a parent
  * with `rss` of anonymous memory forks children at `forks_per_s`; each copies the parent's page
@@ -748,7 +791,7 @@ const forkShape = {
  */
 class ForkServer implements WorkloadModel {
   readonly model = 'fork-server';
-  private readonly p: { [K in keyof typeof forkShape]: z.output<(typeof forkShape)[K]> };
+  private readonly p: ReturnType<typeof forkServerParams>;
   private readonly pid: number;
   private addr = 0;
   private len: number;
@@ -761,12 +804,7 @@ class ForkServer implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(
-      this.model,
-      forkShape,
-      { rss: '128M', forks_per_s: 5, lifetime: '2s', cow: 0.1, max_children: 32 },
-      params,
-    );
+    this.p = forkServerParams(params);
     const p = m.spawn({ name: 'server', uid: 33, cpu: 0 });
     this.pid = p.pid;
     this.len = pages(this.p.rss);
@@ -821,6 +859,13 @@ class ForkServer implements WorkloadModel {
 
 const ptShape = { processes: count(1), vsize: size, stride: size };
 
+/** page-tables's params, validated, defaults applied (also checked when a scenario is parsed). */
+function pageTablesParams(params: Record<string, unknown>) {
+  const p = parseParams('page-tables', ptShape, { processes: 1, vsize: '8G', stride: '2M' }, params);
+  if (p.stride < PAGE) throw new WorkloadParamError('page-tables', 'stride', 'must be at least 4K');
+  return p;
+}
+
 /**
  * Sparse mappings (a JVM or Go heap reservation, an address-sanitizer shadow, a sparse hash
  * table): each process reserves `vsize` of address space and touches one page every `stride`,
@@ -829,7 +874,7 @@ const ptShape = { processes: count(1), vsize: size, stride: size };
  */
 class PageTables implements WorkloadModel {
   readonly model = 'page-tables';
-  private readonly p: { [K in keyof typeof ptShape]: z.output<(typeof ptShape)[K]> };
+  private readonly p: ReturnType<typeof pageTablesParams>;
   private readonly pids: number[] = [];
   private readonly stats = { touched_pages: 0, failed: 0 };
 
@@ -837,8 +882,7 @@ class PageTables implements WorkloadModel {
     private readonly m: Machine,
     params: Record<string, unknown>,
   ) {
-    this.p = parseParams(this.model, ptShape, { processes: 1, vsize: '8G', stride: '2M' }, params);
-    if (this.p.stride < PAGE) throw new WorkloadParamError(this.model, 'stride', 'must be at least 4K');
+    this.p = pageTablesParams(params);
     const vsize = pages(this.p.vsize);
     for (let i = 0; i < this.p.processes; i++) {
       const p = m.spawn({ name: 'sparse', uid: 1000, cpu: i % m.mm.nr_cpus });
@@ -889,7 +933,19 @@ export const WORKLOAD_FACTORIES: Readonly<Record<string, Factory>> = {
   'fork-server': (m, p) => new ForkServer(m, p),
   'page-tables': (m, p) => new PageTables(m, p),
 };
-for (const name of Object.keys(WORKLOAD_FACTORIES)) registerWorkloadModel(name);
+
+/** Each model's parameter check, run when a scenario is parsed so a bad one names its line. */
+const PARAM_CHECKS: Readonly<Record<string, (params: Record<string, unknown>) => unknown>> = {
+  'anon-churn': anonChurnParams,
+  'page-cache': pageCacheParams,
+  'net-buffers': netBuffersParams,
+  'stress-highalloc': stressHighallocParams,
+  'slab-churn': slabChurnParams,
+  'longterm-pin': longtermPinParams,
+  'fork-server': forkServerParams,
+  'page-tables': pageTablesParams,
+};
+for (const [name, check] of Object.entries(PARAM_CHECKS)) registerWorkloadModel(name, check);
 
 /** Build a model on `m`; throws WorkloadParamError for bad params, Error for an unknown model. */
 export function createWorkload(
@@ -921,6 +977,23 @@ export interface PhaseResult {
   workloads: Array<{ model: string; report: Record<string, number> }>;
 }
 
+/** Times the runner must stop at inside phases (scenario events, samples), and what it does there. */
+export interface PhaseStops {
+  /** The next simulated time to stop at (Infinity: none). */
+  next_ns(): number;
+  /** The clock has reached next_ns(): act. Runs before a phase ending now stops its workloads. */
+  at(now_ns: number): void;
+}
+
+export interface RunWorkloadsOptions {
+  /** Simulated ns per step of the models (1 s by default). */
+  slice?: number;
+  /** Stops inside the phases; events at a phase boundary see the ending phase's workloads. */
+  stops?: PhaseStops;
+  /** Called after each slice (progress reporting). */
+  onSlice?: (now_ns: number) => void;
+}
+
 /**
  * Run the phases one after the other: build the phase's models, step them all in slices of
  * `slice` ns (1 s by default) of simulated time in file order, advancing the clock between
@@ -930,15 +1003,17 @@ export interface PhaseResult {
 export function runWorkloads(
   m: Machine,
   phases: readonly WorkloadPhase[],
-  opts: { slice?: number } = {},
+  opts: RunWorkloadsOptions = {},
 ): PhaseResult[] {
   const slice = opts.slice ?? 1e9;
   if (!(slice > 0)) throw new RangeError(`runWorkloads: slice ${slice} is not a positive duration`);
+  const stops = opts.stops;
   const results: PhaseResult[] = [];
   phases.forEach((phase, i) => {
     const start = m.now;
     const end = start + phase.duration;
     const models: WorkloadModel[] = [];
+    while (stops && stops.next_ns() <= m.now) stops.at(m.now);
     phase.workloads.forEach((w, j) => {
       try {
         models.push(createWorkload(m, w.model, w.params ?? {}));
@@ -951,10 +1026,13 @@ export function runWorkloads(
       }
     });
     try {
-      for (let t = start; t < end; ) {
-        t = Math.min(t + slice, end);
+      for (let t = start; ; ) {
+        while (stops && stops.next_ns() <= m.now) stops.at(m.now);
+        if (t >= end) break;
+        t = Math.min(t + slice, end, stops ? Math.max(stops.next_ns(), m.now) : end);
         for (const w of models) w.step(t);
         if (m.now < t) m.advance(t - m.now);
+        opts.onSlice?.(m.now);
       }
     } finally {
       for (const w of models) w.stop();

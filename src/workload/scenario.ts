@@ -54,9 +54,19 @@ export const DERIVED_METRICS: string[] = [
   'hugepages_1g_possible',
 ];
 
-/** Add a workload model name (idempotent). */
-export function registerWorkloadModel(name: string): void {
+/**
+ * Each model's parameter check (it throws an error with `param` and `reason`, as the models'
+ * WorkloadParamError does): run on every phase's workloads when a scenario is parsed.
+ */
+const PARAM_CHECKS = new Map<string, (params: Record<string, unknown>) => unknown>();
+
+/** Add a workload model name (idempotent), with the check of its `params` if it has one. */
+export function registerWorkloadModel(
+  name: string,
+  check?: (params: Record<string, unknown>) => unknown,
+): void {
   if (!WORKLOAD_MODELS.includes(name)) WORKLOAD_MODELS.push(name);
+  if (check) PARAM_CHECKS.set(name, check);
 }
 
 /** Add a derived metric name (idempotent). */
@@ -489,6 +499,20 @@ function crossChecks(s: Parsed, raw: Record<string, unknown>, policies: readonly
           path: ['phases', i, 'workloads', j, 'model'],
           reason: unknownName('model', w.model, WORKLOAD_MODELS),
         });
+      else {
+        try {
+          PARAM_CHECKS.get(w.model)?.(w.params);
+        } catch (e) {
+          const { param, reason } = e as { param?: string; reason?: string };
+          if (param === undefined || reason === undefined) throw e;
+          const known = Object.hasOwn(w.params, param);
+          out.push({
+            path: ['phases', i, 'workloads', j, known ? 'params' : 'model', ...(known ? [param] : [])],
+            reason: known ? reason : `params.${param}: ${reason}`,
+            atKey: reason.startsWith('unknown parameter'),
+          });
+        }
+      }
     });
   });
   const rawEvents = (raw.events ?? []) as Array<Record<string, unknown>>;

@@ -13,7 +13,7 @@ import {
   type PlotFragmentationTrace,
   record,
   write_trace,
-} from '../../src/report/plot_fragmentation.ts';
+} from '../../src/workload/plot_fragmentation.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 import { NO_EARLY } from '../vm/helpers.ts';
