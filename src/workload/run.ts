@@ -22,6 +22,7 @@ import {
 } from '../contig/compare.ts';
 import type { MapContigPolicyName } from '../contig/map_contig.ts';
 import { count_segments } from '../contig/segments.ts';
+import { formatDuration } from '../lib/duration.ts';
 import { ErrnoError } from '../lib/errno.ts';
 import { formatSize } from '../lib/size.ts';
 import { __fragmentation_index } from '../mm/compaction.ts';
@@ -112,6 +113,27 @@ export interface RunOptions {
   slice?: number;
   /** Progress: simulated now and the end, after each slice. */
   onProgress?: (now_ns: number, end_ns: number) => void;
+  /** Called last at the end of the run, before the workloads stop (to read the machine then). */
+  atEnd?: (m: Machine) => void;
+}
+
+/**
+ * `s` cut at `at_ns`: the phases up to then (the last one shortened), the events and comparison
+ * up to then. What `mapcontig proc --at` and `compare --at` run.
+ */
+export function scenarioUntil(s: Scenario, at_ns: number): Scenario {
+  const end = s.phases.reduce((t, p) => t + p.duration, 0);
+  if (!(at_ns > 0 && at_ns <= end))
+    throw new RangeError(`--at ${formatDuration(at_ns)} is not within the scenario's ${formatDuration(end)}`);
+  const phases: Scenario['phases'] = [];
+  let t = 0;
+  for (const p of s.phases) {
+    if (t >= at_ns) break;
+    phases.push({ ...p, duration: Math.min(p.duration, at_ns - t) });
+    t += p.duration;
+  }
+  const compare = s.compare && (s.compare.at ?? end) <= at_ns ? s.compare : undefined;
+  return { ...s, phases, events: s.events.filter((e) => e.at <= at_ns), compare };
 }
 
 /** Metrics of sample.metrics sampled as one number each (the rest are always-on columns). */
@@ -148,7 +170,8 @@ function freeState(m: Machine): { blocks: number[]; unusable: number; fragindex:
 type Stop =
   | { t: number; kind: 'event'; event: ScenarioEvent }
   | { t: number; kind: 'sample' }
-  | { t: number; kind: 'compare' };
+  | { t: number; kind: 'compare' }
+  | { t: number; kind: 'end' };
 
 /** The run's state outside the machine (the machine is cloned for the comparison). */
 class ScenarioRun {
@@ -166,6 +189,7 @@ class ScenarioRun {
     private readonly m: Machine,
     private readonly s: Scenario,
     end: number,
+    private readonly atEnd?: (m: Machine) => void,
   ) {
     this.t0 = m.now;
     const sample = s.sample;
@@ -189,7 +213,8 @@ class ScenarioRun {
     this.timeline.push({ t: this.t0 + end, kind: 'sample' });
     if (s.compare) this.timeline.push({ t: this.t0 + (s.compare.at ?? end), kind: 'compare' });
     // Stable: at one instant, events (file order), then the sample, then the comparison.
-    const rank = { event: 0, sample: 1, compare: 2 };
+    this.timeline.push({ t: this.t0 + end, kind: 'end' });
+    const rank = { event: 0, sample: 1, compare: 2, end: 3 };
     this.timeline.sort((a, b) => a.t - b.t || rank[a.kind] - rank[b.kind]);
   }
 
@@ -201,7 +226,13 @@ class ScenarioRun {
     const stop = this.timeline[this.next++];
     if (stop.kind === 'event') this.events.push(this.fire(stop.event));
     else if (stop.kind === 'sample') this.sample();
-    else this.compare();
+    else if (stop.kind === 'compare') this.compare();
+    else {
+      this.final = Object.fromEntries(
+        ['/proc/buddyinfo', '/proc/pagetypeinfo'].map((path) => [path, readOrError(this.m, path)]),
+      );
+      this.atEnd?.(this.m);
+    }
   }
 
   /** Everything left after the phases (events may not outlive them; samples at the end may). */
@@ -384,7 +415,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   const m = Machine.boot(s.machine);
   for (const [path, value] of Object.entries(s.sysfs)) m.writeFile(path, value);
   const end = s.phases.reduce((t, p) => t + p.duration, 0);
-  const run = new ScenarioRun(m, s, end);
+  const run = new ScenarioRun(m, s, end, opts.atEnd);
   const t0 = m.now;
   let phases: PhaseResult[] = [];
   const fragmentation = record(m, () => {
