@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../src/lib/prng.ts';
 import { __GFP_NOWARN, GFP_KERNEL, GFP_TRANSHUGE } from '../../src/mm/gfp.ts';
+import { Machine } from '../../src/sim/machine.ts';
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 import {
   format_trace,
   type PlotFragmentationTrace,
   record,
   write_trace,
 } from '../../src/workload/plot_fragmentation.ts';
-import { Machine } from '../../src/sim/machine.ts';
-import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 import { NO_EARLY } from '../vm/helpers.ts';
 
 const MiB = 2 ** 20;
