@@ -53,9 +53,14 @@ export {
 export { ACR_FLAGS_CMA, ACR_FLAGS_NONE } from './mm/page_alloc/contig.ts';
 export type { PagePool } from './mm/page_pool.ts';
 export { renderComparison, renderFallback } from './report/comparison.ts';
+export { renderRunSummary, writeRunReport } from './report/run_report.ts';
 export type { MachineConfig, MachineConfigInput } from './sim/config.ts';
 export { type AllocWhere, type ContigWhere, KernelApi } from './sim/kernel.ts';
 export { InvariantError, Machine } from './sim/machine.ts';
+export { type CaptureOptions, type CaptureResult, captureSnapshot } from './snapshot/capture.ts';
+export { decodeKpageflags, KPF, type KpageflagsLayout, kpfTest } from './snapshot/kpageflags.ts';
+export { SnapshotError, type SnapshotManifest } from './snapshot/manifest.ts';
+export { readSnapshot, type Snapshot } from './snapshot/read.ts';
 export { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE } from './vm/gup.ts';
 export {
   FaultError,
@@ -66,3 +71,12 @@ export {
   type Umem,
 } from './vm/process.ts';
 export * from './vm/uapi.ts';
+export { createWorkload, runWorkloads, type WorkloadModel, WorkloadParamError } from './workload/models.ts';
+export {
+  type EventResult,
+  type RunResult,
+  runScenario,
+  type Samples,
+  scenarioUntil,
+} from './workload/run.ts';
+export { loadScenario, parseScenario, type Scenario, ScenarioError } from './workload/scenario.ts';

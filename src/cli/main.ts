@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.ts';
 import { addScenarioCommands, seedOption } from './scenario_commands.ts';
 import { addSnapshotCommand } from './snapshot_command.ts';
+import { addSweepCommands } from './sweep_command.ts';
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -44,6 +45,7 @@ export function main(argv: string[]): void {
       runDemo({ ...o, out: (line) => process.stdout.write(`${line}\n`) });
     });
   addScenarioCommands(program);
+  addSweepCommands(program);
   addSnapshotCommand(program);
   for (const c of program.commands) c.exitOverride();
   program.parseAsync(argv).catch((e: unknown) => {

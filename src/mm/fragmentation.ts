@@ -3,7 +3,6 @@
  * physically contiguous free memory, and pageblocks by type. What a person asks before asking
  * for a contiguous buffer: "is there room, and is it in one piece?"
  */
-import { folio_maybe_dma_pinned } from './gup.ts';
 import type { MM } from './mm.ts';
 import { MIGRATE_MOVABLE, MIGRATE_TYPES, NR_PAGE_ORDERS, pageblock_order } from './mmzone.ts';
 import { PG_buddy, PG_lru, PGI_alloc, PGI_nopage, PGI_pcp } from './page-flags.ts';
@@ -91,25 +90,30 @@ export function blockCensus(mm: MM): BlockCensus {
   const HOLE = 4;
   const f = mm.frames;
   const fl = f.flags;
-  const worst = new Uint8Array((f.nr_frames >> pageblock_order) + 1);
-  for (let pfn = 0; pfn < f.nr_frames; ) {
+  const ord = f.order;
+  const pins = mm.pincount;
+  const nr = f.nr_frames;
+  const block = 1 << pageblock_order;
+  const worst = new Uint8Array((nr >> pageblock_order) + 1);
+  for (let pfn = 0; pfn < nr; ) {
     const x = fl[pfn];
     let n = 1;
     let cls = KERNEL;
     if (x & (PG_buddy | PGI_pcp)) {
-      n = 1 << f.order[pfn];
+      n = 1 << ord[pfn];
       cls = FREE;
     } else if (x & PGI_alloc) {
-      n = 1 << f.order[pfn];
-      if (folio_maybe_dma_pinned(mm, pfn)) cls = PINNED;
+      n = 1 << ord[pfn];
+      if (pins !== null && pins[pfn] > 0) cls = PINNED;
       else if (x & PG_lru) cls = MOVABLE;
     } else if (x & PGI_nopage) {
       cls = HOLE;
     }
-    const last = Math.min(pfn + n, f.nr_frames) - 1;
-    for (let b = pfn >> pageblock_order; b <= last >> pageblock_order; b++)
+    const end = Math.min(pfn + n, nr);
+    for (let b = pfn >> pageblock_order; b <= (end - 1) >> pageblock_order; b++)
       if (cls > worst[b]) worst[b] = cls;
-    pfn += n;
+    // Nothing in the rest of a block can make it worse than kernel memory: skip to the next.
+    pfn = cls >= KERNEL ? Math.max(end, ((pfn >> pageblock_order) + 1) * block) : end;
   }
   const counts = [0, 0, 0, 0, 0];
   // The last, partial block is not a 2 MiB block.

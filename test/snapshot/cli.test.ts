@@ -14,7 +14,7 @@ afterAll(cleanupScratch, 60_000);
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const linux = process.platform === 'linux' && existsSync('/proc/zoneinfo');
 const run = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'test/snapshot/cli-main.ts', 'snapshot', ...args], {
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'snapshot', ...args], {
     cwd: repo,
     encoding: 'utf8',
   });
@@ -60,7 +60,7 @@ describe('mapcontig snapshot', () => {
   it.skipIf(!linux)('writes ./mapcontig-snapshot, then .1, without --out', () => {
     const cwd = scratch();
     const tsx = pathToFileURL(join(repo, 'node_modules/tsx/dist/loader.mjs')).href;
-    const main = join(repo, 'test/snapshot/cli-main.ts');
+    const main = join(repo, 'src/cli/main.ts');
     const go = () =>
       spawnSync(process.execPath, ['--import', tsx, main, 'snapshot', '--no-kpageflags', '--quiet'], {
         cwd,
