@@ -3,35 +3,15 @@
  * memory fragment it, who holds what, what is still contiguous), deterministically, and bad flags
  * get one clear message and a non-zero exit.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { mapcontig, root } from './cli.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: root,
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1' },
-  });
-
-/** run(), in the background (two demos at once take half the time on two CPUs). */
-const runAsync = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 
 /** The MiB figure printed after `label` (a "label   123 MiB" row or "label 123 MiB" in prose). */
@@ -50,7 +30,7 @@ function row(text: string, label: string): [number, number] {
 
 describe('mapcontig demo', () => {
   it('boots, runs a simulated day, says who holds memory and what is contiguous, the same way every time', async () => {
-    const demo = () => runAsync('demo', '--memory', '1G', '--cpus', '2', '--seed', '3');
+    const demo = () => mapcontig('demo', '--memory', '1G', '--cpus', '2', '--seed', '3');
     const [a, b] = await Promise.all([demo(), demo()]);
     expect(a.stderr).toBe('');
     expect(a.status).toBe(0);

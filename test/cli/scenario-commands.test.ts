@@ -2,41 +2,14 @@
  * `mapcontig run`, `compare` and `proc` end to end, as a user runs them: exit codes, what is
  * printed where, the report folder, and one clear message for each kind of bad input.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mapcontig, type Ran } from './cli.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const tiny = 'test/fixtures/scenarios/tiny.yaml';
 const tmp = mkdtempSync(join(tmpdir(), 'mapcontig-cli-'));
-
-interface Ran {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function mapcontig(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
