@@ -67,7 +67,8 @@ function timePlot(
     field: 't',
     type: 'quantitative',
     title: `time (${unit})`,
-    axis: { format: '~g' },
+    // '~r', not '~g': 120 s reads as 120, not 1.2e+2.
+    axis: { format: '~r' },
     scale: { domain: [0, r.end_ns / ns], nice: false },
   };
   const marks = markers(r, ns);
@@ -265,7 +266,13 @@ function requests(r: RunResult): PlotSpec | null {
         {
           mark: { type: 'bar' },
           encoding: {
-            x: { field: 'latency_ms', type: 'quantitative', title: 'latency (ms)' },
+            // Room right of the longest bar for its label.
+            x: {
+              field: 'latency_ms',
+              type: 'quantitative',
+              title: 'latency (ms)',
+              scale: { domain: [0, 1.5 * Math.max(1e-3, ...bars.map((b) => b.latency_ms))] },
+            },
             color: {
               field: 'outcome',
               type: 'nominal',
