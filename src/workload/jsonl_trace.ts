@@ -415,27 +415,24 @@ function remember(task: Task, real: number, len: number, model: number): void {
   task.model.push(model);
 }
 
+/** The counts of one op, created on its first event. */
+function opCount(r: JsonlReplayResult, op: JsonlOp): JsonlOpCount {
+  let c = r.ops[op];
+  if (c === undefined) {
+    c = { events: 0, ok: 0, model_errors: {}, traced_errors: 0, mismatched: 0 };
+    r.ops[op] = c;
+  }
+  return c;
+}
+
 /**
- * Drive `machine` with a parsed trace in order: a model process per traced pid (spawned on its
- * first event, or by a fork event), the clock following the timestamps. Model errors are counted
- * per op, not thrown; anything else (a bug, a bad argument the model refuses with a RangeError)
- * is rethrown naming the line.
+ * The replay's state between events, so a trace can be replayed a few events at a time (the
+ * `trace-replay` workload model steps it slice by slice while other models run): the traced
+ * pids' model processes and translations, and the traced kernel blocks still allocated. It
+ * holds no closures the machine sees; `release()` gives back everything the replay still holds.
  */
-export function replayJsonlTrace(
-  machine: Machine,
-  events: readonly JsonlEvent[],
-  opts: JsonlReplayOptions = {},
-): JsonlReplayResult {
-  const scale = opts.time_scale ?? 1;
-  if (!Number.isFinite(scale) || scale < 0)
-    throw new RangeError(`replayJsonlTrace: time_scale ${scale} is not a finite number >= 0`);
-  const max_events = opts.max_events ?? events.length;
-  if (!Number.isInteger(max_events) || max_events < 0)
-    throw new RangeError(`replayJsonlTrace: max_events ${max_events} is not an integer >= 0`);
-  const file_mmaps = opts.file_mmaps ?? 'anon';
-  const n = Math.min(events.length, max_events);
-  const nr_cpus = machine.mm.nr_cpus;
-  const r: JsonlReplayResult = {
+export class JsonlReplayer {
+  private readonly r: JsonlReplayResult = {
     ops: {},
     spawned: 0,
     forked: 0,
@@ -448,62 +445,122 @@ export function replayJsonlTrace(
     pids: {},
     elapsed_ns: 0,
   };
-  const tasks = new Map<number, Task>();
-  // traced pfn → model pfn * 32 + order
-  const live = new Map<number, number>();
-  const task_of = (pid: number): Task => {
-    let t = tasks.get(pid);
+  private readonly tasks = new Map<number, Task>();
+  /** traced pfn → model pfn * 32 + order */
+  private readonly live = new Map<number, number>();
+  private readonly file_mmaps: 'anon' | 'skip';
+  private readonly start: number;
+  private readonly task_of = (pid: number): Task => {
+    let t = this.tasks.get(pid);
     if (t === undefined || t.proc.exited) {
-      t = { proc: machine.spawn({ cpu: pid % nr_cpus }), real: [], lens: [], model: [] };
-      tasks.set(pid, t);
-      r.spawned++;
+      t = { proc: this.machine.spawn({ cpu: pid % this.machine.mm.nr_cpus }), real: [], lens: [], model: [] };
+      this.tasks.set(pid, t);
+      this.r.spawned++;
     }
     return t;
   };
+
+  constructor(
+    private readonly machine: Machine,
+    opts: Pick<JsonlReplayOptions, 'file_mmaps'> = {},
+  ) {
+    this.file_mmaps = opts.file_mmaps ?? 'anon';
+    this.start = machine.now;
+  }
+
+  /**
+   * Replay one event now (the caller moves the clock). A model error is counted, not thrown;
+   * anything else is rethrown as `line N (op): …`.
+   */
+  replay(e: JsonlEvent): void {
+    const c = opCount(this.r, e.op);
+    c.events++;
+    const traced_failed = e.errno !== undefined || (e.ret !== undefined && e.ret < 0);
+    if (traced_failed) c.traced_errors++;
+    let model_error: string | undefined;
+    try {
+      step(this.machine, e, traced_failed, this.task_of, this.tasks, this.live, this.r, this.file_mmaps);
+    } catch (err) {
+      if (err instanceof ErrnoError) model_error = err.code;
+      else if (err instanceof FaultError) model_error = err.signal;
+      else throw new Error(`line ${e.line} (${e.op}): ${(err as Error).message}`, { cause: err });
+    }
+    if (model_error === undefined) c.ok++;
+    else c.model_errors[model_error] = (c.model_errors[model_error] ?? 0) + 1;
+    if (
+      traced_failed !== (model_error !== undefined) ||
+      (model_error !== undefined && e.errno !== undefined && e.errno !== model_error)
+    )
+      c.mismatched++;
+  }
+
+  /** The counts so far, with the live pids and blocks as they are now. */
+  result(): JsonlReplayResult {
+    const r = this.r;
+    r.live_blocks = this.live.size;
+    r.pids = {};
+    for (const [pid, t] of [...this.tasks.entries()].sort((a, b) => a[0] - b[0]))
+      if (!t.proc.exited) r.pids[pid] = t.proc.pid;
+    r.elapsed_ns = this.machine.now - this.start;
+    return r;
+  }
+
+  /**
+   * Give back what the replay holds: exit the traced processes still running and free the
+   * traced kernel blocks still allocated (a trace cut before its frees). Counts are kept.
+   */
+  release(): void {
+    const k = this.machine.kernel;
+    for (const [, got] of [...this.live.entries()].sort((a, b) => a[0] - b[0]))
+      k.free_pages(Math.floor(got / 32), got % 32);
+    this.live.clear();
+    const seen = new Set<Task>();
+    for (const [, t] of [...this.tasks.entries()].sort((a, b) => a[0] - b[0])) {
+      if (seen.has(t)) continue;
+      seen.add(t);
+      if (!t.proc.exited) {
+        t.proc.exit();
+        this.r.exited++;
+      }
+    }
+    this.tasks.clear();
+  }
+}
+
+/**
+ * Drive `machine` with a parsed trace in order: a model process per traced pid (spawned on its
+ * first event, or by a fork event), the clock following the timestamps. Model errors are counted
+ * per op, not thrown; anything else (a bug, a bad argument the model refuses with a RangeError)
+ * is rethrown naming the line. What the trace leaves running stays (see JsonlReplayer.release).
+ */
+export function replayJsonlTrace(
+  machine: Machine,
+  events: readonly JsonlEvent[],
+  opts: JsonlReplayOptions = {},
+): JsonlReplayResult {
+  const scale = opts.time_scale ?? 1;
+  if (!Number.isFinite(scale) || scale < 0)
+    throw new RangeError(`replayJsonlTrace: time_scale ${scale} is not a finite number >= 0`);
+  const max_events = opts.max_events ?? events.length;
+  if (!Number.isInteger(max_events) || max_events < 0)
+    throw new RangeError(`replayJsonlTrace: max_events ${max_events} is not an integer >= 0`);
+  const n = Math.min(events.length, max_events);
+  const replayer = new JsonlReplayer(machine, opts);
   const start = machine.now;
   const t0 = n > 0 ? events[0].t : 0;
-  let e: JsonlEvent | undefined;
-  try {
-    for (let i = 0; i < n; i++) {
-      e = events[i];
-      if (scale > 0) {
-        const at = start + Math.round((e.t - t0) * scale);
-        if (at > machine.now) machine.advance(at - machine.now);
-      }
-      let c = r.ops[e.op];
-      if (c === undefined) {
-        c = { events: 0, ok: 0, model_errors: {}, traced_errors: 0, mismatched: 0 };
-        r.ops[e.op] = c;
-      }
-      c.events++;
-      const traced_failed = e.errno !== undefined || (e.ret !== undefined && e.ret < 0);
-      if (traced_failed) c.traced_errors++;
-      let model_error: string | undefined;
-      try {
-        step(machine, e, traced_failed, task_of, tasks, live, r, file_mmaps);
-      } catch (err) {
-        if (err instanceof ErrnoError) model_error = err.code;
-        else if (err instanceof FaultError) model_error = err.signal;
-        else throw err;
-      }
-      if (model_error === undefined) c.ok++;
-      else c.model_errors[model_error] = (c.model_errors[model_error] ?? 0) + 1;
-      if (
-        traced_failed !== (model_error !== undefined) ||
-        (model_error !== undefined && e.errno !== undefined && e.errno !== model_error)
-      )
-        c.mismatched++;
+  for (let i = 0; i < n; i++) {
+    const e = events[i];
+    if (scale > 0) {
+      const at = start + Math.round((e.t - t0) * scale);
+      if (at > machine.now) machine.advance(at - machine.now);
     }
-  } catch (err) {
-    throw new Error(`replayJsonlTrace: line ${e?.line} (${e?.op}): ${(err as Error).message}`, {
-      cause: err,
-    });
+    try {
+      replayer.replay(e);
+    } catch (err) {
+      throw new Error(`replayJsonlTrace: ${(err as Error).message}`, { cause: (err as Error).cause });
+    }
   }
-  r.live_blocks = live.size;
-  for (const [pid, t] of [...tasks.entries()].sort((a, b) => a[0] - b[0]))
-    if (!t.proc.exited) r.pids[pid] = t.proc.pid;
-  r.elapsed_ns = machine.now - start;
-  return r;
+  return replayer.result();
 }
 
 function step(

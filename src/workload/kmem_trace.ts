@@ -118,6 +118,14 @@ const LOST_RE = /^\s*CPU:\s*\d+\s+\[LOST\s+(\d+)\s+EVENTS\]\s*$/;
 // trace-cmd report's header lines.
 const TRACE_CMD_HEADER_RE = /^(?:version\s*=\s*\d+|cpus=\d+|CPU\s+\d+\s+is empty|trace-cmd:.*)\s*$/;
 
+/**
+ * Whether `line` looks like a tracefs or trace-cmd report line (an event, a lost-events line or
+ * a trace-cmd header), used to tell a trace's format.
+ */
+export function isKmemTraceLine(line: string): boolean {
+  return PREFIX_RE.test(line) || LOST_RE.test(line) || TRACE_CMD_HEADER_RE.test(line.trimStart());
+}
+
 const FIELDS: Record<KmemTraceEvent['kind'], readonly string[]> = {
   mm_page_alloc: ['page', 'pfn', 'order', 'migratetype', 'gfp_flags'],
   mm_page_free: ['page', 'pfn', 'order'],
@@ -392,29 +400,14 @@ export interface KmemReplayResult {
 const ORDER_BITS = 32;
 
 /**
- * Drive `machine` with a parsed trace, in trace order: each mm_page_alloc becomes
- * machine.kernel.alloc_pages(gfp, order) on the traced CPU modulo the machine's CPUs; each free
- * frees the model block its pfn's allocation got (real pfn → model pfn); mm_page_free_batched
- * frees order 0 unless an mm_page_free of that pfn came first (6.18 traces a batched free
- * twice). The clock follows the trace timestamps (scaled). The model's extfrag events are
- * recorded through mm.trace.mm_page_alloc_extfrag, attached only for the replay. An error the
- * model throws is rethrown naming the trace line.
+ * The replay's state between events, so a trace can be replayed a few events at a time (the
+ * `trace-replay` workload model steps it slice by slice while other models run): the map from
+ * real pfns to the model blocks their allocations got. The model's extfrag events are collected
+ * only between attach() and detach(): a machine holding a function cannot be cloned, so the hook
+ * must not outlive a step. `release()` frees every block the replay still holds.
  */
-export function replayKmemTrace(
-  machine: Machine,
-  events: readonly KmemTraceEvent[],
-  opts: KmemReplayOptions = {},
-): KmemReplayResult {
-  const scale = opts.time_scale ?? 1;
-  if (!Number.isFinite(scale) || scale < 0)
-    throw new RangeError(`replayKmemTrace: time_scale ${scale} is not a finite number >= 0`);
-  const max_events = opts.max_events ?? events.length;
-  if (!Number.isInteger(max_events) || max_events < 0)
-    throw new RangeError(`replayKmemTrace: max_events ${max_events} is not an integer >= 0`);
-  const n = Math.min(events.length, max_events);
-  const mm = machine.mm;
-  const nr_cpus = mm.nr_cpus;
-  const r: KmemReplayResult = {
+export class KmemReplayer {
+  private readonly r: KmemReplayResult = {
     replayed_allocs: 0,
     replayed_frees: 0,
     failed_allocs: 0,
@@ -429,13 +422,53 @@ export function replayKmemTrace(
     model_extfrag: [],
     extfrag_compare: [],
   };
-  // real pfn → model pfn * ORDER_BITS + order
-  const live = new Map<number, number>();
-  // Real pfns an mm_page_free named since their last allocation: a later mm_page_free_batched
-  // of one is the same free.
-  const freed = new Set<number>();
-  const free_traced = (real_pfn: number, order: number, cpu: number): void => {
-    const got = live.get(real_pfn);
+  /** real pfn → model pfn * ORDER_BITS + order */
+  private readonly live = new Map<number, number>();
+  /**
+   * Real pfns an mm_page_free named since their last allocation: a later mm_page_free_batched
+   * of one is the same free.
+   */
+  private readonly freed = new Set<number>();
+  private readonly start: number;
+  private saved: Machine['mm']['trace']['mm_page_alloc_extfrag'] | undefined;
+  private attached = false;
+
+  constructor(private readonly machine: Machine) {
+    this.start = machine.now;
+  }
+
+  /** Collect the model's extfrag events (chaining to any hook already there) until detach(). */
+  attach(): void {
+    if (this.attached) return;
+    const trace = this.machine.mm.trace;
+    const saved = trace.mm_page_alloc_extfrag;
+    const model_extfrag = this.r.model_extfrag;
+    this.saved = saved;
+    this.attached = true;
+    trace.mm_page_alloc_extfrag = (pfn, alloc_order, fallback_order, alloc_mt, fallback_mt, claimed) => {
+      model_extfrag.push({
+        pfn,
+        alloc_order,
+        fallback_order,
+        alloc_migratetype: alloc_mt,
+        fallback_migratetype: fallback_mt,
+        change_ownership: claimed,
+      });
+      saved?.(pfn, alloc_order, fallback_order, alloc_mt, fallback_mt, claimed);
+    };
+  }
+
+  /** Put back the hook attach() found. */
+  detach(): void {
+    if (!this.attached) return;
+    this.machine.mm.trace.mm_page_alloc_extfrag = this.saved ?? null;
+    this.saved = undefined;
+    this.attached = false;
+  }
+
+  private free_traced(real_pfn: number, order: number, cpu: number): void {
+    const r = this.r;
+    const got = this.live.get(real_pfn);
     if (got === undefined) {
       r.unmatched_frees++;
       return;
@@ -444,36 +477,21 @@ export function replayKmemTrace(
       r.order_mismatched_frees++;
       return;
     }
-    live.delete(real_pfn);
-    machine.kernel.free_pages(Math.floor(got / ORDER_BITS), order, { cpu });
+    this.live.delete(real_pfn);
+    this.machine.kernel.free_pages(Math.floor(got / ORDER_BITS), order, { cpu });
     r.replayed_frees++;
-  };
-  const start = machine.now;
-  const t0 = n > 0 ? events[0].ts_ns : 0;
-  const model_extfrag = r.model_extfrag;
-  const saved = mm.trace.mm_page_alloc_extfrag;
-  mm.trace.mm_page_alloc_extfrag = (pfn, alloc_order, fallback_order, alloc_mt, fallback_mt, claimed) => {
-    model_extfrag.push({
-      pfn,
-      alloc_order,
-      fallback_order,
-      alloc_migratetype: alloc_mt,
-      fallback_migratetype: fallback_mt,
-      change_ownership: claimed,
-    });
-  };
-  let ev: KmemTraceEvent | undefined;
-  try {
-    for (let i = 0; i < n; i++) {
-      ev = events[i];
-      if (scale > 0) {
-        const at = start + Math.round((ev.ts_ns - t0) * scale);
-        if (at > machine.now) machine.advance(at - machine.now);
-      }
-      const cpu = ev.cpu % nr_cpus;
+  }
+
+  /** Replay one event now (the caller moves the clock); a model error is rethrown as `line N: …`. */
+  replay(ev: KmemTraceEvent): void {
+    const machine = this.machine;
+    const r = this.r;
+    const live = this.live;
+    const cpu = ev.cpu % machine.mm.nr_cpus;
+    try {
       switch (ev.kind) {
         case 'mm_page_alloc': {
-          freed.delete(ev.pfn);
+          this.freed.delete(ev.pfn);
           if (ev.pfn < 0) {
             r.kernel_failed_allocs++;
             break;
@@ -494,15 +512,14 @@ export function replayKmemTrace(
           r.replayed_allocs++;
           break;
         }
-        case 'mm_page_free': {
-          freed.add(ev.pfn);
-          free_traced(ev.pfn, ev.order, cpu);
+        case 'mm_page_free':
+          this.freed.add(ev.pfn);
+          this.free_traced(ev.pfn, ev.order, cpu);
           break;
-        }
         case 'mm_page_free_batched':
           // free_unref_folios() traced this pfn's mm_page_free already (with its true order).
-          if (freed.delete(ev.pfn)) r.batched_after_free++;
-          else free_traced(ev.pfn, 0, cpu);
+          if (this.freed.delete(ev.pfn)) r.batched_after_free++;
+          else this.free_traced(ev.pfn, 0, cpu);
           break;
         case 'mm_page_alloc_extfrag':
           r.kernel_extfrag.push({
@@ -515,17 +532,75 @@ export function replayKmemTrace(
           });
           break;
       }
+    } catch (e) {
+      throw new Error(`line ${ev.line}: ${(e as Error).message}`, { cause: e });
     }
-  } catch (e) {
-    throw new Error(`replayKmemTrace: line ${ev?.line}: ${(e as Error).message}`, { cause: e });
+  }
+
+  /** The counts so far, with the live blocks and the extfrag comparison as they are now. */
+  result(): KmemReplayResult {
+    const r = this.r;
+    r.live_blocks = this.live.size;
+    r.elapsed_ns = this.machine.now - this.start;
+    r.extfrag_compare = compareExtfrag(r.kernel_extfrag, r.model_extfrag);
+    return r;
+  }
+
+  /** Free every model block a traced allocation still holds, and detach. Counts are kept. */
+  release(): void {
+    this.detach();
+    const k = this.machine.kernel;
+    for (const [, got] of [...this.live.entries()].sort((a, b) => a[0] - b[0]))
+      k.free_pages(Math.floor(got / ORDER_BITS), got % ORDER_BITS);
+    this.live.clear();
+    this.freed.clear();
+  }
+}
+
+/**
+ * Drive `machine` with a parsed trace, in trace order: each mm_page_alloc becomes
+ * machine.kernel.alloc_pages(gfp, order) on the traced CPU modulo the machine's CPUs; each free
+ * frees the model block its pfn's allocation got (real pfn → model pfn); mm_page_free_batched
+ * frees order 0 unless an mm_page_free of that pfn came first (6.18 traces a batched free
+ * twice). The clock follows the trace timestamps (scaled). The model's extfrag events are
+ * recorded through mm.trace.mm_page_alloc_extfrag, attached only for the replay. An error the
+ * model throws is rethrown naming the trace line. The blocks still allocated at the end stay
+ * (see KmemReplayer.release).
+ */
+export function replayKmemTrace(
+  machine: Machine,
+  events: readonly KmemTraceEvent[],
+  opts: KmemReplayOptions = {},
+): KmemReplayResult {
+  const scale = opts.time_scale ?? 1;
+  if (!Number.isFinite(scale) || scale < 0)
+    throw new RangeError(`replayKmemTrace: time_scale ${scale} is not a finite number >= 0`);
+  const max_events = opts.max_events ?? events.length;
+  if (!Number.isInteger(max_events) || max_events < 0)
+    throw new RangeError(`replayKmemTrace: max_events ${max_events} is not an integer >= 0`);
+  const n = Math.min(events.length, max_events);
+  const replayer = new KmemReplayer(machine);
+  const start = machine.now;
+  const t0 = n > 0 ? events[0].ts_ns : 0;
+  replayer.attach();
+  try {
+    for (let i = 0; i < n; i++) {
+      const ev = events[i];
+      if (scale > 0) {
+        const at = start + Math.round((ev.ts_ns - t0) * scale);
+        if (at > machine.now) machine.advance(at - machine.now);
+      }
+      try {
+        replayer.replay(ev);
+      } catch (e) {
+        throw new Error(`replayKmemTrace: ${(e as Error).message}`, { cause: (e as Error).cause });
+      }
+    }
   } finally {
     // Machines must stay cloneable: no closure may outlive the replay.
-    mm.trace.mm_page_alloc_extfrag = saved;
+    replayer.detach();
   }
-  r.live_blocks = live.size;
-  r.elapsed_ns = machine.now - start;
-  r.extfrag_compare = compareExtfrag(r.kernel_extfrag, r.model_extfrag);
-  return r;
+  return replayer.result();
 }
 
 /** Extfrag counts of both sides by (alloc_order, fallback_migratetype), ascending. */

@@ -11,6 +11,7 @@
  * runWorkloads() steps every model of a phase in slices of simulated time, advancing the clock
  * between slices; same seed, same machine, same params → byte-identical results.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { ErrnoError } from '../lib/errno.ts';
 import {
@@ -35,7 +36,10 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../vm/uapi.ts';
+import { type JsonlEvent, JsonlReplayer, parseJsonlTrace } from './jsonl_trace.ts';
+import { isKmemTraceLine, KmemReplayer, type KmemTraceEvent, parseKmemTrace } from './kmem_trace.ts';
 import { registerWorkloadModel } from './scenario.ts';
+import { isStraceLine, parseStrace } from './strace.ts';
 import { duration, shown, size } from './units.ts';
 
 const PAGE = 4096;
@@ -174,7 +178,8 @@ function anonChurnParams(params: Record<string, unknown>) {
 class AnonChurn implements WorkloadModel {
   readonly model = 'anon-churn';
   private readonly p: ReturnType<typeof anonChurnParams>;
-  private live: Array<{ pid: number; addr: number; len: number; until: number }> = [];
+  /** `owed`: pieces of churn due but not yet done (a low rate adds up over several slices). */
+  private live: Array<{ pid: number; addr: number; len: number; until: number; owed: number }> = [];
   private last: number;
   private readonly stats = { spawned: 0, exited: 0, failed: 0, churned_bytes: 0 };
 
@@ -208,7 +213,7 @@ class AnonChurn implements WorkloadModel {
       addr = proc.mmap(0, len, RW, MAP_PRIVATE | MAP_ANONYMOUS);
     });
     if (!ok || !faultIn(proc, addr, len)) this.stats.failed++;
-    this.live.push({ pid: proc.pid, addr, len, until: m.now + this.lifetime() });
+    this.live.push({ pid: proc.pid, addr, len, until: m.now + this.lifetime(), owed: 0 });
     return true;
   }
 
@@ -239,7 +244,10 @@ class AnonChurn implements WorkloadModel {
       const p = m.process(j.pid);
       if (!p || !j.addr) continue;
       const chunk = 64 * KiB;
-      const n = Math.floor((j.len * this.p.churn * dt) / 1e9 / chunk);
+      // Fractions carry over: 0.01 %/s of 128 MiB is a piece every 5 s, not none.
+      j.owed += (j.len * this.p.churn * dt) / 1e9 / chunk;
+      const n = Math.floor(j.owed);
+      j.owed -= n;
       const slots = Math.floor(j.len / chunk);
       for (let i = 0; i < n && slots > 0; i++) {
         const off = m.rand.below(slots) * chunk;
@@ -918,6 +926,312 @@ class PageTables implements WorkloadModel {
 }
 
 // ---------------------------------------------------------------------------------------------
+// trace-replay
+
+const TRACE_FORMATS = ['auto', 'jsonl', 'strace', 'kmem'] as const;
+type TraceFormat = Exclude<(typeof TRACE_FORMATS)[number], 'auto'>;
+
+/** The most a trace file may hold: the parsers' own limit (64 MiB). */
+const TRACE_MAX_BYTES = 64 << 20;
+
+const oneOf = <T extends string>(values: readonly T[]) =>
+  z.unknown().transform((v, ctx) => {
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+      ctx.addIssue({ code: 'custom', message: `${shown(v)} is not one of ${values.join(', ')}` });
+      return z.NEVER;
+    }
+    return v as T;
+  });
+
+const bool = z.unknown().transform((v, ctx) => {
+  if (typeof v !== 'boolean') {
+    ctx.addIssue({ code: 'custom', message: `expected true or false, got ${shown(v)}` });
+    return z.NEVER;
+  }
+  return v;
+});
+
+const traceShape = {
+  file: z.unknown().transform((v, ctx) => {
+    if (typeof v !== 'string' || v === '') {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          v === undefined ? 'is required (the trace file to replay)' : `${shown(v)} is not a file path`,
+      });
+      return z.NEVER;
+    }
+    return v;
+  }),
+  format: oneOf(TRACE_FORMATS),
+  speed: real(1e-6, 1e6),
+  loop: bool,
+  every: duration,
+  delay: duration,
+  file_mmaps: oneOf(['anon', 'skip'] as const),
+  max_events: count(0),
+};
+
+/**
+ * A trace's format from its first event line (comments and blank lines skipped): a JSON object
+ * is JSONL, a tracefs or trace-cmd line is a kmem trace, a `[pid] time call(...)` line strace.
+ * Undefined when none fits.
+ */
+export function detectTraceFormat(text: string): TraceFormat | undefined {
+  let from = 0;
+  for (let n = 0; n < 1000 && from < text.length; n++) {
+    let to = text.indexOf('\n', from);
+    if (to < 0) to = text.length;
+    const line = text.slice(from, to).replace(/\r$/, '');
+    from = to + 1;
+    const t = line.trim();
+    // tracefs's header names the tracer; JSONL comments start with # or // too.
+    if (/^#\s*tracer:/.test(t)) return 'kmem';
+    if (t === '' || t.startsWith('#') || t.startsWith('//')) continue;
+    if (t.startsWith('{')) return 'jsonl';
+    if (isKmemTraceLine(line)) return 'kmem';
+    if (isStraceLine(line)) return 'strace';
+    return undefined;
+  }
+  return undefined;
+}
+
+/** A trace read and parsed: syscall events (JSONL, strace) or kernel page events (kmem). */
+type LoadedTrace =
+  | { format: 'jsonl' | 'strace'; kind: 'syscalls'; events: JsonlEvent[]; t0: number; span: number }
+  | { format: 'kmem'; kind: 'kmem'; events: KmemTraceEvent[]; t0: number; span: number };
+
+/** Read and parse `path` as `format`; a problem is one WorkloadParamError on `file`. */
+function loadTrace(path: string, format: (typeof TRACE_FORMATS)[number]): LoadedTrace {
+  const fail = (why: string): never => {
+    throw new WorkloadParamError('trace-replay', 'file', why);
+  };
+  let text = '';
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) fail(`'${path}' is not a file`);
+    if (st.size > TRACE_MAX_BYTES)
+      fail(`'${path}' is ${st.size} bytes, more than the limit of ${TRACE_MAX_BYTES}`);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof WorkloadParamError) throw e;
+    fail(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const f = format === 'auto' ? detectTraceFormat(text) : format;
+  if (!f)
+    fail(`cannot tell the format of '${path}' from its first lines (give format: jsonl, strace or kmem)`);
+  let loaded: LoadedTrace;
+  try {
+    if (f === 'kmem') {
+      const events = parseKmemTrace(text, { source: path }).events;
+      loaded = { format: f, kind: 'kmem', events, t0: 0, span: 0 };
+    } else {
+      const events =
+        f === 'jsonl'
+          ? parseJsonlTrace(text, { source: path }).events
+          : parseStrace(text, { source: path }).events;
+      loaded = { format: f as 'jsonl' | 'strace', kind: 'syscalls', events, t0: 0, span: 0 };
+    }
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const n = loaded.events.length;
+  if (n === 0) fail(`'${path}' has no events to replay (read as ${f})`);
+  const time = (i: number) =>
+    loaded.kind === 'kmem' ? loaded.events[i].ts_ns : (loaded.events[i] as JsonlEvent).t;
+  loaded.t0 = time(0);
+  // Traces are in time order, but strace -f interleaves CPUs: take the latest, not the last.
+  let last = loaded.t0;
+  for (let i = 1; i < n; i++) last = Math.max(last, time(i));
+  loaded.span = last - loaded.t0;
+  return loaded;
+}
+
+/**
+ * trace-replay's params, validated, defaults applied, and the trace read and parsed (also run
+ * when a scenario is parsed, so a missing file or a bad trace line is reported against the
+ * scenario's `file:` line).
+ */
+function traceReplayParams(params: Record<string, unknown>) {
+  const p = parseParams(
+    'trace-replay',
+    traceShape,
+    {
+      file: undefined,
+      format: 'auto',
+      speed: 1,
+      loop: false,
+      every: 0,
+      delay: 0,
+      file_mmaps: 'anon',
+      max_events: 0,
+    },
+    params,
+  );
+  const trace = loadTrace(p.file, p.format);
+  if (p.loop && trace.span === 0 && p.every === 0)
+    throw new WorkloadParamError(
+      'trace-replay',
+      'every',
+      'is needed to loop a trace whose events all have the same time',
+    );
+  if (p.every > 0 && !p.loop)
+    throw new WorkloadParamError('trace-replay', 'every', 'only applies with loop: true');
+  return { ...p, trace };
+}
+
+/** A syscall or kmem replayer's counts as flat numbers, for report(). */
+function replayCounts(r: JsonlReplayer | KmemReplayer): Record<string, number> {
+  if (r instanceof KmemReplayer) {
+    const k = r.result();
+    return {
+      replayed_allocs: k.replayed_allocs,
+      replayed_frees: k.replayed_frees,
+      failed_allocs: k.failed_allocs,
+      kernel_failed_allocs: k.kernel_failed_allocs,
+      unmatched_frees: k.unmatched_frees,
+      order_mismatched_frees: k.order_mismatched_frees,
+      batched_after_free: k.batched_after_free,
+      implicit_frees: k.implicit_frees,
+      kernel_extfrag: k.kernel_extfrag.length,
+      model_extfrag: k.model_extfrag.length,
+    };
+  }
+  const j = r.result();
+  const out: Record<string, number> = {
+    calls_ok: 0,
+    model_errors: 0,
+    traced_errors: 0,
+    mismatched: 0,
+    spawned: j.spawned,
+    forked: j.forked,
+    exited: j.exited,
+    file_mmaps_as_anon: j.file_mmaps_as_anon,
+    skipped_file_mmaps: j.skipped_file_mmaps,
+    untranslated: j.untranslated,
+    unmatched_frees: j.unmatched_frees,
+  };
+  for (const c of Object.values(j.ops)) {
+    if (!c) continue;
+    out.calls_ok += c.ok;
+    out.model_errors += Object.values(c.model_errors).reduce((a, b) => a + b, 0);
+    out.traced_errors += c.traced_errors;
+    out.mismatched += c.mismatched;
+  }
+  return out;
+}
+
+/**
+ * A recorded trace replayed on the clock while the phase's other models run: a JSONL trace or
+ * an strace log (processes, mappings, faults, kernel blocks: jsonl_trace.ts) or a real kernel's
+ * kmem tracepoints (page allocations and frees: kmem_trace.ts). Event i runs at
+ * start + delay + (t_i - t_0) / speed of simulated time, in the step whose slice holds it, the
+ * clock moved to it first (so kswapd and kcompactd run between events as they would have). With
+ * `loop`, the trace starts over every `every` (back to back by default) once a pass has ended,
+ * and what a pass left (processes, blocks) is released first, as the traced program exiting.
+ */
+class TraceReplay implements WorkloadModel {
+  readonly model = 'trace-replay';
+  private readonly p: ReturnType<typeof traceReplayParams>;
+  private replayer: JsonlReplayer | KmemReplayer;
+  private readonly n: number;
+  private i = 0;
+  /** Simulated time of the current pass's first event. */
+  private passStart: number;
+  private passes = 1;
+  private done = false;
+  private stopped = false;
+  /** Counts of the passes already released. */
+  private readonly earlier: Record<string, number> = {};
+  private replayed = 0;
+
+  constructor(
+    private readonly m: Machine,
+    params: Record<string, unknown>,
+  ) {
+    this.p = traceReplayParams(params);
+    const t = this.p.trace;
+    this.n = this.p.max_events ? Math.min(this.p.max_events, t.events.length) : t.events.length;
+    this.passStart = m.now + this.p.delay;
+    this.replayer = this.newReplayer();
+  }
+
+  private newReplayer(): JsonlReplayer | KmemReplayer {
+    return this.p.trace.kind === 'kmem'
+      ? new KmemReplayer(this.m)
+      : new JsonlReplayer(this.m, { file_mmaps: this.p.file_mmaps });
+  }
+
+  /** Simulated time of event i of the current pass. */
+  private at(i: number): number {
+    const t = this.p.trace;
+    const ts = t.kind === 'kmem' ? t.events[i].ts_ns : t.events[i].t;
+    return this.passStart + Math.round((ts - t.t0) / this.p.speed);
+  }
+
+  /** The pass is over: release what it left, keep its counts, and schedule the next. */
+  private nextPass(): void {
+    this.replayer.release();
+    for (const [k, v] of Object.entries(replayCounts(this.replayer)))
+      this.earlier[k] = (this.earlier[k] ?? 0) + v;
+    const length = Math.round(this.p.trace.span / this.p.speed);
+    this.passStart += Math.max(1, this.p.every, length);
+    this.replayer = this.newReplayer();
+    this.i = 0;
+    this.passes++;
+  }
+
+  step(until: number): void {
+    if (this.stopped || this.done) return;
+    const m = this.m;
+    const t = this.p.trace;
+    if (this.replayer instanceof KmemReplayer) this.replayer.attach();
+    try {
+      for (;;) {
+        if (this.i >= this.n) {
+          if (!this.p.loop) {
+            this.done = true;
+            break;
+          }
+          this.nextPass();
+          if (this.replayer instanceof KmemReplayer) this.replayer.attach();
+        }
+        const at = this.at(this.i);
+        if (at > until) break;
+        if (at > m.now) m.advance(at - m.now);
+        if (t.kind === 'kmem') (this.replayer as KmemReplayer).replay(t.events[this.i]);
+        else (this.replayer as JsonlReplayer).replay(t.events[this.i]);
+        this.i++;
+        this.replayed++;
+      }
+    } catch (e) {
+      throw new Error(`trace-replay of ${this.p.file}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      // The hook is a closure: it must not stay in the machine between steps (clones refuse it).
+      if (this.replayer instanceof KmemReplayer) this.replayer.detach();
+    }
+  }
+
+  /** The traced processes exit and the traced kernel blocks still allocated are freed. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.replayer.release();
+  }
+
+  report(): Record<string, number> {
+    // A pass counts once it has started (the next one is scheduled as soon as one ends).
+    const out: Record<string, number> = {
+      events: this.replayed,
+      passes: this.passes - (this.i === 0 ? 1 : 0),
+    };
+    for (const [k, v] of Object.entries(replayCounts(this.replayer))) out[k] = (this.earlier[k] ?? 0) + v;
+    out.live_blocks = this.stopped ? 0 : this.replayer.result().live_blocks;
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registry and runner
 
 type Factory = (m: Machine, params: Record<string, unknown>) => WorkloadModel;
@@ -932,6 +1246,7 @@ export const WORKLOAD_FACTORIES: Readonly<Record<string, Factory>> = {
   'longterm-pin': (m, p) => new LongtermPin(m, p),
   'fork-server': (m, p) => new ForkServer(m, p),
   'page-tables': (m, p) => new PageTables(m, p),
+  'trace-replay': (m, p) => new TraceReplay(m, p),
 };
 
 /** Each model's parameter check, run when a scenario is parsed so a bad one names its line. */
@@ -944,8 +1259,12 @@ const PARAM_CHECKS: Readonly<Record<string, (params: Record<string, unknown>) =>
   'longterm-pin': longtermPinParams,
   'fork-server': forkServerParams,
   'page-tables': pageTablesParams,
+  'trace-replay': traceReplayParams,
 };
-for (const [name, check] of Object.entries(PARAM_CHECKS)) registerWorkloadModel(name, check);
+/** Params that name files: a scenario resolves them against its own directory and checks them. */
+const FILE_PARAMS: Readonly<Record<string, readonly string[]>> = { 'trace-replay': ['file'] };
+for (const [name, check] of Object.entries(PARAM_CHECKS))
+  registerWorkloadModel(name, check, { files: FILE_PARAMS[name] });
 
 /** Build a model on `m`; throws WorkloadParamError for bad params, Error for an unknown model. */
 export function createWorkload(
@@ -1009,9 +1328,11 @@ export function runWorkloads(
   if (!(slice > 0)) throw new RangeError(`runWorkloads: slice ${slice} is not a positive duration`);
   const stops = opts.stops;
   const results: PhaseResult[] = [];
+  // Phases end on schedule even when something took the clock past a slice's end.
+  let end = m.now;
   phases.forEach((phase, i) => {
     const start = m.now;
-    const end = start + phase.duration;
+    end += phase.duration;
     const models: WorkloadModel[] = [];
     while (stops && stops.next_ns() <= m.now) stops.at(m.now);
     phase.workloads.forEach((w, j) => {

@@ -10,7 +10,8 @@
  * The `machine:` section is the machine configuration of src/sim/config.ts, validated by its
  * schema and by parseMachineConfig(), so the two can never disagree.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Node, type Pair } from 'yaml';
 import { z } from 'zod';
 import { contenders } from '../contig/compare.ts';
@@ -60,13 +61,25 @@ export const DERIVED_METRICS: string[] = [
  */
 const PARAM_CHECKS = new Map<string, (params: Record<string, unknown>) => unknown>();
 
-/** Add a workload model name (idempotent), with the check of its `params` if it has one. */
+/**
+ * Each model's params that name files: resolved against the scenario's directory. trace-replay's
+ * is known here, like its name, so a scenario parsed without the models loaded still resolves it.
+ */
+const FILE_PARAMS = new Map<string, readonly string[]>([['trace-replay', ['file']]]);
+
+/**
+ * Add a workload model name (idempotent), with the check of its `params` if it has one. `files`
+ * names params that are file paths: a scenario resolves a relative one against its own
+ * directory and reports a file it cannot read at that param's line, before the check runs.
+ */
 export function registerWorkloadModel(
   name: string,
   check?: (params: Record<string, unknown>) => unknown,
+  opts: { files?: readonly string[] } = {},
 ): void {
   if (!WORKLOAD_MODELS.includes(name)) WORKLOAD_MODELS.push(name);
   if (check) PARAM_CHECKS.set(name, check);
+  if (opts.files?.length) FILE_PARAMS.set(name, opts.files);
 }
 
 /** Add a derived metric name (idempotent). */
@@ -475,7 +488,43 @@ interface Issue {
   atKey?: boolean;
 }
 
-function crossChecks(s: Parsed, raw: Record<string, unknown>, policies: readonly string[]): Issue[] {
+/**
+ * Resolve the file params of `w` (FILE_PARAMS) against `base` in place; the first one that is
+ * not a readable file is an issue at its value.
+ */
+function resolveFiles(
+  w: { model: string; params: Record<string, unknown> },
+  base: string,
+  at: Path,
+): Issue | undefined {
+  for (const key of FILE_PARAMS.get(w.model) ?? []) {
+    const v = w.params[key];
+    // Not a string: the model's own check says what is wrong with it.
+    if (typeof v !== 'string' || v === '') continue;
+    const path = isAbsolute(v) ? v : resolve(base, v);
+    let why: string | undefined;
+    try {
+      if (!statSync(path).isFile()) why = 'is not a file';
+      else accessSync(path, constants.R_OK);
+    } catch (e) {
+      why = `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    }
+    if (why)
+      return {
+        path: [...at, 'params', key],
+        reason: `'${v}' ${why}${isAbsolute(v) ? '' : `; relative paths are from the scenario's directory: ${path}`}`,
+      };
+    w.params = { ...w.params, [key]: path };
+  }
+  return undefined;
+}
+
+function crossChecks(
+  s: Parsed,
+  raw: Record<string, unknown>,
+  policies: readonly string[],
+  base: string,
+): Issue[] {
   const out: Issue[] = [];
   // The machine's checks outside its schema (memory ≥ 64M, one CPU per node, …) answer with
   // "invalid machine configuration:\n  <field>[, <field>]: <why>": point at that field.
@@ -500,6 +549,11 @@ function crossChecks(s: Parsed, raw: Record<string, unknown>, policies: readonly
           reason: unknownName('model', w.model, WORKLOAD_MODELS),
         });
       else {
+        const missing = resolveFiles(w, base, ['phases', i, 'workloads', j]);
+        if (missing) {
+          out.push(missing);
+          return;
+        }
         try {
           PARAM_CHECKS.get(w.model)?.(w.params);
         } catch (e) {
@@ -600,6 +654,8 @@ const fmt = (ns: number): string => {
 export interface ScenarioOptions {
   /** Contender names `compare.policies` may use (default: those registered in contig/compare.ts). */
   policies?: readonly string[];
+  /** The directory relative file params (a trace's `file`) are read from; default: `file`'s. */
+  base_dir?: string;
 }
 
 /** Validate a scenario's text; `file` is only used in messages. Throws one ScenarioError. */
@@ -638,7 +694,12 @@ export function parseScenario(text: string, file: string, opts: ScenarioOptions 
   if (!result.success) report(result.error.issues.map((i) => describe(i, data)));
   const parsed = (result as { data: Parsed }).data;
   const raw = data as Record<string, unknown>;
-  const problems = crossChecks(parsed, raw, opts.policies ?? contenders().map((c) => c.name));
+  const problems = crossChecks(
+    parsed,
+    raw,
+    opts.policies ?? contenders().map((c) => c.name),
+    opts.base_dir ?? dirname(file),
+  );
   if (problems.length) report(problems);
 
   // The machine as written, so it can be booted (Machine.boot applies the defaults itself).

@@ -59,6 +59,15 @@ const RESUMED_RE = /^<\.\.\. ([a-z_0-9]+) resumed>\s*(.*)$/;
 const CALL_RE = /^([a-z_0-9]+)\((.*)$/;
 const RESULT_RE = /^\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)(?:\s+(E[A-Z0-9]+)\b.*|\s+\(.*\))?$/;
 
+/** Whether `line` looks like a strace -t/-tt/-ttt line (used to tell a trace's format). */
+export function isStraceLine(line: string): boolean {
+  const m = LINE_RE.exec(line);
+  return (
+    m !== null &&
+    (CALL_RE.test(m[3]) || EXIT_RE.test(m[3]) || m[3].startsWith('<... ') || m[3].startsWith('--- '))
+  );
+}
+
 const REPLAYED = new Set(['mmap', 'munmap', 'mprotect', 'madvise', 'mremap', 'brk', 'mlock', 'munlock']);
 const FORKS = new Set(['clone', 'clone3', 'fork', 'vfork']);
 

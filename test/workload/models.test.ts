@@ -70,7 +70,10 @@ describe('workload models: registry and params', () => {
     expect(message(() => createWorkload(m, 'stress-highalloc', { gfp: 'GFP_ATOMIC' }))).toMatch(
       /^params\.gfp: 'GFP_ATOMIC' is not one of GFP_KERNEL/,
     );
-    expect(() => createWorkload(m, 'trace-replay')).toThrow(/'trace-replay' is not implemented/);
+    expect(() => createWorkload(m, 'no-such-model')).toThrow(/'no-such-model' is not implemented/);
+    expect(message(() => createWorkload(m, 'trace-replay'))).toBe(
+      'params.file: is required (the trace file to replay)',
+    );
   });
 
   it('runWorkloads says which phase and workload the bad param is in', () => {
@@ -138,6 +141,26 @@ phases:
 });
 
 describe('workload models: each moves the machine the expected way', () => {
+  it('anon-churn: a churn rate below one piece per slice still churns, carried over', () => {
+    const m = boot();
+    // 16 MiB is 256 pieces of 64 KiB; 0.1 %/s of it is a piece every ~4 s.
+    const w = createWorkload(m, 'anon-churn', {
+      processes: 1,
+      rss: '16M',
+      rss_sigma: 0,
+      lifetime: '1h',
+      churn: 0.001,
+    });
+    const t0 = m.now;
+    for (let s = 1; s <= 40; s++) {
+      w.step(t0 + s * 1e9);
+      if (m.now < t0 + s * 1e9) m.advance(t0 + s * 1e9 - m.now);
+    }
+    // 40 s × 0.256 pieces/s: 10 pieces (with the fraction dropped each second: none).
+    expect(w.report().churned_bytes).toBe(10 * 65536);
+    w.stop();
+  });
+
   it('anon-churn raises AnonPages while it runs and gives it back at stop()', () => {
     const m = boot();
     const before = meminfo(m, 'AnonPages');

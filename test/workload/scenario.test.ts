@@ -38,7 +38,15 @@ describe('example scenarios', () => {
   const files = readdirSync('scenarios').filter((f) => f.endsWith('.yaml'));
 
   it('are all there', () => {
-    expect(files.sort()).toEqual(['rdma-webserver.yaml', 'thread-700m.yaml']);
+    expect(files.sort()).toEqual([
+      'build-box.yaml',
+      'camera-board.yaml',
+      'database-host.yaml',
+      'dpdk-hugepages.yaml',
+      'kvm-host.yaml',
+      'rdma-webserver.yaml',
+      'thread-700m.yaml',
+    ]);
   });
 
   it.each(files)('%s parses', (f) => {
