@@ -291,7 +291,7 @@ function levenshtein(a: string, b: string): number {
 }
 
 /** The closest known name when it is close enough to be a typo. */
-function closest(word: string, known: readonly string[]): string | undefined {
+export function closest(word: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const k of known) {
@@ -455,7 +455,7 @@ function describe(issue: z.core.$ZodIssue, data: unknown): { reason: string; pat
 }
 
 /** Where `path` is in the document: the value's node, or the key's, or the nearest existing parent. */
-function locate(doc: YAML.Document, path: Path, atKey: boolean): number {
+export function locate(doc: YAML.Document, path: Path, atKey: boolean): number {
   let node: Node | null = doc.contents;
   let pos = node?.range?.[0] ?? 0;
   for (let i = 0; i < path.length && node; i++) {

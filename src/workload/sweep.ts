@@ -30,11 +30,11 @@ import {
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Node, type Pair } from 'yaml';
+import YAML, { LineCounter } from 'yaml';
 import { z } from 'zod';
 import './models.ts';
 import { type RunResult, runScenario } from './run.ts';
-import { parseScenario, type Scenario, ScenarioError } from './scenario.ts';
+import { closest, locate, parseScenario, type Scenario, ScenarioError } from './scenario.ts';
 import { shown } from './units.ts';
 
 export const SWEEP_FORMAT = 'mapcontig-sweep/1';
@@ -206,48 +206,9 @@ export interface SweepPoint extends PointSpec {
   text: string;
 }
 
-function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = t;
-    }
-  }
-  return prev[b.length];
-}
-
 function didYouMean(word: string, known: readonly string[]): string {
-  const best = known.map((k) => ({ k, d: levenshtein(word.toLowerCase(), k) })).sort((a, b) => a.d - b.d)[0];
-  return best && best.d <= Math.max(2, Math.floor(word.length / 3))
-    ? `did you mean '${best.k}'?`
-    : `known: ${known.join(', ')}`;
-}
-
-/** The position of `path` in the document: a value, or its key when `atKey`; else the nearest parent. */
-function locate(doc: YAML.Document, path: readonly PathSegment[], atKey: boolean): number {
-  let node: Node | null = doc.contents;
-  let pos = node?.range?.[0] ?? 0;
-  for (let i = 0; i < path.length && node; i++) {
-    if (isMap(node)) {
-      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(path[i]));
-      if (!pair) return pos;
-      const keyPos = (pair.key as Node).range?.[0] ?? pos;
-      if (i === path.length - 1 && atKey) return keyPos;
-      const value = pair.value as Node | null;
-      pos = value?.range && !(isScalar(value) && value.value === null) ? value.range[0] : keyPos;
-      node = value;
-    } else if (isSeq(node)) {
-      const item = node.items[Number(path[i])] as Node | undefined;
-      if (!item || isPair(item)) return pos;
-      pos = item.range?.[0] ?? pos;
-      node = item;
-    } else return pos;
-  }
-  return pos;
+  const best = closest(word, known);
+  return best ? `did you mean '${best}'?` : `known: ${known.join(', ')}`;
 }
 
 /** A sweep-file field as messages write it: `seeds[2]`, `grid['machine.memory'][1]`. */
