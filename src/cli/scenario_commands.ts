@@ -180,6 +180,7 @@ Examples:
     .argument('<files...>', 'files under /proc or /sys, e.g. /proc/buddyinfo')
     .requiredOption('--at <time>', 'simulated time since boot (e.g. 2h, 90min)', durationOption)
     .option('--seed <n>', "replace the scenario's seed (and its machine's)", seedOption)
+    .option('--json', 'print {"<file>": "<text>", …} as JSON', false)
     .option('-q, --quiet', 'no progress bar', false)
     .addHelpText(
       'after',
@@ -190,26 +191,24 @@ Examples:
 
 With several files each is headed '==> FILE <==', as head(1) does.`,
     )
-    .action((file: string, files: string[], o: Omit<Common, 'json'> & { at: number }) => {
+    .action((file: string, files: string[], o: Common & { at: number }) => {
       for (const f of files)
         if (!/^\/(proc|sys)\//.test(f)) throw new Error(`${f}: not a file under /proc or /sys`);
       const s = load(file, o.seed);
-      const texts: string[] = [];
+      const texts = new Map<string, string>();
       const missing: string[] = [];
-      runWithProgress(
-        noSampling(scenarioUntil({ ...s, compare: undefined }, o.at), o.at),
-        { ...o, json: false },
-        (m) => {
-          for (const f of files) {
-            try {
-              texts.push(files.length > 1 ? `==> ${f} <==\n${m.readFile(f)}` : m.readFile(f));
-            } catch (e) {
-              missing.push(`${f}: ${(e as Error).message}`);
-            }
+      runWithProgress(noSampling(scenarioUntil({ ...s, compare: undefined }, o.at), o.at), o, (m) => {
+        for (const f of files) {
+          try {
+            texts.set(f, m.readFile(f));
+          } catch (e) {
+            missing.push(`${f}: ${(e as Error).message}`);
           }
-        },
-      );
-      process.stdout.write(texts.join('\n'));
+        }
+      });
+      if (o.json) out(JSON.stringify(Object.fromEntries(texts), null, 2));
+      else if (files.length === 1) process.stdout.write(texts.get(files[0]) ?? '');
+      else process.stdout.write([...texts].map(([f, t]) => `==> ${f} <==\n${t}`).join('\n'));
       if (missing.length) throw new Error(missing.join('\nmapcontig: '));
     });
 }
