@@ -73,6 +73,8 @@ export interface BlockCensus {
   kernel: number;
   /** Of `kernel`, the blocks whose pageblock type is MIGRATE_MOVABLE. */
   mixed: number;
+  /** 1 GiB-aligned ranges holding nothing but free and movable blocks. */
+  gigantic: number;
 }
 
 /**
@@ -124,11 +126,21 @@ export function blockCensus(mm: MM): BlockCensus {
   for (let b = 0; b < f.nr_frames >> pageblock_order; b++)
     if (worst[b] === KERNEL && get_pfnblock_migratetype(mm, b << pageblock_order) === MIGRATE_MOVABLE)
       mixed++;
+  // 1 GiB-aligned ranges of only free and movable blocks: a gigantic page alloc_contig_range()
+  // could have by migrating, if nothing else moves in first.
+  const per_gib = 1 << (18 - pageblock_order);
+  let gigantic = 0;
+  for (let g = 0; g + per_gib <= nr >> pageblock_order; g += per_gib) {
+    let b = g;
+    while (b < g + per_gib && worst[b] <= MOVABLE) b++;
+    if (b === g + per_gib) gigantic++;
+  }
   return {
     free: counts[FREE],
     movable: counts[MOVABLE],
     pinned: counts[PINNED],
     kernel: counts[KERNEL],
     mixed,
+    gigantic,
   };
 }

@@ -140,7 +140,7 @@ export function scenarioUntil(s: Scenario, at_ns: number): Scenario {
 const SCALAR_METRICS: Readonly<Record<string, (m: Machine, census: BlockCensus) => number>> = {
   largest_free_block: (m) => largestFreeRun(m.mm) * 4096,
   mixed_pageblocks: (_m, census) => census.mixed,
-  hugepages_1g_possible: (m) => Math.floor(fragmentationSummary(m.mm).freeHugeBlocks / 512),
+  hugepages_1g_possible: (_m, census) => census.gigantic,
 };
 
 /** Free blocks of every zone summed per order, and the kernel's indices over them. */
