@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { blockCensus, fragmentationSummary } from '../../src/mm/fragmentation.ts';
 import { GFP_KERNEL } from '../../src/mm/gfp.ts';
-import { FOLL_LONGTERM } from '../../src/mm/gup.ts';
+import { FOLL_LONGTERM } from '../../src/vm/gup.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/vm/uapi.ts';
 import { cleanMachine } from '../helpers.ts';
 
