@@ -13,6 +13,7 @@ import Table from 'cli-table3';
 import type { ProbeResult } from '../contig/collateral.ts';
 import type { ContenderResult, RequestCost } from '../contig/compare.ts';
 import { fmt_bytes } from '../contig/device.ts';
+import { formatDuration } from '../lib/duration.ts';
 import { NR_PAGE_ORDERS } from '../mm/mmzone.ts';
 import { format_trace } from '../workload/plot_fragmentation.ts';
 import type { EventResult, RunResult } from '../workload/run.ts';
@@ -399,7 +400,7 @@ function reportBlocks(
         { kind: 'heading', level: 3, text: 'Collateral damage' },
         {
           kind: 'paragraph',
-          text: 'A probe workload (a THP tenant, kernel high-order allocations, a page-cache reader) run after each request, minus the same probe on an untouched copy; the first row is the baseline itself.',
+          text: `A probe workload run for ${formatDuration(cmp.probe.window)} after each request — a THP tenant faulting ${fmt_bytes(cmp.probe.thp_bytes)}, ${cmp.probe.atomic_per_step} GFP_ATOMIC and ${cmp.probe.noretry_per_step} GFP_KERNEL|__GFP_NORETRY order-${cmp.probe.order} allocations per step, a reader streaming ${fmt_bytes(cmp.probe.read_bytes)} through the page cache — minus the same probe on an untouched copy; the first row is the baseline itself.`,
         },
         { kind: 'pre', text: renderCollateralTable(cmp) },
       );

@@ -11,7 +11,12 @@
  */
 
 import { buffer_layout } from '../contig/buffer_layout.ts';
-import { collateralProbe, readVmstat } from '../contig/collateral.ts';
+import {
+  collateralProbe,
+  type ResolvedProbeOptions,
+  readVmstat,
+  resolveProbeOptions,
+} from '../contig/collateral.ts';
 import {
   type Comparison,
   cloneCopies,
@@ -100,8 +105,8 @@ export interface RunResult {
   phases: PhaseResult[];
   events: EventResult[];
   samples: Samples;
-  /** The `compare:` section's result, with the simulated time it was made at. */
-  comparison: (Comparison & { at_ns: number }) | null;
+  /** The `compare:` section's result, the simulated time it was made at, and the probe's settings. */
+  comparison: (Comparison & { at_ns: number; probe: ResolvedProbeOptions }) | null;
   /** Extfrag and compaction events in mcgrof/plot-fragmentation's JSON schema. */
   fragmentation: PlotFragmentationTrace;
   /** /proc/buddyinfo and /proc/pagetypeinfo when the run ended (before workloads stopped). */
@@ -283,6 +288,7 @@ class ScenarioRun {
     } finally {
       Object.assign(trace, saved);
     }
+    const probe = collateralProbe();
     const comparison = compareContenders({
       copy: cloneCopies(base),
       request: {
@@ -292,9 +298,13 @@ class ScenarioRun {
         devices: c.request.devices,
       },
       contenders: c.policies,
-      probe: collateralProbe(),
+      probe,
     });
-    this.comparison = { at_ns: m.now - this.t0, ...comparison };
+    this.comparison = {
+      at_ns: m.now - this.t0,
+      ...comparison,
+      probe: resolveProbeOptions(base, probe.options),
+    };
   }
 
   private fire(ev: ScenarioEvent): EventResult {
