@@ -1,10 +1,11 @@
 /**
- * Sweep throughput (src/workload/sweep.ts): points per minute of a small sweep run on 1 worker
- * thread and on 2, and the speedup. Each point runs test/fixtures/scenarios/tiny.yaml (a 256 MiB
- * machine, two simulated minutes of anonymous churn and page-cache reads, two MAP_CONTIG requests
- * and three contenders compared; about 2 s of work) for one comparison size; a sweep is 8 points
- * (4 with --quick): four request sizes × two seeds. Wall time covers everything a user waits for: starting the workers
- * (under tsx, each compiles its modules), the points, the point files and the merge.
+ * Sweep throughput (src/workload/sweep.ts): points per minute of a sweep run on 1 worker thread
+ * and on 2, and the speedup. The full run is the shipped example,
+ * scenarios/sweeps/thread-700m-sizes.yaml: 10 points (5 request sizes × 2 seeds) of a 1 GiB
+ * machine after 10 simulated minutes, about 4 s of work each. --quick runs 4 points of
+ * test/fixtures/scenarios/tiny.yaml (about 1 s each), where starting the workers dominates. Wall
+ * time covers everything a user waits for: starting the workers (under tsx, each compiles the
+ * model), the points, the point files and the merge.
  *
  * The two runs must write the same sweep.json, byte for byte, or the benchmark fails.
  */
@@ -15,21 +16,27 @@ import { fileURLToPath } from 'node:url';
 import { loadSweep, runSweep } from '../src/workload/sweep.ts';
 import { type BenchContext, defineBenchmark, note, type Row } from './lib/harness.ts';
 
-/** The command line tests' 256 MiB scenario: two simulated minutes, about 2 s of work a point. */
-const SCENARIO = fileURLToPath(new URL('../test/fixtures/scenarios/tiny.yaml', import.meta.url));
+/** The command line tests' 256 MiB scenario: two simulated minutes, about 1 s of work a point. */
+const TINY = fileURLToPath(new URL('../test/fixtures/scenarios/tiny.yaml', import.meta.url));
+/** The shipped example: 10 points of 1 GiB and 10 simulated minutes, about 4 s of work each. */
+const EXAMPLE = fileURLToPath(new URL('../scenarios/sweeps/thread-700m-sizes.yaml', import.meta.url));
 
 export default defineBenchmark({
-  title: 'Sweep throughput: a small sweep on 1 vs 2 worker threads',
+  title: 'Sweep throughput: a sweep on 1 vs 2 worker threads',
   async run(ctx: BenchContext) {
     const dir = mkdtempSync(join(tmpdir(), 'mapcontig-sweep-bench-'));
     try {
-      const sizes = ctx.quick ? '[8M, 32M]' : '[8M, 16M, 32M, 64M]';
+      // --quick: 4 tiny points, where each worker's start-up (tsx compiling the model) dominates.
       writeFileSync(
         join(dir, 'sweep.yaml'),
-        `scenario: ${SCENARIO}\nseeds: 2\ngrid:\n  compare.request.bytes: ${sizes}\n`,
+        `scenario: ${TINY}\nseeds: 2\ngrid:\n  compare.request.bytes: [8M, 32M]\n`,
       );
-      const sweep = loadSweep(join(dir, 'sweep.yaml'));
+      const file = ctx.quick ? join(dir, 'sweep.yaml') : EXAMPLE;
+      const sweep = loadSweep(file);
       const n = sweep.points.length;
+      const label = ctx.quick
+        ? `${n} points (256 MiB, 2 simulated min each)`
+        : `${n} points of ${sweep.name}`;
       const rows: Row[] = [];
       const perMin: number[] = [];
       const results: string[] = [];
@@ -51,7 +58,7 @@ export default defineBenchmark({
           `${workers} worker${workers === 1 ? '' : 's'}: ${n} points in ${s.toFixed(1)} s, ${cpuPerPoint.toFixed(2)} CPU s/point`,
         );
         rows.push({
-          case: `${n} points (256 MiB, 2 simulated min each)`,
+          case: label,
           metric: `throughput, ${workers} worker${workers === 1 ? '' : 's'}`,
           value: perMin[perMin.length - 1],
           unit: 'points/min',
@@ -60,7 +67,7 @@ export default defineBenchmark({
       }
       if (results[0] !== results[1]) throw new Error('sweep.json differs between 1 and 2 workers');
       rows.push({
-        case: `${n} points (256 MiB, 2 simulated min each)`,
+        case: label,
         metric: 'speedup, 2 workers vs 1',
         value: perMin[1] / perMin[0],
         unit: 'x',
