@@ -5,7 +5,15 @@
  * reproduces them; exit codes 0 / 1 / 2 as documented.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,25 +51,11 @@ function cliAsync(...args: string[]): {
 const dir = mkdtempSync(join(tmpdir(), 'mapcontig-sweep-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-writeFileSync(
+copyFileSync(
+  fileURLToPath(new URL('../fixtures/scenarios/one-minute.yaml', import.meta.url)),
   join(dir, 'tiny.yaml'),
-  `name: tiny
-machine: { memory: 256M, cpus: 2, map_contig: rfc }
-phases:
-  - name: busy
-    duration: 1min
-    workloads:
-      - model: anon-churn
-        params: { rss: 16M, processes: 2, lifetime: 20s }
-      - model: page-cache
-        params: { working_set: 32M, read_mb_s: 10 }
-events:
-  - { at: 1min, action: map_contig, bytes: 8M }
-compare:
-  request: { bytes: 16M }
-  policies: [rfc, thp]
-`,
 );
+
 const SWEEP = join(dir, 'sizes.yaml');
 writeFileSync(SWEEP, 'scenario: tiny.yaml\nseeds: 2\ngrid:\n  compare.request.bytes: [8M, 32M]\n');
 

@@ -6,6 +6,7 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError } from '../../src/workload/scenario.ts';
 import {
@@ -27,27 +28,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mapcontig-sweep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** 256 MiB, one simulated minute: about a second a point. */
-const TINY = `name: tiny
-seed: 5
-machine: { memory: 256M, cpus: 2, map_contig: rfc }
-phases:
-  - name: busy
-    duration: 1min
-    workloads:
-      - model: anon-churn
-        params: { rss: 16M, processes: 2, lifetime: 20s }
-      - model: page-cache
-        params: { working_set: 32M, read_mb_s: 10 }
-events:
-  - { at: 0, action: spawn, name: app }
-  - { at: 1min, action: map_contig, bytes: 8M }
-sample:
-  every: 30s
-  metrics: [largest_free_block]
-compare:
-  request: { bytes: 16M }
-  policies: [rfc, thp]
-`;
+const TINY = readFileSync(
+  fileURLToPath(new URL('../fixtures/scenarios/one-minute.yaml', import.meta.url)),
+  'utf8',
+);
 writeFileSync(join(dir, 'tiny.yaml'), TINY);
 
 /** A sweep file next to tiny.yaml. */
