@@ -27,6 +27,7 @@ import { wb_start_periodic } from '../mm/page-writeback.ts';
 import { lru_check } from '../mm/shrinker.ts';
 import { slab_check } from '../mm/slab.ts';
 import { SwapInfo } from '../mm/swapfile.ts';
+import { no_tracepoints } from '../mm/trace.ts';
 import { vmalloc_check } from '../mm/vmalloc.ts';
 import { start_vmstat_workers } from '../mm/vmstat.ts';
 import { vm_check } from '../vm/debug.ts';
@@ -195,8 +196,9 @@ export class Machine {
    * as it was. Build a machine state once and compare contenders on copies of it.
    *
    * Objects you hold from the original (a Process, a Shrinker) belong to the original: look up
-   * the copy's, e.g. `copy.process(pid)`. A machine holding a closure in its state (a shrinker
-   * registered with callbacks, a tracepoint, a function queued on its clock) cannot be copied:
+   * the copy's, e.g. `copy.process(pid)`. Tracepoint probes belong to whoever attached them, as
+   * a tracer's do: the copy starts with none. A machine holding any other closure in its state (a
+   * shrinker registered with callbacks, a function queued on its clock) cannot be copied:
    * clone() throws a CloneError naming where (docs/decisions.md, "No closures in machine state").
    *
    * Cost: a copy of every typed array (the frame table: about 40 bytes per page) and of the
@@ -204,7 +206,11 @@ export class Machine {
    */
   clone(): Machine {
     const vfs = new Vfs();
-    const copy = cloneGraph<Machine>(this, new Map<object, unknown>([[this.vfs, vfs]]));
+    const seed = new Map<object, unknown>([
+      [this.vfs, vfs],
+      [this.mm.trace, no_tracepoints()],
+    ]);
+    const copy = cloneGraph<Machine>(this, seed);
     copy.mountFiles();
     return copy;
   }

@@ -4,8 +4,9 @@
  * kernel's trace can be plotted, and A/B-compared, by the same tool. docs/plot-fragmentation.md
  * maps each field to the model.
  *
- * The probes are closures, which a machine's structural copier refuses: record() attaches them
- * for one run only and puts the previous probes back however the run ends.
+ * The probes are closures: record() attaches them for one run only and puts the previous probes
+ * back however the run ends (a clone taken meanwhile starts without them, as clone() leaves
+ * probes behind).
  */
 import { writeFileSync } from 'node:fs';
 import { fragmentation_index } from '../mm/compaction.ts';

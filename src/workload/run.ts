@@ -278,19 +278,9 @@ class ScenarioRun {
     const c = this.s.compare;
     if (!c) return;
     const m = this.m;
-    // The plot-fragmentation probes are closures, which a clone refuses: clone without them.
-    const trace = m.mm.trace;
-    const saved = { ...trace };
-    for (const k of Object.keys(trace) as Array<keyof typeof trace>) trace[k] = null;
-    let base: Machine;
-    try {
-      base = m.clone();
-    } finally {
-      Object.assign(trace, saved);
-    }
     const probe = collateralProbe();
     const comparison = compareContenders({
-      copy: cloneCopies(base),
+      copy: cloneCopies(m),
       request: {
         bytes: c.request.bytes,
         uid: c.request.uid,
@@ -303,7 +293,7 @@ class ScenarioRun {
     this.comparison = {
       at_ns: m.now - this.t0,
       ...comparison,
-      probe: resolveProbeOptions(base, probe.options),
+      probe: resolveProbeOptions(m, probe.options),
     };
   }
 

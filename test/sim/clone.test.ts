@@ -551,4 +551,18 @@ describe('Machine.clone()', () => {
     m.clock.after(10, () => {});
     expect(() => m.clone()).toThrow(/machine\.clock\.fns\[\d+\]/);
   });
+
+  it('leaves tracepoint probes behind: the copy starts with none, the original keeps its own', () => {
+    const m = Machine.boot({ memory: '256M' });
+    let seen = 0;
+    m.mm.trace.mm_page_alloc = () => {
+      seen++;
+    };
+    const copy = m.clone();
+    expect(copy.mm.trace.mm_page_alloc).toBeNull();
+    copy.kernel.free_pages(copy.kernel.alloc_pages(GFP_KERNEL, 0), 0);
+    expect(seen).toBe(0);
+    m.kernel.free_pages(m.kernel.alloc_pages(GFP_KERNEL, 0), 0);
+    expect(seen).toBe(1);
+  });
 });
