@@ -905,7 +905,7 @@ export interface SweepRunOptions {
     total: number;
     selected: number;
     resumed: number;
-    todo: number;
+    pending: number;
     workers: number;
   }) => void;
   /** Called after each point file is written. */
@@ -950,7 +950,7 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
   writeAtomic(join(out, 'manifest.json'), json(manifest));
 
   const selected = s.points.filter((p) => inShard(p.index, shard));
-  const todo: SweepPoint[] = [];
+  const pending: SweepPoint[] = [];
   let resumed = 0;
   let failed = 0;
   for (const p of selected) {
@@ -959,10 +959,10 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
     if (rec && rec.error?.kind !== 'crashed') {
       resumed++;
       if (rec.error) failed++;
-    } else todo.push(p);
+    } else pending.push(p);
   }
-  const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), todo.length));
-  opts.onStart?.({ total: s.points.length, selected: selected.length, resumed, todo: todo.length, workers });
+  const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), pending.length));
+  opts.onStart?.({ total: s.points.length, selected: selected.length, resumed, pending: pending.length, workers });
 
   let ran = 0;
   const record = (p: SweepPoint, o: PointOutcome): void => {
@@ -981,7 +981,7 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
     if (rec.error) failed++;
     opts.onPoint?.(rec);
   };
-  const interrupted = todo.length > 0 && (await runPool(todo, workers, s.scenarioFile, record, opts.signal));
+  const interrupted = pending.length > 0 && (await runPool(pending, workers, s.scenarioFile, record, opts.signal));
   const complete = !interrupted && shard === null;
   return {
     total: s.points.length,
@@ -994,9 +994,9 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
   };
 }
 
-/** Run `todo` on `n` workers; true when stopped by `signal`. */
+/** Run `pending` on `n` workers; true when stopped by `signal`. */
 function runPool(
-  todo: readonly SweepPoint[],
+  pending: readonly SweepPoint[],
   n: number,
   file: string,
   record: (p: SweepPoint, o: PointOutcome) => void,
@@ -1025,14 +1025,14 @@ function runPool(
 
     const feed = (w: Worker): void => {
       if (stopped) return;
-      if (next >= todo.length) {
+      if (next >= pending.length) {
         busy.delete(w);
         all.delete(w);
         void w.terminate();
         if (--live === 0) finish(false);
         return;
       }
-      const p = todo[next++];
+      const p = pending[next++];
       busy.set(w, p);
       w.postMessage({ index: p.index, text: p.text, file } satisfies WorkerJob);
     };
@@ -1067,7 +1067,7 @@ function runPool(
           }
         }
         // A replacement takes the rest of the queue.
-        if (next < todo.length) spawn();
+        if (next < pending.length) spawn();
         else if (live === 0) finish(false);
       };
       w.on('error', (e) => died(`worker died: ${e.name}: ${e.message}`));
