@@ -962,7 +962,13 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
     } else pending.push(p);
   }
   const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), pending.length));
-  opts.onStart?.({ total: s.points.length, selected: selected.length, resumed, pending: pending.length, workers });
+  opts.onStart?.({
+    total: s.points.length,
+    selected: selected.length,
+    resumed,
+    pending: pending.length,
+    workers,
+  });
 
   let ran = 0;
   const record = (p: SweepPoint, o: PointOutcome): void => {
@@ -981,7 +987,8 @@ export async function runSweep(s: Sweep, opts: SweepRunOptions): Promise<SweepOu
     if (rec.error) failed++;
     opts.onPoint?.(rec);
   };
-  const interrupted = pending.length > 0 && (await runPool(pending, workers, s.scenarioFile, record, opts.signal));
+  const interrupted =
+    pending.length > 0 && (await runPool(pending, workers, s.scenarioFile, record, opts.signal));
   const complete = !interrupted && shard === null;
   return {
     total: s.points.length,
