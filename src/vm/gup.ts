@@ -17,7 +17,7 @@ import { __GFP_NOWARN, GFP_USER } from '../mm/gfp.ts';
 import { folio_is_longterm_pinnable, try_grab_folio, unpin_folio } from '../mm/gup.ts';
 import { folio_isolate_lru, MIGRATE_SYNC, migrate_pages } from '../mm/migrate.ts';
 import { PG_anon } from '../mm/page-flags.ts';
-import { huge_pmd_entry, split_thps_in_range } from './huge_memory.ts';
+import { split_thps_in_range } from './huge_memory.ts';
 import { handle_mm_fault, VM_FAULT_OK, VM_FAULT_SIGBUS, walk_pte_table } from './memory.ts';
 import type { MmStruct } from './mm_struct.ts';
 import { _PAGE_PRESENT, _PAGE_RW, PTRS_PER_TABLE, pte_index } from './pgtable.ts';
@@ -59,12 +59,10 @@ function check_vma_flags(vm: Vm, vma: number, gup_flags: number): number {
  */
 function follow_page(vm: Vm, mm: MmStruct, vma: number, addr: number, write: boolean): number {
   const vpn = addr / 4096;
-  let table = walk_pte_table(vm, mm, vpn);
-  if (table < 0 && vm.pt.deposit.size && huge_pmd_entry(vm, mm, vpn) >= 0) {
-    // A THP faulted in by this GUP: split it like the ones found before (see __get_user_pages).
-    split_thps_in_range(vm, mm, vma, addr, addr + 4096);
-    table = walk_pte_table(vm, mm, vpn);
-  }
+  // A large folio faulted in by this GUP (PMD- or PTE-mapped): split it like the ones found
+  // before (see __get_user_pages). split_thps_in_range() returns at once if none exist.
+  split_thps_in_range(vm, mm, vma, addr, addr + 4096);
+  const table = walk_pte_table(vm, mm, vpn);
   if (table < 0) return -1;
   const e = table * PTRS_PER_TABLE + pte_index(vpn);
   const bits = vm.pt.bits[e];
@@ -96,15 +94,14 @@ function __get_user_pages(
 ): number {
   const write = (gup_flags & FOLL_WRITE) !== 0;
   let err = 0;
-  // Pinned THPs are split to order-0 pages first (the model pins order-0 pages only).
-  if (vm.pt.deposit.size) {
-    for (let a = start; a < start + nr_pages * 4096; ) {
-      const vma = mm.mt.walk(a);
-      if (vma < 0) break;
-      const e = Math.min(vm.vmas.vm_end[vma], start + nr_pages * 4096);
-      split_thps_in_range(vm, mm, vma, a, e);
-      a = e;
-    }
+  // Large folios are split to order-0 pages first (the model pins order-0 pages only). Not only
+  // PMD-mapped ones: a folio whose PMD was split (partial MADV_DONTNEED) or an mTHP is PTE-mapped.
+  for (let a = start; a < start + nr_pages * 4096; ) {
+    const vma = mm.mt.walk(a);
+    if (vma < 0) break;
+    const e = Math.min(vm.vmas.vm_end[vma], start + nr_pages * 4096);
+    split_thps_in_range(vm, mm, vma, a, e);
+    a = e;
   }
   for (let i = 0; i < nr_pages && !err; i++) {
     const addr = start + i * 4096;

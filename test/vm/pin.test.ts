@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MIGRATE_UNMOVABLE, ZONE_MOVABLE } from '../../src/mm/mmzone.ts';
+import { PG_head, PG_tail } from '../../src/mm/page-flags.ts';
 import { get_pfnblock_migratetype } from '../../src/mm/pageblock.ts';
 import { Machine } from '../../src/sim/machine.ts';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../../src/vm/gup.ts';
 import {
+  MADV_DONTNEED,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -18,7 +20,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/vm/uapi.ts';
-import { errno, meminfo, NO_EARLY, vmstat } from './helpers.ts';
+import { alignedMapping, bootThp, errno, meminfo, NO_EARLY, vmstat } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -45,6 +47,36 @@ describe('pin_user_pages()', () => {
     const free = (t: string) => Number(/^MemFree:\s+(\d+)/m.exec(t)![1]);
     expect(free(m.readFile('/proc/meminfo')) - free(before)).toBe(4096);
     expect(vmstat(m, 'nr_foll_pin_released')).toBe(1024);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('splits a THP that is only PTE-mapped before pinning one of its pages', () => {
+    // The clone test's shrunk case (FC_SEED=1080532329): MADV_DONTNEED of one page split the
+    // PMD, leaving no huge PMD at all but an order-9 folio mapped by PTEs.
+    const { m, p } = bootThp('always');
+    const a = alignedMapping(p, 4 * MiB);
+    p.touch(a, 4 * MiB, { write: true });
+    p.madvise(a, 4096, MADV_DONTNEED);
+    p.madvise(a + 2 * MiB, 4096, MADV_DONTNEED);
+    const [pfn] = p.pin_user_pages(a + 2 * MiB + 8 * 4096, 4096, FOLL_WRITE | FOLL_LONGTERM);
+    expect(m.invariantViolations()).toEqual([]);
+    // The model pins order-0 pages only: the folio was split, not pinned through a tail page.
+    expect(m.mm.frames.flags[pfn] & (PG_head | PG_tail)).toBe(0);
+    p.munmap(a, 4 * MiB);
+    expect(m.invariantViolations()).toEqual([]);
+    p.unpin_user_pages([pfn]);
+    expect(vmstat(m, 'nr_foll_pin_released')).toBe(1);
+    expect(m.invariantViolations()).toEqual([]);
+  });
+
+  it('splits an mTHP the pin itself faults in', () => {
+    const { m, p } = bootThp('never');
+    m.writeFile('/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled', 'always');
+    const a = alignedMapping(p, MiB, MiB);
+    const pages = p.pin_user_pages(a + 4096, 2 * 4096, FOLL_WRITE);
+    expect(pages.every((pfn) => (m.mm.frames.flags[pfn] & (PG_head | PG_tail)) === 0)).toBe(true);
+    expect(m.invariantViolations()).toEqual([]);
+    p.unpin_user_pages(pages);
     expect(m.invariantViolations()).toEqual([]);
   });
 
