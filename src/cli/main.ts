@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.ts';
+import { addPredictCommand } from './predict_command.ts';
 import { addScenarioCommands, seedOption } from './scenario_commands.ts';
 import { addSnapshotCommand } from './snapshot_command.ts';
 import { addSweepCommands } from './sweep_command.ts';
@@ -47,6 +48,7 @@ export function main(argv: string[]): void {
   addScenarioCommands(program);
   addSweepCommands(program);
   addSnapshotCommand(program);
+  addPredictCommand(program);
   for (const c of program.commands) c.exitOverride();
   program.parseAsync(argv).catch((e: unknown) => {
     if (e instanceof CommanderError) {

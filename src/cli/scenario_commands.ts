@@ -38,7 +38,7 @@ function durationOption(v: string): number {
   throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 2h, 1.5d)`);
 }
 
-function sizeOption(v: string): number {
+export function sizeOption(v: string): number {
   try {
     const bytes = parseSize(v);
     if (bytes > 0 && bytes % 4096 === 0) return bytes;
@@ -49,7 +49,7 @@ function sizeOption(v: string): number {
 /** The contender names, with the issue's short `cma` for the CMA heap. */
 const ALIASES: Readonly<Record<string, string>> = { cma: 'cma-heap' };
 
-function policiesOption(v: string): string[] {
+export function policiesOption(v: string): string[] {
   const known = contenders().map((c) => c.name);
   const names = v.split(',').map((p) => ALIASES[p.trim()] ?? p.trim());
   for (const n of names)

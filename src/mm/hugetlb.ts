@@ -568,6 +568,14 @@ function prep_and_add_allocated_folio(mm: MM, h: Hstate, pfn: number): void {
   enqueue_hugetlb_folio(h, pfn, nid);
 }
 
+/**
+ * A hugetlb folio found already in place (a snapshot's import): `pfn` heads an allocated compound
+ * page of h's order with PG_hugetlb on every page; it joins the pool, free.
+ */
+export function hugetlb_adopt_folio(mm: MM, h: Hstate, pfn: number): void {
+  prep_and_add_allocated_folio(mm, h, pfn);
+}
+
 // kernel: mm/hugetlb.c account_new_hugetlb_folio()
 function account_new_hugetlb_folio(h: Hstate, nid: number): void {
   h.nr_huge_pages++;

@@ -412,7 +412,7 @@ export function mm_init(opts: BootOptions): MM {
   }
   mm.nr_present_sections = sections.size;
   const kernelImage = layout.reserved.find((r) => r.name === 'kernel') ?? layout.reserved[0];
-  mm.zero_pfn = kernelImage.end - 1;
+  mm.zero_pfn = kernelImage ? kernelImage.end - 1 : layout.ram[0].start;
   for (const r of layout.reserved) {
     for (const ram of layout.ram)
       flags.fill(PG_reserved, Math.max(r.start, ram.start), Math.min(r.end, ram.end));

@@ -96,6 +96,17 @@ export const machineConfigSchema = z
     holes: z.array(range).default([]),
     /** Extra memblock reservations (firmware, crash kernel, …). */
     reserved: z.array(range).default([]),
+    /**
+     * The physical map as a real machine reports it (the "System RAM" ranges of /proc/iomem),
+     * replacing the x86 map that `memory` implies; `memory` must be their total. A snapshot's import
+     * sets it.
+     */
+    ram: z.array(range).optional(),
+    /**
+     * Exactly these memblock reservations (a snapshot's PG_reserved pages), replacing the x86
+     * defaults (the first 1 MiB, the kernel image, firmware tables, the memmap); `reserved` still adds.
+     */
+    memblock_reserved: z.array(range).optional(),
     /** cma=size[@base[-limit]]: the default CMA area, "reserved" (kernel/dma/contiguous.c). */
     cma: cmdline(early_cma).optional(),
     /** cma_pernuma=size: a "pernuma<nid>" CMA area on every node (CONFIG_DMA_NUMA_CMA). */
@@ -211,6 +222,21 @@ export function parseMachineConfig(input: MachineConfigInput): MachineConfig {
   if (c.kernelcore !== undefined && c.movablecore !== undefined) {
     throw new Error('invalid machine configuration:\n  kernelcore, movablecore: give one or the other');
   }
+  if (c.ram) {
+    const total = c.ram.reduce((n, r) => n + r.size, 0);
+    if (total !== c.memory)
+      throw new Error(
+        `invalid machine configuration:\n  memory: ${c.memory} is not the ram ranges' total ${total}`,
+      );
+    const sorted = [...c.ram].sort((a, b) => a.start - b.start);
+    for (let i = 0; i < sorted.length; i++) {
+      const r = sorted[i];
+      if (r.start % 4096 || r.size % 4096 || r.size <= 0)
+        throw new Error(`invalid machine configuration:\n  ram[${i}]: not whole, nonempty pages`);
+      if (i && sorted[i - 1].start + sorted[i - 1].size > r.start)
+        throw new Error(`invalid machine configuration:\n  ram[${i}]: overlaps the range before it`);
+    }
+  }
   for (const k of ['cma', 'cma_pernuma', 'numa_cma', 'hugetlb_cma'] as const) {
     if (c[k] !== undefined && !c.kernel.CMA)
       throw new Error(`invalid machine configuration:\n  ${k}: needs kernel.CMA`);
@@ -255,19 +281,31 @@ function ramBetween(ram: PfnRange[], start: number, end: number): number {
   return n;
 }
 
+/** The x86-64 map of `total` pages of RAM: below 1 MiB, up to 3 GiB, then above 4 GiB. */
+function x86Ram(total: number): PfnRange[] {
+  const low = Math.min(total, LOW_RAM_END);
+  const ram: PfnRange[] = [
+    { start: 1, end: BIOS_HOLE.start },
+    { start: BIOS_HOLE.end, end: low },
+  ];
+  if (total > low) ram.push({ start: MAX_DMA32_PFN, end: MAX_DMA32_PFN + (total - low) });
+  return ram;
+}
+
+/** Configured RAM ranges as pfn ranges, in address order. */
+function explicitRam(ranges: { start: number; size: number }[]): PfnRange[] {
+  return ranges
+    .map((r) => ({ start: pages(r.start), end: pages(r.start + r.size) }))
+    .sort((a, b) => a.start - b.start);
+}
+
 /**
  * The e820 map of an x86-64 machine (as our Firecracker VMs and most PCs lay it out): pfn 0 and
  * 0x9f000-0xfffff are not RAM, the first 3 GiB are, 3-4 GiB is the PCI hole, the rest sits above
  * 4 GiB. `memory: '24G'` reproduces a real 24 GiB machine's map exactly.
  */
 export function buildLayout(c: MachineConfig): PhysLayout {
-  const total = pages(c.memory);
-  const low = Math.min(total, LOW_RAM_END);
-  let ram: PfnRange[] = [
-    { start: 1, end: BIOS_HOLE.start },
-    { start: BIOS_HOLE.end, end: low },
-  ];
-  if (total > low) ram.push({ start: MAX_DMA32_PFN, end: MAX_DMA32_PFN + (total - low) });
+  let ram = c.ram ? explicitRam(c.ram) : x86Ram(pages(c.memory));
   for (const h of c.holes) ram = subtract(ram, { start: pages(h.start), end: pages(h.start + h.size) });
   ram = ram.filter((r) => r.end > r.start);
   const max_pfn = alignUp(ram[ram.length - 1].end, MAX_ORDER_NR_PAGES);
@@ -293,17 +331,24 @@ export function buildLayout(c: MachineConfig): PhysLayout {
   // Memblock reservations: the first 1 MiB (x86 always reserves it), the kernel image at 16 MiB,
   // firmware tables at the top of low RAM, and per node the memmap (64 bytes per page) plus
   // early page tables and per-cpu areas, allocated top-down from the node's last RAM.
-  const reserved: PhysLayout['reserved'] = [
-    { start: 0, end: 256, name: 'low 1M' },
-    { start: pages(16 << 20), end: pages(16 << 20) + pages(c.kernel_image), name: 'kernel' },
-  ];
+  const reserved: PhysLayout['reserved'] = c.memblock_reserved
+    ? c.memblock_reserved.map((r) => ({
+        start: pages(r.start),
+        end: pages(r.start + r.size),
+        name: r.name ?? 'reserved',
+      }))
+    : [
+        { start: 0, end: 256, name: 'low 1M' },
+        { start: pages(16 << 20), end: pages(16 << 20) + pages(c.kernel_image), name: 'kernel' },
+      ];
   const lowTop = ram.filter((r) => r.end <= LOW_RAM_END).at(-1);
-  if (lowTop) reserved.push({ start: lowTop.end - 205, end: lowTop.end, name: 'firmware' });
+  if (lowTop && !c.memblock_reserved)
+    reserved.push({ start: lowTop.end - 205, end: lowTop.end, name: 'firmware' });
   const user = c.reserved.map((r) => ({ start: pages(r.start), end: pages(r.start + r.size) }));
   // CMA areas are reserved in setup_arch() before sparse_init() allocates the memmap.
   const cma = reserveCma(c, ram, [...reserved, ...user], nodes);
   const cmaRanges = (cma?.areas ?? []).flatMap((a) => a.ranges).sort((a, b) => b.start - a.start);
-  for (const n of nodes) {
+  for (const n of c.memblock_reserved ? [] : nodes) {
     const nodeRam = ramBetween(ram, n.start, n.end);
     const top = ram.filter((r) => r.start < n.end && r.end > n.start).at(-1);
     if (!top) continue;

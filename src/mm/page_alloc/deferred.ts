@@ -19,7 +19,7 @@ import { __free_pages_memory } from './alloc_pages.ts';
 import { setup_per_zone_lowmem_reserve, setup_per_zone_wmarks } from './watermark.ts';
 
 /** The node's highest zone with pages: the only one that may have deferred pages. */
-function deferred_zone(pgdat: PglistData): Zone | undefined {
+export function deferred_zone(pgdat: PglistData): Zone | undefined {
   for (let i = pgdat.node_zones.length - 1; i >= 0; i--)
     if (pgdat.node_zones[i].spanned_pages) return pgdat.node_zones[i];
   return undefined;

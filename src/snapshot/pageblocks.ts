@@ -1,0 +1,95 @@
+/**
+ * Pageblock migratetypes for an imported machine. kpageflags does not export them, but
+ * /proc/pagetypeinfo counts the blocks of each type per zone, and where the kernel's unmovable
+ * pages sit says which blocks those are.
+ *
+ * The rule (docs/import.md): in each zone, rank the pageblocks by their kernel pages (slab, page
+ * tables, other kernel allocations), most first, then by fewest movable pages, then by pfn. The
+ * first `Unmovable` blocks of that order are UNMOVABLE, the next `Reclaimable` RECLAIMABLE, the
+ * next `HighAtomic` HIGHATOMIC, and the rest MOVABLE: the counts match pagetypeinfo's exactly.
+ * Without pagetypeinfo (it is root-only), a block is UNMOVABLE when it holds at least as many
+ * kernel pages as movable ones and at least one, else MOVABLE.
+ */
+import {
+  PC_ANON,
+  PC_FILE,
+  PC_FILE_DIRTY,
+  PC_HUGETLB,
+  PC_KERNEL,
+  PC_PGTABLE,
+  PC_SHMEM,
+  PC_THP,
+  PC_UNKNOWN,
+} from '../sim/frame_image.ts';
+import type { Snapshot } from './read.ts';
+
+const PAGEBLOCK_ORDER = 9;
+const NOT_SET = 255;
+// The model's migratetypes (mm/mmzone.ts), by /proc/pagetypeinfo's names.
+const MT = { Unmovable: 0, Movable: 1, Reclaimable: 2, HighAtomic: 3 } as const;
+
+export interface PageblockAssignment {
+  pageblock_mt: Uint8Array;
+  /** What could not be matched, one line each. */
+  notes: string[];
+}
+
+export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAssignment {
+  const nr = classes.length;
+  const nblocks = Math.ceil(nr / (1 << PAGEBLOCK_ORDER));
+  const kernel = new Int32Array(nblocks);
+  const movable = new Int32Array(nblocks);
+  const known = new Int32Array(nblocks);
+  for (let pfn = 0; pfn < nr; pfn++) {
+    const c = classes[pfn];
+    const pb = pfn >>> PAGEBLOCK_ORDER;
+    if (c === PC_UNKNOWN) continue;
+    known[pb]++;
+    if (c === PC_KERNEL || c === PC_PGTABLE) kernel[pb]++;
+    else if (
+      c === PC_ANON ||
+      c === PC_THP ||
+      c === PC_FILE ||
+      c === PC_FILE_DIRTY ||
+      c === PC_SHMEM ||
+      c === PC_HUGETLB
+    )
+      movable[pb]++;
+  }
+  const pageblock_mt = new Uint8Array(nblocks).fill(NOT_SET);
+  const notes: string[] = [];
+  const pti = s.pagetypeinfo;
+  for (const z of s.zoneinfo) {
+    if (z.start_pfn === undefined || !z.spanned) continue;
+    // The blocks whose first pfn is in the zone and that the image describes.
+    const blocks: number[] = [];
+    const first = Math.ceil(z.start_pfn / (1 << PAGEBLOCK_ORDER));
+    const end = Math.min(nblocks, Math.ceil((z.start_pfn + z.spanned) / (1 << PAGEBLOCK_ORDER)));
+    for (let pb = first; pb < end; pb++) if (known[pb]) blocks.push(pb);
+    if (!blocks.length) continue;
+    const row = pti?.blocks.find((b) => b.node === z.node && b.zone === z.zone);
+    if (!pti || !row) {
+      for (const pb of blocks)
+        pageblock_mt[pb] = kernel[pb] > 0 && kernel[pb] >= movable[pb] ? MT.Unmovable : MT.Movable;
+      continue;
+    }
+    const count = (name: string): number => {
+      const i = pti.types.indexOf(name);
+      return i < 0 ? 0 : row.count[i];
+    };
+    blocks.sort((a, b) => kernel[b] - kernel[a] || movable[a] - movable[b] || a - b);
+    let i = 0;
+    for (const name of ['Unmovable', 'Reclaimable', 'HighAtomic'] as const) {
+      const want = count(name);
+      for (let k = 0; k < want && i < blocks.length; k++) pageblock_mt[blocks[i++]] = MT[name];
+    }
+    for (; i < blocks.length; i++) pageblock_mt[blocks[i]] = MT.Movable;
+    if (count('CMA'))
+      notes.push(
+        `zone ${z.zone}: ${count('CMA')} CMA pageblocks are imported as Movable (CMA areas are not rebuilt)`,
+      );
+    if (count('Isolate'))
+      notes.push(`zone ${z.zone}: ${count('Isolate')} isolated pageblocks are imported unisolated`);
+  }
+  return { pageblock_mt, notes };
+}
