@@ -900,7 +900,9 @@ export function set_max_huge_pages(
   const allocated: number[] = [];
   let out = false;
   while (count > persistent_huge_pages(h) + allocated.length) {
-    // The kernel drops its locks and cond_resched()s here: the pool may change under it.
+    // The kernel drops its locks and cond_resched()s here: kswapd and kcompactd run meanwhile,
+    // and the pool may change under it.
+    mm.sched?.cond_resched();
     const pfn = alloc_pool_huge_folio(mm, h, nodes_allowed, noretry, next);
     h.next_nid_to_alloc = next.nid;
     if (pfn < 0) {

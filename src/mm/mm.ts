@@ -54,6 +54,11 @@ export interface PageAllocSysctls {
   percpu_pagelist_high_fraction: number;
 }
 
+/** What a long-running kernel path yields to (the machine's scheduler). */
+export interface Sched {
+  cond_resched(): void;
+}
+
 export class MM {
   readonly frames: FrameTable;
   /** One byte of flags per pageblock (pageblock.ts). */
@@ -115,6 +120,12 @@ export class MM {
    * for an MM without a machine: work then runs at once, and the time is always 0.
    */
   timer: Timer | null = null;
+  /**
+   * cond_resched() of the task in a long syscall: the machine lets its clock catch up with the
+   * task's kernel time, so kernel threads (kswapd, kcompactd) run meanwhile as they would on the
+   * other CPUs. Null: nothing runs until the syscall ends.
+   */
+  sched: Sched | null = null;
   /** What each primitive step costs (cost.ts). */
   readonly cost: CostModel = { ...DEFAULT_COSTS };
   /**

@@ -18,13 +18,20 @@ import { type AddressSpace, filemap_add_folio, folio_mark_dirty } from '../mm/fi
 import { HPAGE_PMD_ORDER } from '../mm/huge_memory.ts';
 import { alloc_hugetlb_folio, hugetlb_adopt_folio } from '../mm/hugetlb.ts';
 import type { MM } from '../mm/mm.ts';
-import { MAX_PAGE_ORDER, MIGRATE_TYPES, pageblock_order } from '../mm/mmzone.ts';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE_MOVABLE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_TYPES,
+  NR_PCP_LISTS,
+  pageblock_order,
+} from '../mm/mmzone.ts';
 import { free_one_page } from '../mm/page_alloc/alloc_pages.ts';
 import { deferred_grow_zone, deferred_zone } from '../mm/page_alloc/deferred.ts';
 import { __del_page_from_free_list, account_freepages } from '../mm/page_alloc/freelist.ts';
-import { drain_all_pages } from '../mm/page_alloc/pcp.ts';
-import { PG_head, PG_hugetlb, PG_tail, PG_uptodate, PGI_alloc } from '../mm/page-flags.ts';
-import { set_pageblock_migratetype } from '../mm/pageblock.ts';
+import { drain_all_pages, order_to_pindex } from '../mm/page_alloc/pcp.ts';
+import { PG_head, PG_hugetlb, PG_tail, PG_uptodate, PGI_alloc, PGI_pcp } from '../mm/page-flags.ts';
+import { get_pfnblock_migratetype, set_pageblock_migratetype } from '../mm/pageblock.ts';
 import { map_anon_folio_pmd, pmd_table } from '../vm/huge_memory.ts';
 import { add_new_anon_page, anon_vma_prepare, pte_table_alloc } from '../vm/memory.ts';
 import {
@@ -60,6 +67,7 @@ export const PC_FILE_DIRTY = 7;
 export const PC_SHMEM = 8;
 export const PC_HUGETLB = 9; // every page of a hugetlb folio (FrameImage.hugetlb lists the heads)
 export const PC_RESERVED = 10;
+export const PC_PCP = 11; // free, parked on a CPU's per-cpu list: not merged, not in buddyinfo
 export const PC_NAMES = [
   'unknown',
   'free',
@@ -72,6 +80,7 @@ export const PC_NAMES = [
   'shmem',
   'hugetlb',
   'reserved',
+  'pcp',
 ] as const;
 export type PageClassName = (typeof PC_NAMES)[number];
 const NR_PC = PC_NAMES.length;
@@ -85,6 +94,8 @@ export interface FrameImage {
   hugetlb: { pfn: number; order: number; in_use: boolean }[];
   /** Per zone id, the pfn up to which a lazily initialised zone must have grown. */
   grow_to?: Map<number, number>;
+  /** Per zone id, how many PC_PCP pages each CPU's lists held (they are dealt out in pfn order). */
+  pcp?: Map<number, number[]>;
 }
 
 export interface ImageReport {
@@ -132,6 +143,10 @@ interface Owners {
  * time does not move, and the vm events the rebuilding counted are cleared.
  */
 export function installFrameImage(machine: Machine, image: FrameImage): ImageReport {
+  return machine.instantly(() => install(machine, image));
+}
+
+function install(machine: Machine, image: FrameImage): ImageReport {
   const mm = machine.mm;
   const n = Math.min(image.classes.length, mm.frames.nr_frames);
   const cls = image.classes;
@@ -160,6 +175,7 @@ export function installFrameImage(machine: Machine, image: FrameImage): ImageRep
   // buddy lists are empty, then free what was free.
   setPageblockTypes(mm, image, n);
   installed[PC_FREE] = freeHeld(mm, image, state, n);
+  installed[PC_PCP] = parkPcp(mm, image, state, n);
 
   // Kernel pages stay allocated, owned by nobody (or became the process's page tables), and
   // reserved ones held or reserved by the model: unmovable either way.
@@ -444,6 +460,44 @@ function installHugetlb(mm: MM, image: FrameImage, state: Uint8Array, installed:
         `${left.length} hugetlb folios overlap the model's boot allocations and were left out (first at pfn ${left[0]})`,
       ]
     : [];
+}
+
+/**
+ * The per-cpu pages: each zone's, in pfn order, onto its CPUs' lists as the image counts them
+ * (order 0, the list of their pageblock's type), with `high` raised to hold them as it held them.
+ * Pages beyond the counts go to the buddy lists. Returns how many were parked.
+ */
+function parkPcp(mm: MM, image: FrameImage, state: Uint8Array, n: number): number {
+  const f = mm.frames;
+  let parked = 0;
+  for (const zone of mm.zones) {
+    if (!zone.managed_pages) continue;
+    const counts = image.pcp?.get(zone.id) ?? [];
+    const pcp = zone.pcp;
+    let cpu = 0;
+    let left = counts[0] ?? 0;
+    const end = Math.min(n, zone.zone_end_pfn);
+    for (let pfn = zone.zone_start_pfn; pfn < end; pfn++) {
+      if (image.classes[pfn] !== PC_PCP || state[pfn] !== HELD) continue;
+      while (left === 0 && cpu < counts.length - 1 && cpu < mm.nr_cpus - 1) left = counts[++cpu];
+      if (left === 0) {
+        release(mm, pfn, 0, state);
+        continue;
+      }
+      state[pfn] = PLACED;
+      f.flags[pfn] = (f.flags[pfn] & ~PGI_alloc) | PGI_pcp;
+      f.order[pfn] = 0;
+      // HIGHATOMIC and CMA pageblocks' pages ride on the MOVABLE list, as __free_pages() puts them.
+      let mt = get_pfnblock_migratetype(mm, pfn);
+      if (mt >= MIGRATE_PCPTYPES) mt = MIGRATE_MOVABLE;
+      f.list_add(pfn, pcp.list_base + cpu * NR_PCP_LISTS + order_to_pindex(mt, 0));
+      pcp.count[cpu]++;
+      if (pcp.high[cpu] < pcp.count[cpu]) pcp.high[cpu] = pcp.count[cpu];
+      left--;
+      parked++;
+    }
+  }
+  return parked;
 }
 
 /** Free in the image, or not in it at all (the model's boot state: it was free). */

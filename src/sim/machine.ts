@@ -21,7 +21,7 @@ import { filemap_check } from '../mm/filemap.ts';
 import { gup_check } from '../mm/gup.ts';
 import { thp_init } from '../mm/huge_memory.ts';
 import { hugetlb_bootmem_alloc, hugetlb_init } from '../mm/hugetlb.ts';
-import type { MM } from '../mm/mm.ts';
+import type { MM, Sched } from '../mm/mm.ts';
 import { KernelHooks, mm_init } from '../mm/mm_init.ts';
 import { wb_start_periodic } from '../mm/page-writeback.ts';
 import { lru_check } from '../mm/shrinker.ts';
@@ -84,7 +84,7 @@ export class Machine {
    * What the vm layer calls back into: the process table (fork) and the clock's catch-up after a
    * task's syscall or fault. A class, not closures, so a cloned machine's copy calls the clone.
    */
-  private static readonly Host = class implements ProcessSpawner {
+  private static readonly Host = class implements ProcessSpawner, Sched {
     constructor(readonly machine: Machine) {}
 
     spawn(parent: Process, make: (cpu: number, nid: number) => MmStruct | null): Process {
@@ -93,6 +93,10 @@ export class Machine {
     }
 
     task_done(): void {
+      this.machine.catchUp();
+    }
+
+    cond_resched(): void {
       this.machine.catchUp();
     }
   };
@@ -132,6 +136,7 @@ export class Machine {
     // Kernel work runs on the clock (mm.defer()), in kernel threads with CPU time of their own.
     this.mm.timer = this.clock;
     this.vm.host = this.host;
+    this.mm.sched = this.host;
     this.contig = new ContigBounds(this.vm);
     this.vm.map_contig = this.contig.policy(config.map_contig);
     for (const [step, ns] of Object.entries(config.cost))

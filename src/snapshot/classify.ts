@@ -12,8 +12,9 @@
  *     is shmem, DIRTY or WRITEBACK a dirty file page, the rest a clean file page.
  *  6. No flag and no mapping: either free on a per-cpu list or a kernel allocation that sets no
  *     flag (pipe buffers, vmalloc, kernel stacks). Each zone's per-cpu lists held the pages its
- *     /proc/zoneinfo pagesets count; that many of these pages are taken as free, those in the
- *     pageblocks with the most free and user pages first; the rest are kernel.
+ *     /proc/zoneinfo pagesets count; that many of these pages are per-cpu pages (PC_PCP, parked
+ *     on the CPUs' lists again by the rebuild), those in the pageblocks with the most free and
+ *     user pages first; the rest are kernel.
  */
 import {
   type FrameImage,
@@ -23,6 +24,7 @@ import {
   PC_FREE,
   PC_HUGETLB,
   PC_KERNEL,
+  PC_PCP,
   PC_PGTABLE,
   PC_RESERVED,
   PC_SHMEM,
@@ -40,7 +42,7 @@ const PAGEBLOCK_NR = 1 << PAGEBLOCK_ORDER;
 export interface Classified {
   classes: Uint8Array;
   hugetlb: FrameImage['hugetlb'];
-  /** Pages with no flag and no mapping, and how many of them were taken as free per-cpu pages. */
+  /** Pages with no flag and no mapping, and how many of them were taken as per-cpu pages. */
   bare: number;
   bare_free: number;
 }
@@ -156,7 +158,7 @@ function resolveBare(s: Snapshot, classes: Uint8Array): { bare: number; bare_fre
       if (classes[pfn] === PC_BARE) byScore[score[pfn >>> PAGEBLOCK_ORDER]].push(pfn);
     for (let sc = PAGEBLOCK_NR; sc >= 0; sc--) {
       for (const pfn of byScore[sc]) {
-        classes[pfn] = budget > 0 ? PC_FREE : PC_KERNEL;
+        classes[pfn] = budget > 0 ? PC_PCP : PC_KERNEL;
         if (budget > 0) {
           budget--;
           bare_free++;

@@ -43,7 +43,7 @@ export interface ZoneComparison {
   node: number;
   zone: string;
   managed: { snapshot: number; model: number };
-  /** Free pages: buddy lists (+ per-cpu lists for the snapshot, whose pages the model frees). */
+  /** Free pages: on the buddy lists and the per-cpu lists. */
   free: { snapshot: number; model: number };
   /** Free blocks per order. */
   buddy: { snapshot: number[]; model: number[] };
@@ -56,7 +56,7 @@ export interface ImportReport {
   method: 'kpageflags' | 'estimate';
   image: ImageReport;
   zones: ZoneComparison[];
-  /** Bare pages (no flag, no mapping) and how many were taken as free per-cpu pages. */
+  /** Bare pages (no flag, no mapping) and how many were taken as per-cpu pages. */
   bare?: { pages: number; free: number };
   /** Sysctls written, and those the model refused or does not have. */
   sysctls: { written: string[]; skipped: string[] };
@@ -84,16 +84,17 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
     const c = classifyKpage(s, s.kpage!);
     const pb = assignPageblocks(s, c.classes);
     notes.push(...pb.notes);
-    image = { classes: c.classes, pageblock_mt: pb.pageblock_mt, hugetlb: c.hugetlb };
+    image = { classes: c.classes, pageblock_mt: pb.pageblock_mt, hugetlb: c.hugetlb, pcp: pcpCounts(s) };
     bare = { pages: c.bare, free: c.bare_free };
   } else {
     const e = estimateImage(s, ram, opts.seed ?? 1);
     notes.push(...e.notes);
-    image = e.image;
+    image = { ...e.image, pcp: pcpCounts(s) };
   }
-  // Reservations come from kpageflags only when it covers the RAM (a lazily grown zone's
-  // uninitialised top holds none).
-  let whole = useKpage;
+  // Reservations come from the image when it covers the initialised RAM: kpageflags usually, an
+  // estimate unless a zone grows lazily (its present − managed pages are mostly not yet grown,
+  // not reserved, so the model's own reservations stand).
+  let whole = useKpage || !config_lazy(s);
   if (useKpage) {
     const covered = s.kpage!.total_pages;
     const expected = initialisedPages(s);
@@ -133,6 +134,22 @@ function initialisedPages(s: Snapshot): number {
     n +=
       lazy && z.zone === 'Normal' ? Math.min(z.present, Math.ceil(z.managed / SECTION) * SECTION) : z.present;
   return n;
+}
+
+/** Each zone's per-cpu page counts by CPU, by the model's zone id. */
+function pcpCounts(s: Snapshot): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const z of s.zoneinfo) {
+    const idx = ZONES.indexOf(z.zone);
+    if (idx < 0 || !z.pagesets.length) continue;
+    const counts: number[] = [];
+    for (const p of z.pagesets) counts[p.cpu] = p.count;
+    out.set(
+      z.node * MAX_NR_ZONES + idx,
+      Array.from(counts, (c) => c ?? 0),
+    );
+  }
+  return out;
 }
 
 /** Booted with deferred_init=lazy: the uninitialised top of Normal is not dumped, by design. */
@@ -305,7 +322,10 @@ export function compareZones(s: Snapshot, machine: Machine): ZoneComparison[] {
       node: z.node,
       zone: z.zone,
       managed: { snapshot: z.managed, model: mz?.managed_pages ?? 0 },
-      free: { snapshot: z.pages_free + pcp, model: mb.reduce((n, c, o) => n + c * 2 ** o, 0) },
+      free: {
+        snapshot: z.pages_free + pcp,
+        model: mb.reduce((n, c, o) => n + c * 2 ** o, 0) + (mz ? mz.pcp.count.reduce((a, b) => a + b, 0) : 0),
+      },
       buddy: { snapshot: sb, model: mb },
     });
   }

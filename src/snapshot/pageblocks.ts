@@ -3,10 +3,12 @@
  * /proc/pagetypeinfo counts the blocks of each type per zone, and where the kernel's unmovable
  * pages sit says which blocks those are.
  *
- * The rule (docs/import.md): in each zone, rank the pageblocks by their kernel pages (slab, page
- * tables, other kernel allocations), most first, then by fewest movable pages, then by pfn. The
- * first `Unmovable` blocks of that order are UNMOVABLE, the next `Reclaimable` RECLAIMABLE, the
- * next `HighAtomic` HIGHATOMIC, and the rest MOVABLE: the counts match pagetypeinfo's exactly.
+ * The rule (docs/import.md), in each zone: whole free order-10 and order-9 blocks first, typed as
+ * pagetypeinfo's free lists count them per type (an order-10 block's two pageblocks share one
+ * type); the other whole free blocks are MOVABLE. Then rank the remaining pageblocks by their
+ * kernel pages (slab, page tables, other kernel allocations), most first, then by fewest movable
+ * pages, then by pfn: the first ones are UNMOVABLE, the next RECLAIMABLE, the next HIGHATOMIC, as
+ * many as pagetypeinfo counts less those the free blocks took, and the rest MOVABLE.
  * Without pagetypeinfo (it is root-only), a block is UNMOVABLE when it holds at least as many
  * kernel pages as movable ones and at least one, else MOVABLE.
  */
@@ -63,7 +65,8 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
     if (z.start_pfn === undefined || !z.spanned) continue;
     // The blocks whose first pfn is in the zone and that the image describes.
     const blocks: number[] = [];
-    const first = Math.ceil(z.start_pfn / (1 << PAGEBLOCK_ORDER));
+    // pagetypeinfo counts from the zone's first pfn, so a block the zone starts inside is its.
+    const first = Math.floor(z.start_pfn / (1 << PAGEBLOCK_ORDER));
     const end = Math.min(nblocks, Math.ceil((z.start_pfn + z.spanned) / (1 << PAGEBLOCK_ORDER)));
     for (let pb = first; pb < end; pb++) if (known[pb]) blocks.push(pb);
     if (!blocks.length) continue;
@@ -77,13 +80,50 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
       const i = pti.types.indexOf(name);
       return i < 0 ? 0 : row.count[i];
     };
-    blocks.sort((a, b) => kernel[b] - kernel[a] || movable[a] - movable[b] || a - b);
-    let i = 0;
-    for (const name of ['Unmovable', 'Reclaimable', 'HighAtomic'] as const) {
-      const want = count(name);
-      for (let k = 0; k < want && i < blocks.length; k++) pageblock_mt[blocks[i++]] = MT[name];
+    const want: Record<keyof typeof MT, number> = {
+      Unmovable: count('Unmovable'),
+      Movable: Number.POSITIVE_INFINITY,
+      Reclaimable: count('Reclaimable'),
+      HighAtomic: count('HighAtomic'),
+    };
+    // Whole free blocks first: a free order-10 block spans two pageblocks of one type (merging
+    // retypes the buddy), and pagetypeinfo's free lists say how many of each order each type has.
+    const free = (pb: number) => known[pb] === 1 << PAGEBLOCK_ORDER && !kernel[pb] && !movable[pb];
+    const typed = new Set<number>();
+    for (const order of [10, 9]) {
+      const span = 1 << (order - PAGEBLOCK_ORDER);
+      const heads = blocks.filter(
+        (pb) => pb % span === 0 && !typed.has(pb) && blocks.includes(pb + span - 1),
+      );
+      const whole = heads.filter((pb) => {
+        for (let k = 0; k < span; k++) if (!free(pb + k) || typed.has(pb + k)) return false;
+        return true;
+      });
+      let next = 0;
+      for (const name of ['Unmovable', 'Reclaimable', 'HighAtomic'] as const) {
+        const row2 = pti.free.find((f) => f.node === z.node && f.zone === z.zone && f.type === name);
+        for (let k = 0; k < (row2?.nr_free[order] ?? 0) && next < whole.length && want[name] >= span; k++) {
+          for (let j = 0; j < span; j++) {
+            pageblock_mt[whole[next] + j] = MT[name];
+            typed.add(whole[next] + j);
+          }
+          want[name] -= span;
+          next++;
+        }
+      }
+      // The rest of the whole free blocks are Movable's, and stay together.
+      for (; next < whole.length; next++)
+        for (let j = 0; j < span; j++) {
+          pageblock_mt[whole[next] + j] = MT.Movable;
+          typed.add(whole[next] + j);
+        }
     }
-    for (; i < blocks.length; i++) pageblock_mt[blocks[i]] = MT.Movable;
+    const rest = blocks.filter((pb) => !typed.has(pb));
+    rest.sort((a, b) => kernel[b] - kernel[a] || movable[a] - movable[b] || a - b);
+    let i = 0;
+    for (const name of ['Unmovable', 'Reclaimable', 'HighAtomic'] as const)
+      for (let k = 0; k < want[name] && i < rest.length; k++) pageblock_mt[rest[i++]] = MT[name];
+    for (; i < rest.length; i++) pageblock_mt[rest[i]] = MT.Movable;
     if (count('CMA'))
       notes.push(
         `zone ${z.zone}: ${count('CMA')} CMA pageblocks are imported as Movable (CMA areas are not rebuilt)`,
