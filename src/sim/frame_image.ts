@@ -30,7 +30,16 @@ import { free_one_page } from '../mm/page_alloc/alloc_pages.ts';
 import { deferred_grow_zone, deferred_zone } from '../mm/page_alloc/deferred.ts';
 import { __del_page_from_free_list, account_freepages } from '../mm/page_alloc/freelist.ts';
 import { drain_all_pages, order_to_pindex } from '../mm/page_alloc/pcp.ts';
-import { PG_head, PG_hugetlb, PG_tail, PG_uptodate, PGI_alloc, PGI_pcp } from '../mm/page-flags.ts';
+import {
+  PG_active,
+  PG_head,
+  PG_hugetlb,
+  PG_referenced,
+  PG_tail,
+  PG_uptodate,
+  PGI_alloc,
+  PGI_pcp,
+} from '../mm/page-flags.ts';
 import { get_pfnblock_migratetype, set_pageblock_migratetype } from '../mm/pageblock.ts';
 import { map_anon_folio_pmd, pmd_table } from '../vm/huge_memory.ts';
 import { add_new_anon_page, anon_vma_prepare, pte_table_alloc } from '../vm/memory.ts';
@@ -96,7 +105,13 @@ export interface FrameImage {
   grow_to?: Map<number, number>;
   /** Per zone id, how many PC_PCP pages each CPU's lists held (they are dealt out in pfn order). */
   pcp?: Map<number, number[]>;
+  /** Per pfn, the LRU age of an anonymous or file page: AGE_ACTIVE | AGE_REFERENCED (absent: inactive). */
+  age?: Uint8Array;
 }
+
+/** FrameImage.age bits: on the active list; referenced since it was last scanned. */
+export const AGE_ACTIVE = 1;
+export const AGE_REFERENCED = 2;
 
 export interface ImageReport {
   /** Pages of each class in the image, and how many of them the model now holds in that state. */
@@ -324,6 +339,13 @@ function take(mm: MM, pfn: number, order: number, state: Uint8Array): void {
   f.order[pfn] = order;
 }
 
+/** The page's LRU age from the image, before it joins its LRU list. */
+function setAge(mm: MM, image: FrameImage, pfn: number): void {
+  const a = image.age?.[pfn] ?? 0;
+  if (a & AGE_ACTIVE) mm.frames.flags[pfn] |= PG_active;
+  if (a & AGE_REFERENCED) mm.frames.flags[pfn] |= PG_referenced;
+}
+
 function allHeld(state: Uint8Array, pfn: number, nr: number): boolean {
   for (let p = pfn; p < pfn + nr; p++) if (state[p] !== HELD) return false;
   return true;
@@ -383,6 +405,7 @@ function installAnon(
     const pgtable = pmd < 0 ? -1 : vm.pt.alloc(pmm.id, pmm.nid, pmm.cpu);
     if (pgtable < 0) throw new Error('import: no page left for the synthetic process page tables');
     take(mm, head, HPAGE_PMD_ORDER, state);
+    setAge(mm, image, head);
     map_anon_folio_pmd(vm, pmm, vma, addr, pmd, head, pgtable);
     installed[PC_THP] += PMD_NR;
     addr += PMD_BYTES;
@@ -397,6 +420,7 @@ function installAnon(
     const table = pte_table_alloc(vm, pmm, vpn);
     if (table < 0) throw new Error('import: no page left for the synthetic process page tables');
     take(mm, pfn, 0, state);
+    setAge(mm, image, pfn);
     vm.pt.set(table, pte_index(vpn), pfn, bits);
     add_new_anon_page(vm, pmm, vma0, addr, pfn);
     installed[PC_ANON]++;
@@ -422,6 +446,7 @@ function installFiles(
     const c = cls[pfn];
     if (state[pfn] !== HELD || (c !== PC_FILE && c !== PC_FILE_DIRTY && c !== PC_SHMEM)) continue;
     take(mm, pfn, 0, state);
+    setAge(mm, image, pfn);
     if (c === PC_SHMEM) {
       filemap_add_folio(mm, owners.shmem!, pfn, si++);
       owners.shmem!.sbinfo!.used_blocks++;

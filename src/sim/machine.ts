@@ -30,6 +30,7 @@ import { SwapInfo } from '../mm/swapfile.ts';
 import { no_tracepoints } from '../mm/trace.ts';
 import { vmalloc_check } from '../mm/vmalloc.ts';
 import { start_vmstat_workers } from '../mm/vmstat.ts';
+import type { ImportOptions } from '../snapshot/import.ts';
 import { vm_check } from '../vm/debug.ts';
 import { khugepaged_init } from '../vm/khugepaged.ts';
 import type { MmStruct } from '../vm/mm_struct.ts';
@@ -192,6 +193,18 @@ export class Machine {
   /** Boot a machine. Throws an Error naming every invalid field of the configuration. */
   static boot(config: MachineConfigInput): Machine {
     return new Machine(parseMachineConfig(config));
+  }
+
+  /**
+   * A machine in the state a real one's snapshot shows (docs/import.md): `path` is a directory
+   * `mapcontig snapshot` wrote, or a tar of one. The snapshot layer does the work; it is loaded
+   * only here, so the facade keeps DESIGN.md's contract without sim importing it at load time.
+   * Throws a SnapshotError naming the bad file. fromSnapshot() in src/snapshot/import.ts also
+   * returns the import's report.
+   */
+  static async fromSnapshot(path: string, opts: ImportOptions = {}): Promise<Machine> {
+    const { fromSnapshot } = await import('../snapshot/import.ts');
+    return (await fromSnapshot(path, opts)).machine;
   }
 
   /**

@@ -10,6 +10,7 @@
  *     or COMPOUND_TAIL) is PC_THP, which the rebuild maps by PMD when the run is PMD-sized.
  *  5. LRU, or UPTODATE without the kernel's marks (a page cache page between lists): SWAPBACKED
  *     is shmem, DIRTY or WRITEBACK a dirty file page, the rest a clean file page.
+ *     ACTIVE and REFERENCED are kept as the page's LRU age, for reclaim to see.
  *  6. No flag and no mapping: either free on a per-cpu list or a kernel allocation that sets no
  *     flag (pipe buffers, vmalloc, kernel stacks). Each zone's per-cpu lists held the pages its
  *     /proc/zoneinfo pagesets count; that many of these pages are per-cpu pages (PC_PCP, parked
@@ -17,6 +18,8 @@
  *     user pages first; the rest are kernel.
  */
 import {
+  AGE_ACTIVE,
+  AGE_REFERENCED,
   type FrameImage,
   PC_ANON,
   PC_FILE,
@@ -41,6 +44,8 @@ const PAGEBLOCK_NR = 1 << PAGEBLOCK_ORDER;
 
 export interface Classified {
   classes: Uint8Array;
+  /** LRU age per pfn (AGE_ACTIVE, AGE_REFERENCED), from KPF_ACTIVE and KPF_REFERENCED. */
+  age: Uint8Array;
   hugetlb: FrameImage['hugetlb'];
   /** Pages with no flag and no mapping, and how many of them were taken as per-cpu pages. */
   bare: number;
@@ -68,6 +73,7 @@ export function classifyKpage(s: Snapshot, k: KpageData): Classified {
     ...k.ranges.map((r) => Math.ceil((r.start_pfn + r.nr_pages) / 1024) * 1024),
   );
   const classes = new Uint8Array(nr);
+  const age = new Uint8Array(nr);
   const hugetlb: FrameImage['hugetlb'] = [];
   const [NOPAGE] = mask(k, 'KPF_NOPAGE');
   const [, RESERVED_HI] = mask(k, 'KPF_RESERVED');
@@ -93,6 +99,7 @@ export function classifyKpage(s: Snapshot, k: KpageData): Classified {
   // Flags that say nothing about the owner: a page with only these is "bare".
   const [IDLE] = mask(k, 'KPF_IDLE');
   const [REFERENCED] = mask(k, 'KPF_REFERENCED');
+  const [ACTIVE] = mask(k, 'KPF_ACTIVE');
 
   for (const r of k.ranges) {
     const { flags, count } = r;
@@ -124,13 +131,15 @@ export function classifyKpage(s: Snapshot, k: KpageData): Classified {
       else if ((lo & ~(IDLE | REFERENCED)) === 0 && hi === 0) c = PC_BARE;
       else c = PC_KERNEL;
       classes[pfn] = c;
+      if (lo & (ACTIVE | REFERENCED))
+        age[pfn] = (lo & ACTIVE ? AGE_ACTIVE : 0) | (lo & REFERENCED ? AGE_REFERENCED : 0);
     }
   }
   // A hugetlb folio whose tails did not make a power of two is not one the model can hold.
   const whole = hugetlb.filter((h) => h.order > 0);
   for (const h of hugetlb) if (h.order === 0) classes[h.pfn] = PC_KERNEL;
   const { bare, bare_free } = resolveBare(s, classes);
-  return { classes, hugetlb: whole, bare, bare_free };
+  return { classes, age, hugetlb: whole, bare, bare_free };
 }
 
 /** Decide, zone by zone, which bare pages were free on the per-cpu lists (rule 6). */

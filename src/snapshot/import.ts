@@ -84,7 +84,13 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
     const c = classifyKpage(s, s.kpage!);
     const pb = assignPageblocks(s, c.classes);
     notes.push(...pb.notes);
-    image = { classes: c.classes, pageblock_mt: pb.pageblock_mt, hugetlb: c.hugetlb, pcp: pcpCounts(s) };
+    image = {
+      classes: c.classes,
+      age: c.age,
+      pageblock_mt: pb.pageblock_mt,
+      hugetlb: c.hugetlb,
+      pcp: pcpCounts(s),
+    };
     bare = { pages: c.bare, free: c.bare_free };
   } else {
     const e = estimateImage(s, ram, opts.seed ?? 1);
