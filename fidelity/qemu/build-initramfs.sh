@@ -22,6 +22,11 @@ busybox=$cache/busybox/bin/busybox
 [ -d "$moddir" ] && [ -x "$busybox" ] || die "incomplete cache in $cache: run setup.sh again"
 command -v cpio >/dev/null || die "cpio is missing: run setup.sh"
 
+# One build at a time: guests started in parallel (run-batch.mjs) each call this, and an input
+# edited mid-batch (fragment.c, init) must not have two of them writing the same files.
+exec 9>"$cache/.build.lock"
+flock 9
+
 out=$cache/initramfs.cpio.gz
 frag=$cache/fragment
 if [ ! -x "$frag" ] || [ "$here/fragment.c" -nt "$frag" ]; then

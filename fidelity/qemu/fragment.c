@@ -6,7 +6,8 @@
 // creates the --ready file, and then pause()s so that everything it holds stays held while the
 // init script snapshots /proc and writes nr_hugepages. It never frees on its own.
 //
-// Shapes (sizes are fractions of "budget" = MemFree - --reserve-mib (96) at start):
+// Shapes (sizes are fractions of "budget" = MemFree - --reserve-mib (96) at start, capped at
+// --budget-mib M when given: the host runs of fidelity/host/ use a few GiB of a large machine):
 //   anon-holes  anonymous memory, MADV_NOHUGEPAGE, every page written, then every other 4 KiB page
 //               freed (with --seed N>0: each page freed with probability 1/2 from a seeded PRNG),
 //               so every 2 MiB block is about half used by movable pages.
@@ -80,6 +81,7 @@ static unsigned long meminfo_kib(const char *key) {
 
 static unsigned long seed;
 static const char *data_dir = "/mnt/data";
+static const char *small_dir = "/tmp"; // where the tmpfs small files go: a tmpfs in the guest
 static unsigned long anon_kib, cache_kib, pipe_kib, sock_kib, nfiles;
 
 // ---- anonymous memory ----------------------------------------------------------------------
@@ -246,7 +248,9 @@ static void shape_unmovable(size_t budget) {
   // 6.1 guest this leaves ~100 unmovable pageblocks of ~500 (docs/fidelity-qemu.md).
   pipes_fill(budget / 8);
   sockets_fill(64);
-  small_files("/tmp/small", 20000);
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/small", small_dir);
+  small_files(dir, 20000);
   munmap(filler.base, filler.len);
   anon_kib = 0;
 }
@@ -260,8 +264,8 @@ static void shape_mixed(size_t budget) {
     cache_read(&c, budget * 35 / 100 / 8);
     pipes_fill(budget * 8 / 100 / 8);
     sockets_fill(8);
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/small%d", r);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/small%d", small_dir, r);
     small_files(dir, 2000);
   }
   for (int r = 0; r < 8; r++) anon_holes(a[r], 2);
@@ -272,7 +276,7 @@ static void shape_mixed(size_t budget) {
 static void usage(void) {
   fprintf(stderr,
           "usage: fragment anon-holes|page-cache|unmovable|mixed [--seed N] [--reserve-mib M]\n"
-          "                [--dir DATA_DIR] [--ready FILE]\n");
+          "                [--budget-mib M] [--dir DATA_DIR] [--small-dir TMPFS_DIR] [--ready FILE]\n");
   exit(2);
 }
 
@@ -283,11 +287,14 @@ int main(int argc, char **argv) {
   // Headroom above the kernel's high watermark (THP raises min_free_kbytes to ~45 MiB on a
   // 1 GiB guest) for the kernel memory the shapes add and for the snapshot's own tools.
   unsigned long reserve_mib = 96;
+  unsigned long budget_cap_mib = 0; // 0: no cap (the guest)
   for (int i = 2; i < argc; i++) {
     if (i + 1 >= argc) usage();
     if (!strcmp(argv[i], "--seed")) seed = strtoul(argv[++i], NULL, 0);
     else if (!strcmp(argv[i], "--reserve-mib")) reserve_mib = strtoul(argv[++i], NULL, 0);
+    else if (!strcmp(argv[i], "--budget-mib")) budget_cap_mib = strtoul(argv[++i], NULL, 0);
     else if (!strcmp(argv[i], "--dir")) data_dir = argv[++i];
+    else if (!strcmp(argv[i], "--small-dir")) small_dir = argv[++i];
     else if (!strcmp(argv[i], "--ready")) ready = argv[++i];
     else usage();
   }
@@ -300,6 +307,7 @@ int main(int argc, char **argv) {
   unsigned long free_kib = meminfo_kib("MemFree");
   if (free_kib / 1024 <= reserve_mib + 16) die("only %lu MiB free, reserve is %lu MiB", free_kib / 1024, reserve_mib);
   size_t budget = (free_kib / 1024 - reserve_mib) * MIB;
+  if (budget_cap_mib && budget > budget_cap_mib * MIB) budget = budget_cap_mib * MIB;
 
   if (!strcmp(shape, "anon-holes")) shape_anon_holes(budget);
   else if (!strcmp(shape, "page-cache")) shape_page_cache(budget);

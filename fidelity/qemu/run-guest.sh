@@ -4,20 +4,23 @@
 # OUT/result/ (result.env, dmesg, buddyinfo/vmstat/pagetypeinfo after each step) and
 # OUT/result.json. Builds what is missing (setup.sh needs root and apt once).
 # Usage: run-guest.sh SHAPE [--memory 1G] [--seed N] [--out DIR] [--accel auto|kvm|tcg]
-#                           [--cpus N] [--hugepages N] [--timeout SECONDS]
+#                           [--cpus N] [--hugepages N] [--timeout SECONDS] [--prepare]
 #   SHAPE: anon-holes | page-cache | unmovable | mixed (see fragment.c)
+#   --prepare: only build what is missing (initramfs, data disk for --memory) and exit, so that
+#   guests started in parallel afterwards (run-batch.mjs) never build the same file at once.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${MAPCONTIG_QEMU_CACHE:-$here/.cache}
-usage() { sed -n '6,8p' "$0" >&2; exit 2; }
+usage() { sed -n '6,10p' "$0" >&2; exit 2; }
 die() { echo "run-guest.sh: $*" >&2; exit 1; }
 
 [ $# -ge 1 ] || usage
 shape=$1; shift
 case $shape in anon-holes|page-cache|unmovable|mixed) ;; *) usage ;; esac
-memory=1G seed=0 out= accel=auto cpus=1 hugepages=0 timeout=
+memory=1G seed=0 out= accel=auto cpus=1 hugepages=0 timeout= prepare=
 while [ $# -gt 0 ]; do
+  if [ "$1" = --prepare ]; then prepare=1; shift; continue; fi
   [ $# -ge 2 ] || usage
   case $1 in
     --memory) memory=$2 ;;
@@ -67,6 +70,9 @@ initrd=$("$here/build-initramfs.sh" --cache "$cache")
 # guest's memory. Reading a hole still fills a page-cache page, so the guest's page cache is
 # real while the image stays a few MiB on the host. Attached read-only for every shape.
 disk=$cache/data-${mem_mib}M.img
+# Under build-initramfs.sh's lock: two batches started at once must not both write $disk.tmp.
+exec 9>"$cache/.build.lock"
+flock 9
 if [ ! -f "$disk" ]; then
   command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 missing (Debian: e2fsprogs)"
   src=$(mktemp -d)
@@ -75,6 +81,11 @@ if [ ! -f "$disk" ]; then
   mkfs.ext4 -q -F -L mcdata -d "$src" "$disk.tmp"
   rm -rf "$src"
   mv "$disk.tmp" "$disk"
+fi
+exec 9>&-
+if [ -n "$prepare" ]; then
+  echo "run-guest.sh: ready: $initrd, $disk"
+  exit 0
 fi
 
 # OUT is replaced, but only when it is empty or an earlier run's output.
@@ -106,6 +117,14 @@ $(tail -n 5 "$log")"
 fi
 [ $rc -eq 0 ] || die "qemu exited with $rc ($accel): $(tail -n 3 "$out/qemu.stderr")"
 
-node "$here/parse-console.mjs" "$log" "$out" \
+# parse-console's one-line reason goes into our own message, with the guest kernel's panic line
+# when there is one (an unmovable guest can run out of memory while nr_hugepages fills the pool).
+perr=$out/parse.stderr
+if ! node "$here/parse-console.mjs" "$log" "$out" \
   "{\"memory_mib\":$mem_mib,\"cpus\":$cpus,\"accel\":\"$accel\",\"qemu\":\"$(qemu-system-x86_64 --version | awk 'NR==1 {print $4}')\",\"wall_s\":$wall}" \
-  || die "console log $log is incomplete (see the line above)"
+  2>"$perr"; then
+  reason=$(grep -v '^[[:space:]]*$' "$perr" | head -n 12 || true)
+  panic=$(tr -d '\r' <"$log" | grep -o 'Kernel panic - not syncing: .*' | head -n 1 || true)
+  die "$shape: console log $log is incomplete: ${reason#parse-console: }${panic:+; the guest kernel said \"$panic\"}"
+fi
+rm -f "$perr"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Prepare the QEMU fidelity harness on Debian 12, as root. Idempotent: each step is skipped when
 # its result is already there.
-#   - qemu-system-x86 (and cpio, to pack the initramfs) installed on the host;
+#   - qemu-system-x86 (and cpio, to pack the initramfs; gcc, libc6-dev and e2fsprogs where
+#     missing) installed on the host;
 #   - the current linux-image-amd64 kernel package and busybox-static fetched with `apt-get
 #     download` and unpacked with `dpkg-deb -x` into the cache dir. Nothing goes into the host's
 #     /boot or /lib/modules: the guest kernel is only ever booted by QEMU.
@@ -34,8 +35,16 @@ if [ ${#need[@]} -gt 0 ]; then
   apt_update_once
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-# -static needs glibc's libc.a (libc6-dev); gcc itself is on every machine of this kind.
-[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || { apt_update_once; apt-get install -y -qq --no-install-recommends libc6-dev; }
+# The static fragmenter needs gcc and glibc's libc.a (libc6-dev); the data disk needs mkfs.ext4.
+# A fresh Debian 12 (a CI machine, a container) may have none of them.
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+if [ ${#need[@]} -gt 0 ]; then
+  apt_update_once
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
 
 mkdir -p "$cache/debs"
 [ -f "$cache/.gitignore" ] || printf '# re-made by setup.sh, never committed\n*\n' > "$cache/.gitignore"
@@ -85,5 +94,7 @@ vmlinuz=$(ls "$cache"/kernel/boot/vmlinuz-* | head -n1)
 release=${vmlinuz##*/vmlinuz-}
 [ -d "$cache/kernel/lib/modules/$release" ] || die "no modules for $release in $kdeb"
 [ -x "$cache/busybox/bin/busybox" ] || die "no bin/busybox in $bdeb"
-echo "$release" > "$cache/kernel-release"
+# Rewritten only when it changes: build-initramfs.sh rebuilds when this file is newer than the
+# archive, and a rebuild while guests run in parallel (run-batch.mjs) must not be triggered.
+[ "$(cat "$cache/kernel-release" 2>/dev/null)" = "$release" ] || echo "$release" > "$cache/kernel-release"
 echo "setup.sh: qemu $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'), guest kernel $release, busybox $(basename "$bdeb")"

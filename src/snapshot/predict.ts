@@ -56,10 +56,12 @@ export interface ContigPrediction {
 export const EXPECTED_ERROR: Record<ImportReport['method'], { hugepages: string; contig: string }> = {
   kpageflags: {
     hugepages:
-      'against Linux 6.1 (1 GiB QEMU guests, 31 runs): within 2 pages (5 after compact_memory) when unmovable ' +
-      'memory decides; 32 low on average, 63 at worst (within 19 after) for a mixed load; up to 150 either way ' +
-      '(90 after) when direct compaction races kswapd, as wide as the kernel varies from boot to boot on the same ' +
-      'state. Against Linux 6.18 with lazy zone growth: 48 of 48 writes exact. (docs/fidelity.md)',
+      'against Linux 6.1 (1 GiB QEMU guests, 55 runs): a median error of 1 page, 11 at most, when unmovable ' +
+      'memory decides (after compact_memory up to 61: the kernel itself jumps between two outcomes there); ' +
+      '28 low on average, 63 at worst (19 after compact_memory) for a mixed load; a median of 40-56 and up to ' +
+      '150 either way (125 after) when direct compaction races kswapd, as wide as the kernel varies from boot ' +
+      'to boot on the same state. Against Linux 6.18 with lazy zone growth: 48 of 48 writes exact. ' +
+      '(docs/fidelity.md)',
     contig:
       'not measured against a real kernel (no kernel has MAP_CONTIG); it runs on the compaction, migration and ' +
       'reclaim whose nr_hugepages error is measured (docs/fidelity.md)',
