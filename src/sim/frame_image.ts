@@ -489,7 +489,8 @@ function installHugetlb(mm: MM, image: FrameImage, state: Uint8Array, installed:
 
 /**
  * The per-cpu pages: each zone's, in pfn order, onto its CPUs' lists as the image counts them
- * (order 0, the list of their pageblock's type), with `high` raised to hold them as it held them.
+ * (order 0, or order 9 for a whole pageblock of them; the list of their pageblock's type), with
+ * `high` raised to hold them as it held them.
  * Pages beyond the counts go to the buddy lists. Returns how many were parked.
  */
 function parkPcp(mm: MM, image: FrameImage, state: Uint8Array, n: number): number {
@@ -509,20 +510,33 @@ function parkPcp(mm: MM, image: FrameImage, state: Uint8Array, n: number): numbe
         release(mm, pfn, 0, state);
         continue;
       }
-      state[pfn] = PLACED;
+      // A whole pageblock of them is one order-9 page (the pcp lists' THP order).
+      const order =
+        !(pfn & (PMD_NR - 1)) && left >= PMD_NR && pfn + PMD_NR <= end && allPcp(image, state, pfn)
+          ? HPAGE_PMD_ORDER
+          : 0;
+      const nr = 1 << order;
+      state.fill(PLACED, pfn, pfn + nr);
+      for (let p = pfn + 1; p < pfn + nr; p++) f.flags[p] &= ~PGI_alloc;
       f.flags[pfn] = (f.flags[pfn] & ~PGI_alloc) | PGI_pcp;
-      f.order[pfn] = 0;
+      f.order[pfn] = order;
       // HIGHATOMIC and CMA pageblocks' pages ride on the MOVABLE list, as __free_pages() puts them.
       let mt = get_pfnblock_migratetype(mm, pfn);
       if (mt >= MIGRATE_PCPTYPES) mt = MIGRATE_MOVABLE;
-      f.list_add(pfn, pcp.list_base + cpu * NR_PCP_LISTS + order_to_pindex(mt, 0));
-      pcp.count[cpu]++;
+      f.list_add(pfn, pcp.list_base + cpu * NR_PCP_LISTS + order_to_pindex(mt, order));
+      pcp.count[cpu] += nr;
       if (pcp.high[cpu] < pcp.count[cpu]) pcp.high[cpu] = pcp.count[cpu];
-      left--;
-      parked++;
+      left -= nr;
+      parked += nr;
+      pfn += nr - 1;
     }
   }
   return parked;
+}
+
+function allPcp(image: FrameImage, state: Uint8Array, pfn: number): boolean {
+  for (let p = pfn; p < pfn + PMD_NR; p++) if (image.classes[p] !== PC_PCP || state[p] !== HELD) return false;
+  return true;
 }
 
 /** Free in the image, or not in it at all (the model's boot state: it was free). */

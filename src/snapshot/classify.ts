@@ -14,8 +14,8 @@
  *  6. No flag and no mapping: either free on a per-cpu list or a kernel allocation that sets no
  *     flag (pipe buffers, vmalloc, kernel stacks). Each zone's per-cpu lists held the pages its
  *     /proc/zoneinfo pagesets count; that many of these pages are per-cpu pages (PC_PCP, parked
- *     on the CPUs' lists again by the rebuild), those in the pageblocks with the most free and
- *     user pages first; the rest are kernel.
+ *     on the CPUs' lists again by the rebuild, a whole pageblock of them as one order-9 page),
+ *     those in the pageblocks with the most free and user pages first; the rest are kernel.
  */
 import {
   AGE_ACTIVE,
@@ -154,6 +154,8 @@ function resolveBare(s: Snapshot, classes: Uint8Array): { bare: number; bare_fre
     else if (c !== PC_UNKNOWN && c !== PC_KERNEL && c !== PC_PGTABLE && c !== PC_RESERVED)
       score[pfn >>> PAGEBLOCK_ORDER]++;
   }
+  // Whole bare pageblocks (a free order-9 page on a per-cpu list, or kernel memory such as pipe
+  // buffers filling a block) score 0: on the QEMU guests ranking them first made predictions worse.
   let bare_free = 0;
   for (const z of s.zoneinfo) {
     if (z.start_pfn === undefined || !z.spanned) continue;
