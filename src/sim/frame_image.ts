@@ -27,7 +27,7 @@ import {
   pageblock_order,
 } from '../mm/mmzone.ts';
 import { free_one_page } from '../mm/page_alloc/alloc_pages.ts';
-import { deferred_grow_zone, deferred_zone } from '../mm/page_alloc/deferred.ts';
+import { deferred_init_to } from '../mm/page_alloc/deferred.ts';
 import { __del_page_from_free_list, account_freepages } from '../mm/page_alloc/freelist.ts';
 import { drain_all_pages, order_to_pindex } from '../mm/page_alloc/pcp.ts';
 import {
@@ -227,12 +227,7 @@ function install(machine: Machine, image: FrameImage): ImageReport {
 /** deferred_grow_zone() until each lazily initialised zone reaches the image's extent. */
 function growZones(mm: MM, image: FrameImage): void {
   if (!image.grow_to) return;
-  for (const [id, end] of image.grow_to) {
-    const zone = mm.zones[id];
-    const pgdat = mm.nodes[zone.nid];
-    while (deferred_zone(pgdat) === zone && pgdat.first_deferred_pfn < end)
-      if (!deferred_grow_zone(mm, zone, 0)) break;
-  }
+  for (const [id, end] of image.grow_to) deferred_init_to(mm, mm.zones[id], end);
 }
 
 function planOwners(image: FrameImage, n: number): Plan {

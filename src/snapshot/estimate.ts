@@ -106,12 +106,6 @@ export function estimateImage(s: Snapshot, ram: PfnRun[], seed: number): Estimat
     return ns?.[name] ?? s.vmstat?.[name] ?? 0;
   };
 
-  let anonAll = 0;
-  for (const z of zones)
-    anonAll +=
-      (z.stats.nr_zone_inactive_anon ?? 0) +
-      (z.stats.nr_zone_active_anon ?? 0) +
-      (z.stats.nr_zone_unevictable ?? 0);
   for (const z of zones) {
     const zs = z.start_pfn as number;
     const ze = Math.min(nr, zs + z.spanned);

@@ -58,9 +58,9 @@ export const EXPECTED_ERROR: Record<ImportReport['method'], { hugepages: string;
     hugepages:
       'against Linux 6.1 (1 GiB QEMU guests, 55 runs): a median error of 1 page, 11 at most, when unmovable ' +
       'memory decides (after compact_memory up to 61: the kernel itself jumps between two outcomes there); ' +
-      '28 low on average, 63 at worst (19 after compact_memory) for a mixed load; a median of 40-56 and up to ' +
-      '150 either way (125 after) when direct compaction races kswapd, as wide as the kernel varies from boot ' +
-      'to boot on the same state. Against Linux 6.18 with lazy zone growth: 48 of 48 writes exact. ' +
+      '28 low on average, 63 at worst (19 after compact_memory) for a mixed load; a median of 43-53 and up to ' +
+      '152 either way (123 after) when direct compaction races kswapd, where the kernel varies as much from ' +
+      'boot to boot on the same state. Against Linux 6.18 with lazy zone growth: 48 of 48 writes exact. ' +
       '(docs/fidelity.md)',
     contig:
       'not measured against a real kernel (no kernel has MAP_CONTIG); it runs on the compaction, migration and ' +
@@ -69,7 +69,7 @@ export const EXPECTED_ERROR: Record<ImportReport['method'], { hugepages: string;
   estimate: {
     hugepages:
       'an ESTIMATE without kpageflags: against Linux 6.1 (31 runs) 34 low when unmovable memory decides, ' +
-      '52 low on average for a mixed load, up to 360 off when compaction races kswapd; take a root snapshot ' +
+      '53 low on average for a mixed load, up to 361 off when compaction races kswapd; take a root snapshot ' +
       'for a closer answer (docs/fidelity.md)',
     contig:
       'an ESTIMATE without kpageflags, not measured against a real kernel: where pages sit is a guess, so ' +

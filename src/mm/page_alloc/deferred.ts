@@ -121,6 +121,39 @@ function deferred_init_memmap_chunk(mm: MM, zone: Zone, start: number, end: numb
 }
 
 /**
+ * Initialise the zone's deferred memory section by section up to `end` (a pfn): the state of a
+ * machine whose kernel had grown that far (a snapshot's import). False if the zone is not
+ * deferred. deferred_grow_zone() may take a section more when reservations leave one short.
+ */
+export function deferred_init_to(mm: MM, zone: Zone, end: number): boolean {
+  const pgdat = mm.nodes[zone.nid];
+  if (deferred_zone(pgdat) !== zone) return false;
+  let nr = 0;
+  let spfn = pgdat.first_deferred_pfn;
+  const stop = Math.min(end, zone.zone_end_pfn);
+  while (spfn < stop) {
+    const epfn = Math.min(Math.ceil((spfn + 1) / PAGES_PER_SECTION) * PAGES_PER_SECTION, zone.zone_end_pfn);
+    nr += deferred_init_memmap_chunk(mm, zone, spfn, epfn);
+    spfn = epfn;
+  }
+  grown(mm, zone, nr, spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY);
+  return true;
+}
+
+/** `nr` pages of the zone were initialised, up to `next` (its new first_deferred_pfn). */
+function grown(mm: MM, zone: Zone, nr: number, next: number): void {
+  const pgdat = mm.nodes[zone.nid];
+  // Already in totalram_pages (defer_init()); __free_pages_memory() counted them again.
+  pgdat.nr_deferred_pages -= nr;
+  mm.totalram_pages -= nr;
+  pgdat.first_deferred_pfn = next;
+  if (nr) {
+    setup_per_zone_wmarks(mm);
+    setup_per_zone_lowmem_reserve(mm);
+  }
+}
+
+/**
  * kernel: mm/mm_init.c deferred_grow_zone()
  * Initialise sections of the zone's deferred memory until at least SECTION_ALIGN_UP(1 << order)
  * pages were freed. False if the zone has none left (or is not its node's highest).
@@ -139,13 +172,6 @@ export function deferred_grow_zone(mm: MM, zone: Zone, order: number): boolean {
   ) {
     nr += deferred_init_memmap_chunk(mm, zone, spfn, Math.min(epfn, zone.zone_end_pfn));
   }
-  // Already in totalram_pages (defer_init()); __free_pages_memory() counted them again.
-  pgdat.nr_deferred_pages -= nr;
-  mm.totalram_pages -= nr;
-  pgdat.first_deferred_pfn = nr && spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY;
-  if (nr) {
-    setup_per_zone_wmarks(mm);
-    setup_per_zone_lowmem_reserve(mm);
-  }
+  grown(mm, zone, nr, nr && spfn < zone.zone_end_pfn ? spfn : Number.POSITIVE_INFINITY);
   return nr > 0;
 }
