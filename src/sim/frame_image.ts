@@ -175,9 +175,12 @@ function install(machine: Machine, image: FrameImage): ImageReport {
   drain_all_pages(mm, null);
   const state = new Uint8Array(mm.frames.nr_frames);
   holdAllFree(mm, state);
-  // No watermark may stop the rebuilding's own allocations (page tables) from near-empty lists.
+  // No watermark may stop the rebuilding's own allocations (page tables) from near-empty lists,
+  // and none may grow a lazily initialised zone past the image's extent.
   const saved = mm.zones.map((z) => Float64Array.from(z._watermark));
   for (const z of mm.zones) z._watermark.fill(0);
+  const deferred = mm.nodes.map((n) => n.first_deferred_pfn);
+  for (const n of mm.nodes) n.first_deferred_pfn = Number.POSITIVE_INFINITY;
   setPageblockTypes(mm, image, n);
 
   const installed = new Float64Array(NR_PC);
@@ -210,6 +213,9 @@ function install(machine: Machine, image: FrameImage): ImageReport {
       boot_conflicts[name] = (boot_conflicts[name] ?? 0) + 1;
     }
   }
+  mm.nodes.forEach((n, i) => {
+    n.first_deferred_pfn = deferred[i];
+  });
   mm.zones.forEach((z, i) => {
     z._watermark.set(saved[i]);
     z.watermark_boost = 0;

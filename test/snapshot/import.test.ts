@@ -160,3 +160,19 @@ describe('installFrameImage()', () => {
     expect(m.now).toBe(0);
   });
 });
+
+describe('importSnapshot() of this host (Linux 6.18, 24 GiB, deferred_init=lazy)', () => {
+  it('grows Normal exactly as far as the kernel had, with its free blocks on the buddy lists and its per-cpu pages on the per-cpu lists', async () => {
+    const s = await readSnapshot('fidelity/host/runs/anon-holes-2/snapshot.tar.gz');
+    const { machine, report } = importSnapshot(s);
+    expect(machine.invariantViolations()).toEqual([]);
+    const normal = report.zones.find((z) => z.zone === 'Normal')!;
+    expect(normal.managed.model).toBe(normal.managed.snapshot);
+    // Free ≥ 2 MiB blocks: what kpageflags shows whole and free (free-blocks.ts counts 4868).
+    expect(normal.buddy.model[9] + 2 * normal.buddy.model[10]).toBe(4868);
+    const pcp = machine.mm.zones[2].pcp.count.reduce((a, b) => a + b, 0);
+    const snapPcp = s.zoneinfo.find((z) => z.zone === 'Normal')!.pagesets.reduce((n, p) => n + p.count, 0);
+    expect(pcp).toBeLessThanOrEqual(snapPcp);
+    expect(pcp).toBeGreaterThan(snapPcp * 0.9);
+  });
+});
