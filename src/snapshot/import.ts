@@ -13,9 +13,10 @@ import { type FrameImage, type ImageReport, installFrameImage, PC_RESERVED } fro
 import { Machine } from '../sim/machine.ts';
 import { classifyKpage } from './classify.ts';
 import { estimateImage } from './estimate.ts';
+import { SnapshotError } from './manifest.ts';
 import { assignPageblocks } from './pageblocks.ts';
 import { systemRamPfns } from './parse.ts';
-import { readSnapshot, type Snapshot } from './read.ts';
+import { MAX_KPAGE_PFNS, readSnapshot, type Snapshot } from './read.ts';
 
 const PAGE = 4096;
 const ZONES = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
@@ -78,6 +79,17 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
   const notes = [...s.missing.map((m) => `missing ${m.path}: ${m.cost ?? m.reason}`)];
   const useKpage = s.kpage !== null && !opts.estimate;
   const ram = ramRanges(s, notes);
+  const end = ram.at(-1)?.end ?? 0;
+  if (!end)
+    throw new SnapshotError(
+      'proc/zoneinfo',
+      'no zone gives its start_pfn, and proc/iomem has no System RAM: no memory map to import',
+    );
+  if (end > MAX_KPAGE_PFNS)
+    throw new SnapshotError(
+      s.iomem ? 'proc/iomem' : 'proc/zoneinfo',
+      `RAM reaches PFN ${end}: beyond the ${MAX_KPAGE_PFNS} (1 TiB) a model machine is built for`,
+    );
   let image: FrameImage;
   let bare: ImportReport['bare'];
   if (useKpage) {
@@ -100,7 +112,7 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
   // Reservations come from the image when it covers the initialised RAM: kpageflags usually, an
   // estimate unless a zone grows lazily (its present − managed pages are mostly not yet grown,
   // not reserved, so the model's own reservations stand).
-  let whole = useKpage || !config_lazy(s);
+  let whole = useKpage || !lazyGrowth(s);
   if (useKpage) {
     const covered = s.kpage!.total_pages;
     const expected = initialisedPages(s);
@@ -134,7 +146,7 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
 
 /** Pages with initialised struct pages: every present page, but a lazily grown zone's only up to its managed pages, in whole sections. */
 function initialisedPages(s: Snapshot): number {
-  const lazy = config_lazy(s);
+  const lazy = lazyGrowth(s);
   let n = 0;
   for (const z of s.zoneinfo)
     n +=
@@ -159,7 +171,7 @@ function pcpCounts(s: Snapshot): Map<number, number[]> {
 }
 
 /** Booted with deferred_init=lazy: the uninitialised top of Normal is not dumped, by design. */
-function config_lazy(s: Snapshot): boolean {
+function lazyGrowth(s: Snapshot): boolean {
   return /(^|\s)deferred_init=lazy(\s|$)/.test(s.cmdline ?? '');
 }
 
@@ -187,7 +199,7 @@ function machineConfig(
     nodes,
     cpus: Math.max(cpus, nodes),
     thp: thp === 'always' || thp === 'madvise' || thp === 'never' ? thp : 'madvise',
-    deferred_init: config_lazy(s) ? 'lazy' : 'off',
+    deferred_init: lazyGrowth(s) ? 'lazy' : 'off',
     swap: swapKb * 1024 >= 2 * PAGE ? swapKb * 1024 : 0,
     early: { unmovable: 0, reclaimable: 0, transient_fraction: 0 },
     seed: opts.seed ?? 1,

@@ -176,3 +176,15 @@ describe('importSnapshot() of this host (Linux 6.18, 24 GiB, deferred_init=lazy)
     expect(pcp).toBeGreaterThan(snapPcp * 0.9);
   });
 });
+
+describe('importSnapshot() refuses what it cannot build, naming the file', () => {
+  it('a memory map past 1 TiB, or none at all', async () => {
+    const s = await guest('unmovable');
+    const huge = { ...s, iomem: [{ start: 0x100000, end: 2 ** 41, name: 'System RAM', depth: 0 }] };
+    expect(() => importSnapshot(huge)).toThrow(
+      /proc\/iomem: RAM reaches PFN \d+: beyond the 268435456 \(1 TiB\)/,
+    );
+    const none = { ...s, iomem: null, zoneinfo: s.zoneinfo.map((z) => ({ ...z, start_pfn: undefined })) };
+    expect(() => importSnapshot(none)).toThrow(/proc\/zoneinfo: no zone gives its start_pfn/);
+  });
+});
