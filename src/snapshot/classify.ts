@@ -66,8 +66,15 @@ export function snapshotEndPfn(s: Snapshot): number {
   return Math.ceil(end / 1024) * 1024;
 }
 
-/** Classify every page kpageflags covers; pfns it does not cover stay PC_UNKNOWN. */
-export function classifyKpage(s: Snapshot, k: KpageData): Classified {
+/**
+ * Classify every page kpageflags covers; pfns it does not cover, or outside `ram` (6.18 reads 0
+ * where there is no memmap, e.g. the PCI hole), stay PC_UNKNOWN.
+ */
+export function classifyKpage(
+  s: Snapshot,
+  k: KpageData,
+  ram?: readonly { start: number; end: number }[],
+): Classified {
   const nr = Math.max(
     snapshotEndPfn(s),
     ...k.ranges.map((r) => Math.ceil((r.start_pfn + r.nr_pages) / 1024) * 1024),
@@ -134,6 +141,14 @@ export function classifyKpage(s: Snapshot, k: KpageData): Classified {
       if (lo & (ACTIVE | REFERENCED))
         age[pfn] = (lo & ACTIVE ? AGE_ACTIVE : 0) | (lo & REFERENCED ? AGE_REFERENCED : 0);
     }
+  }
+  if (ram) {
+    let from = 0;
+    for (const r of ram) {
+      classes.fill(PC_UNKNOWN, from, Math.min(r.start, nr));
+      from = Math.max(from, r.end);
+    }
+    if (from < nr) classes.fill(PC_UNKNOWN, from);
   }
   // A hugetlb folio whose tails did not make a power of two is not one the model can hold.
   const whole = hugetlb.filter((h) => h.order > 0);

@@ -22,6 +22,8 @@ const PAGE = 4096;
 const ZONES = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
 const MAX_NR_ZONES = ZONES.length;
 const SECTION = 32768;
+/** x86's PCI hole, 3–4 GiB, in pfns. */
+const PCI_HOLE = { start: 786432, end: 1048576 };
 /** vm sysctls an import never writes: actions, and what the image itself rebuilds. */
 const SKIP_SYSCTLS = new Set([
   'compact_memory',
@@ -93,7 +95,7 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
   let image: FrameImage;
   let bare: ImportReport['bare'];
   if (useKpage) {
-    const c = classifyKpage(s, s.kpage!);
+    const c = classifyKpage(s, s.kpage!, ram);
     const pb = assignPageblocks(s, c.classes);
     notes.push(...pb.notes);
     image = {
@@ -234,16 +236,34 @@ export function ramRanges(s: Snapshot, notes: string[]): PfnRun[] {
     if (last && last.end >= start) last.end = Math.max(last.end, end);
     else out.push({ start, end });
   }
-  // The x86 hole below 1 MiB (EBDA, VGA, ROM) when the first zone has one.
+  // The x86 holes: below 1 MiB (EBDA, VGA, ROM) when DMA has one, and the PCI hole at 3–4 GiB
+  // when DMA32 spans it with at least that much missing.
   const dma = s.zoneinfo.find((z) => z.zone === 'DMA');
-  if (dma && dma.spanned > dma.present && out[0]?.start < 256) {
-    const first = out[0];
-    out.splice(0, 1, { start: first.start, end: 159 }, { start: 256, end: first.end });
-  }
+  if (dma && dma.spanned > dma.present) cut(out, 159, 256);
+  const dma32 = s.zoneinfo.find((z) => z.zone === 'DMA32');
+  if (
+    dma32?.start_pfn !== undefined &&
+    dma32.start_pfn + dma32.spanned > PCI_HOLE.end &&
+    dma32.spanned - dma32.present >= PCI_HOLE.end - PCI_HOLE.start
+  )
+    cut(out, PCI_HOLE.start, PCI_HOLE.end);
   notes.push(
     "no System RAM ranges (proc/iomem missing or read without root): RAM is taken as the zones' spans",
   );
   return out.filter((r) => r.end > r.start);
+}
+
+/** Remove [start, end) from sorted ranges. */
+function cut(ranges: PfnRun[], start: number, end: number): void {
+  const out = ranges.flatMap((r) =>
+    r.end <= start || r.start >= end
+      ? [r]
+      : [
+          ...(r.start < start ? [{ start: r.start, end: start }] : []),
+          ...(end < r.end ? [{ start: end, end: r.end }] : []),
+        ],
+  );
+  ranges.splice(0, ranges.length, ...out);
 }
 
 /** Runs of reserved pages inside RAM, as byte ranges; the one at 16 MiB (or the largest) is the kernel image. */

@@ -1,7 +1,7 @@
 /**
  * A snapshot of a model machine, in the layout `mapcontig snapshot` writes for a real one
- * (docs/snapshot.md): its /proc and /sys files as it renders them, kpageflags and kpagecount
- * whole, no manifest. Importing it back is the round trip that checks the importer against a
+ * (docs/snapshot.md): its /proc and /sys files as it renders them, the System RAM lines of a
+ * /proc/iomem, kpageflags and kpagecount whole, no manifest. Importing it back is the round trip that checks the importer against a
  * machine whose every page is known (test/snapshot/round-trip.test.ts, bench/import.bench.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -26,6 +26,12 @@ export async function writeModelSnapshot(m: Machine, dir: string): Promise<void>
     await writeFile(file, data);
   };
   for (const f of PROC) await put(`proc/${f}`, m.readFile(`/proc/${f}`));
+  // The model has no /proc/iomem; its System RAM lines are what an import needs of it.
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  await put(
+    'proc/iomem',
+    m.mm.ram.map((r) => `${hex(r.start * 4096)}-${hex(r.end * 4096 - 1)} : System RAM\n`).join(''),
+  );
   await put('proc/sys/kernel/osrelease', `${MODEL_RELEASE}\n`);
   await put('proc/cmdline', m.config.deferred_init === 'lazy' ? 'deferred_init=lazy\n' : '\n');
   const sysfs = [

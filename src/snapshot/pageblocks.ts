@@ -16,6 +16,7 @@ import {
   PC_ANON,
   PC_FILE,
   PC_FILE_DIRTY,
+  PC_FREE,
   PC_HUGETLB,
   PC_KERNEL,
   PC_PGTABLE,
@@ -42,12 +43,14 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
   const kernel = new Int32Array(nblocks);
   const movable = new Int32Array(nblocks);
   const known = new Int32Array(nblocks);
+  const freePages = new Int32Array(nblocks);
   for (let pfn = 0; pfn < nr; pfn++) {
     const c = classes[pfn];
     const pb = pfn >>> PAGEBLOCK_ORDER;
     if (c === PC_UNKNOWN) continue;
     known[pb]++;
-    if (c === PC_KERNEL || c === PC_PGTABLE) kernel[pb]++;
+    if (c === PC_FREE) freePages[pb]++;
+    else if (c === PC_KERNEL || c === PC_PGTABLE) kernel[pb]++;
     else if (
       c === PC_ANON ||
       c === PC_THP ||
@@ -88,7 +91,7 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
     };
     // Whole free blocks first: a free order-10 block spans two pageblocks of one type (merging
     // retypes the buddy), and pagetypeinfo's free lists say how many of each order each type has.
-    const free = (pb: number) => known[pb] === 1 << PAGEBLOCK_ORDER && !kernel[pb] && !movable[pb];
+    const free = (pb: number) => freePages[pb] === 1 << PAGEBLOCK_ORDER;
     const typed = new Set<number>();
     for (const order of [10, 9]) {
       const span = 1 << (order - PAGEBLOCK_ORDER);

@@ -56,10 +56,10 @@ export interface ContigPrediction {
 export const EXPECTED_ERROR: Record<ImportReport['method'], { hugepages: string; contig: string }> = {
   kpageflags: {
     hugepages:
-      'against Linux 6.1 (1 GiB QEMU guests, 55 runs): a median error of 1 page, 11 at most, when unmovable ' +
+      'against Linux 6.1 (1 GiB QEMU guests, 55 runs): a median error of 2 pages, 11 at most, when unmovable ' +
       'memory decides (after compact_memory up to 61: the kernel itself jumps between two outcomes there); ' +
-      '28 low on average, 63 at worst (19 after compact_memory) for a mixed load; a median of 43-53 and up to ' +
-      '152 either way (123 after) when direct compaction races kswapd, where the kernel varies as much from ' +
+      '22 low on average, 44 at worst (25 after compact_memory) for a mixed load; a median of 53-82 and up to ' +
+      '141 either way (87 after) when direct compaction races kswapd, where the kernel varies as much from ' +
       'boot to boot on the same state. Against Linux 6.18 with lazy zone growth: 48 of 48 writes exact. ' +
       '(docs/fidelity.md)',
     contig:
@@ -68,8 +68,8 @@ export const EXPECTED_ERROR: Record<ImportReport['method'], { hugepages: string;
   },
   estimate: {
     hugepages:
-      'an ESTIMATE without kpageflags: against Linux 6.1 (31 runs) 34 low when unmovable memory decides, ' +
-      '53 low on average for a mixed load, up to 361 off when compaction races kswapd; take a root snapshot ' +
+      'an ESTIMATE without kpageflags: against Linux 6.1 (51 runs) 32 low when unmovable memory decides, ' +
+      '49 low on average for a mixed load, up to 378 off when compaction races kswapd; take a root snapshot ' +
       'for a closer answer (docs/fidelity.md)',
     contig:
       'an ESTIMATE without kpageflags, not measured against a real kernel: where pages sit is a guess, so ' +

@@ -1,7 +1,7 @@
 /**
  * The round trip: a model machine whose every page is known → its snapshot → an import. What the
  * snapshot shows must come back exactly; what it cannot show (compaction's deferral state, pins)
- * is where later answers may differ (docs/import.md, "Left out").
+ * is where answers may differ (docs/import.md, "Left out").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +18,8 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function roundTrip() {
-  const m = Machine.boot({ memory: '1G', cpus: 2, seed: 3 });
+async function roundTrip(memory: string) {
+  const m = Machine.boot({ memory, cpus: 2, seed: 3 });
   fragmentLikeAServer(m, { pinned: 0 });
   const dir = mkdtempSync(join(tmpdir(), 'mapcontig-rt-'));
   dirs.push(dir);
@@ -31,8 +31,8 @@ const meminfo = (m: Machine, k: string) =>
   Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m.readFile('/proc/meminfo'))![1]);
 
 describe('snapshot of a model machine, imported back', () => {
-  it('has the same free blocks, zones and page counts, and a consistent model', async () => {
-    const { m, machine, report } = await roundTrip();
+  it('has the same free blocks, pageblock types, zones and page counts, and a consistent model', async () => {
+    const { m, machine, report } = await roundTrip('4G');
     expect(machine.invariantViolations()).toEqual([]);
     expect(machine.readFile('/proc/buddyinfo')).toBe(m.readFile('/proc/buddyinfo'));
     for (const z of report.zones) {
@@ -41,10 +41,14 @@ describe('snapshot of a model machine, imported back', () => {
     }
     for (const k of ['MemFree', 'AnonPages', 'Cached', 'AnonHugePages'])
       expect(meminfo(machine, k), k).toBe(meminfo(m, k));
+    const blocks = (x: Machine) => x.readFile('/proc/pagetypeinfo').split('Number of blocks type')[1];
+    expect(blocks(machine)).toBe(blocks(m));
   });
 
-  it("predicts the original's first nr_hugepages write within 5%", async () => {
-    const { m, machine, report } = await roundTrip();
+  // At 1 GiB; at 4 GiB the original's first write stops at 260 where the import's gets 479 of 479
+  // (docs/import.md, "Left out": state no /proc file shows).
+  it("predicts the original's first nr_hugepages write within 5% (1 GiB)", async () => {
+    const { m, machine, report } = await roundTrip('1G');
     const original = predictHugepages({ machine: m, report }, { count: 479 });
     const imported = predictHugepages({ machine, report }, { count: 479 });
     expect(Math.abs(imported.now - original.now)).toBeLessThanOrEqual(Math.ceil(original.now * 0.05));
