@@ -175,10 +175,14 @@ function install(machine: Machine, image: FrameImage): ImageReport {
   drain_all_pages(mm, null);
   const state = new Uint8Array(mm.frames.nr_frames);
   holdAllFree(mm, state);
-  // No watermark may stop the rebuilding's own allocations (page tables) from near-empty lists,
-  // and none may grow a lazily initialised zone past the image's extent.
+  // No watermark or lowmem reserve may stop the rebuilding's own allocations (page tables) from
+  // near-empty lists, and none may grow a lazily initialised zone past the image's extent.
   const saved = mm.zones.map((z) => Float64Array.from(z._watermark));
-  for (const z of mm.zones) z._watermark.fill(0);
+  const reserve = mm.zones.map((z) => Float64Array.from(z.lowmem_reserve));
+  for (const z of mm.zones) {
+    z._watermark.fill(0);
+    z.lowmem_reserve.fill(0);
+  }
   const deferred = mm.nodes.map((n) => n.first_deferred_pfn);
   for (const n of mm.nodes) n.first_deferred_pfn = Number.POSITIVE_INFINITY;
   setPageblockTypes(mm, image, n);
@@ -218,6 +222,7 @@ function install(machine: Machine, image: FrameImage): ImageReport {
   });
   mm.zones.forEach((z, i) => {
     z._watermark.set(saved[i]);
+    z.lowmem_reserve.set(reserve[i]);
     z.watermark_boost = 0;
     z.flags = 0;
   });
