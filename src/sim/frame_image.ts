@@ -103,8 +103,11 @@ export interface FrameImage {
   hugetlb: { pfn: number; order: number; in_use: boolean }[];
   /** Per zone id, the pfn up to which a lazily initialised zone must have grown. */
   grow_to?: Map<number, number>;
-  /** Per zone id, how many PC_PCP pages each CPU's lists held (they are dealt out in pfn order). */
-  pcp?: Map<number, number[]>;
+  /**
+   * Per zone id and CPU, the per-cpu lists' state: how many PC_PCP pages they held (dealt out in
+   * pfn order) and their auto-tuned `high` (how much freed memory they may hold back from merging).
+   */
+  pcp?: Map<number, { count: number; high: number }[]>;
   /** Per pfn, the LRU age of an anonymous or file page: AGE_ACTIVE | AGE_REFERENCED (absent: inactive). */
   age?: Uint8Array;
 }
@@ -494,9 +497,9 @@ function installHugetlb(mm: MM, image: FrameImage, state: Uint8Array, installed:
 }
 
 /**
- * The per-cpu pages: each zone's, in pfn order, onto its CPUs' lists as the image counts them
- * (order 0, or order 9 for a whole pageblock of them; the list of their pageblock's type), with
- * `high` raised to hold them as it held them.
+ * The per-cpu lists as the image has them: each CPU's auto-tuned `high`, and each zone's per-cpu
+ * pages, in pfn order, onto its CPUs' lists as the image counts them (order 0, or order 9 for a
+ * whole pageblock of them; the list of their pageblock's type), `high` raised where they need it.
  * Pages beyond the counts go to the buddy lists. Returns how many were parked.
  */
 function parkPcp(mm: MM, image: FrameImage, state: Uint8Array, n: number): number {
@@ -504,8 +507,12 @@ function parkPcp(mm: MM, image: FrameImage, state: Uint8Array, n: number): numbe
   let parked = 0;
   for (const zone of mm.zones) {
     if (!zone.managed_pages) continue;
-    const counts = image.pcp?.get(zone.id) ?? [];
+    const lists = image.pcp?.get(zone.id) ?? [];
+    const counts = lists.map((l) => l.count);
     const pcp = zone.pcp;
+    lists.forEach((l, c) => {
+      if (c < mm.nr_cpus) pcp.high[c] = Math.max(l.high, 0);
+    });
     let cpu = 0;
     let left = counts[0] ?? 0;
     const end = Math.min(n, zone.zone_end_pfn);

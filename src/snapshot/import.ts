@@ -103,13 +103,13 @@ export function importSnapshot(s: Snapshot, opts: ImportOptions = {}): Imported 
       age: c.age,
       pageblock_mt: pb.pageblock_mt,
       hugetlb: c.hugetlb,
-      pcp: pcpCounts(s),
+      pcp: pcpLists(s),
     };
     bare = { pages: c.bare, free: c.bare_free };
   } else {
     const e = estimateImage(s, ram, opts.seed ?? 1);
     notes.push(...e.notes);
-    image = { ...e.image, pcp: pcpCounts(s) };
+    image = { ...e.image, pcp: pcpLists(s) };
   }
   // Reservations come from the image when it covers the initialised RAM: kpageflags usually, an
   // estimate unless a zone grows lazily (its present − managed pages are mostly not yet grown,
@@ -156,17 +156,17 @@ function initialisedPages(s: Snapshot): number {
   return n;
 }
 
-/** Each zone's per-cpu page counts by CPU, by the model's zone id. */
-function pcpCounts(s: Snapshot): Map<number, number[]> {
-  const out = new Map<number, number[]>();
+/** Each zone's per-cpu lists by CPU (pages held, `high`), by the model's zone id. */
+function pcpLists(s: Snapshot): Map<number, { count: number; high: number }[]> {
+  const out = new Map<number, { count: number; high: number }[]>();
   for (const z of s.zoneinfo) {
     const idx = ZONES.indexOf(z.zone);
     if (idx < 0 || !z.pagesets.length) continue;
-    const counts: number[] = [];
-    for (const p of z.pagesets) counts[p.cpu] = p.count;
+    const lists: { count: number; high: number }[] = [];
+    for (const p of z.pagesets) lists[p.cpu] = { count: p.count, high: p.high };
     out.set(
       z.node * MAX_NR_ZONES + idx,
-      Array.from(counts, (c) => c ?? 0),
+      Array.from(lists, (l) => l ?? { count: 0, high: 0 }),
     );
   }
   return out;

@@ -43,6 +43,9 @@ describe('snapshot of a model machine, imported back', () => {
       expect(meminfo(machine, k), k).toBe(meminfo(m, k));
     const blocks = (x: Machine) => x.readFile('/proc/pagetypeinfo').split('Number of blocks type')[1];
     expect(blocks(machine)).toBe(blocks(m));
+    // The per-cpu lists' auto-tuned high marks, from /proc/zoneinfo's pagesets.
+    const highs = (x: Machine) => x.readFile('/proc/zoneinfo').match(/^\s+high:\s+\d+$/gm);
+    expect(highs(machine)).toEqual(highs(m));
   });
 
   // At 1 GiB; at 4 GiB the original's first write stops at 260 where the import's gets 479 of 479
