@@ -8,7 +8,8 @@ import type { Comparison, ContenderResult } from '../contig/compare.ts';
 import { fmt_bytes } from '../contig/device.ts';
 import type { FallbackResult } from '../contig/fallback.ts';
 
-const ms = (ns: number): string => (ns / 1e6).toFixed(ns < 1e7 ? 2 : 1);
+/** Nanoseconds as milliseconds, two decimals below 10 ms. */
+export const ms = (ns: number): string => (ns / 1e6).toFixed(ns < 1e7 ? 2 : 1);
 const n = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : String(x));
 const signed = (x: number, digits = 0): string =>
   (x > 0 ? '+' : '') + (digits ? x.toFixed(digits) : String(x));

@@ -5,9 +5,8 @@
 import Table from 'cli-table3';
 import type { ImportReport } from '../snapshot/import.ts';
 import type { ContigPrediction, HugepagesPrediction } from '../snapshot/predict.ts';
-import { renderCostTable } from './comparison.ts';
+import { ms, renderCostTable } from './comparison.ts';
 
-const ms = (ns: number): string => (ns / 1e6).toFixed(ns < 1e7 ? 2 : 1);
 const mib = (pages: number): string => `${((pages * 4096) / 2 ** 20).toFixed(0)} MiB`;
 
 function table(head: string[]): Table.Table {

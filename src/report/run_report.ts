@@ -17,7 +17,7 @@ import { formatDuration } from '../lib/duration.ts';
 import { NR_PAGE_ORDERS } from '../mm/mmzone.ts';
 import { format_trace } from '../workload/plot_fragmentation.ts';
 import type { EventResult, RunResult } from '../workload/run.ts';
-import { renderBenefitTable, renderCollateralTable, renderCostTable } from './comparison.ts';
+import { ms, renderBenefitTable, renderCollateralTable, renderCostTable } from './comparison.ts';
 import { type CsvValue, toCsv } from './csv.ts';
 import { type Block, toHtml, toMarkdown } from './document.ts';
 import { formatAt, type RenderedPlot, renderRunPlots } from './plots.ts';
@@ -27,7 +27,6 @@ export interface RunReportOptions {
   scenarioText?: string;
 }
 
-const ms = (ns: number): string => (ns / 1e6).toFixed(ns < 1e7 ? 2 : 1);
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 // ---------------------------------------------------------------------------------------------

@@ -471,11 +471,11 @@ function installFiles(
 
 /** hugetlb folios join the pool of their size; those a task held are taken off its free list. */
 function installHugetlb(mm: MM, image: FrameImage, state: Uint8Array, installed: Float64Array): string[] {
-  const left: number[] = [];
+  const left = new Set<number>();
   for (const h of image.hugetlb) {
     const nr = 1 << h.order;
     if (!allHeld(state, h.pfn, nr)) {
-      left.push(h.pfn);
+      left.add(h.pfn);
       continue;
     }
     const hs = mm.hugetlb.hstates.find((s) => s.order === h.order) ?? mm.hugetlb.hugetlb_add_hstate(h.order);
@@ -485,13 +485,13 @@ function installHugetlb(mm: MM, image: FrameImage, state: Uint8Array, installed:
     installed[PC_HUGETLB] += nr;
   }
   for (const h of image.hugetlb) {
-    if (!h.in_use || left.includes(h.pfn)) continue;
+    if (!h.in_use || left.has(h.pfn)) continue;
     const hs = mm.hugetlb.hstates.find((s) => s.order === h.order)!;
     alloc_hugetlb_folio(mm, hs, true, mm.page_zone(h.pfn)!.nid);
   }
-  return left.length
+  return left.size
     ? [
-        `${left.length} hugetlb folios overlap the model's boot allocations and were left out (first at pfn ${left[0]})`,
+        `${left.size} hugetlb folios overlap the model's boot allocations and were left out (first at pfn ${[...left][0]})`,
       ]
     : [];
 }

@@ -17,6 +17,8 @@
  *     on the CPUs' lists again by the rebuild, a whole pageblock of them as one order-9 page),
  *     those in the pageblocks with the most free and user pages first; the rest are kernel.
  */
+
+import { pageblock_nr_pages, pageblock_order } from '../mm/mmzone.ts';
 import {
   AGE_ACTIVE,
   AGE_REFERENCED,
@@ -39,8 +41,6 @@ import type { KpageData, Snapshot } from './read.ts';
 
 /** A page with no flag and no mapping, until the per-cpu lists' share is decided. */
 const PC_BARE = 255;
-const PAGEBLOCK_ORDER = 9;
-const PAGEBLOCK_NR = 1 << PAGEBLOCK_ORDER;
 
 export interface Classified {
   classes: Uint8Array;
@@ -160,14 +160,14 @@ export function classifyKpage(
 /** Decide, zone by zone, which bare pages were free on the per-cpu lists (rule 6). */
 function resolveBare(s: Snapshot, classes: Uint8Array): { bare: number; bare_free: number } {
   const nr = classes.length;
-  const nblocks = Math.ceil(nr / PAGEBLOCK_NR);
+  const nblocks = Math.ceil(nr / pageblock_nr_pages);
   const score = new Int32Array(nblocks);
   let bare = 0;
   for (let pfn = 0; pfn < nr; pfn++) {
     const c = classes[pfn];
     if (c === PC_BARE) bare++;
     else if (c !== PC_UNKNOWN && c !== PC_KERNEL && c !== PC_PGTABLE && c !== PC_RESERVED)
-      score[pfn >>> PAGEBLOCK_ORDER]++;
+      score[pfn >>> pageblock_order]++;
   }
   // Whole bare pageblocks (a free order-9 page on a per-cpu list, or kernel memory such as pipe
   // buffers filling a block) score 0: on the QEMU guests ranking them first made predictions worse.
@@ -178,18 +178,21 @@ function resolveBare(s: Snapshot, classes: Uint8Array): { bare: number; bare_fre
     const end = Math.min(nr, start + z.spanned);
     let budget = 0;
     for (const p of z.pagesets) budget += p.count;
-    // Bucket the zone's bare pages by their block's score, then free from the top bucket down.
-    const byScore: number[][] = Array.from({ length: PAGEBLOCK_NR + 1 }, () => []);
+    // The highest-scoring bare pages are per-cpu: find the score where the budget runs out, then
+    // take every page above it and the first ones, in pfn order, at it.
+    const perScore = new Int32Array(pageblock_nr_pages + 1);
     for (let pfn = start; pfn < end; pfn++)
-      if (classes[pfn] === PC_BARE) byScore[score[pfn >>> PAGEBLOCK_ORDER]].push(pfn);
-    for (let sc = PAGEBLOCK_NR; sc >= 0; sc--) {
-      for (const pfn of byScore[sc]) {
-        classes[pfn] = budget > 0 ? PC_PCP : PC_KERNEL;
-        if (budget > 0) {
-          budget--;
-          bare_free++;
-        }
-      }
+      if (classes[pfn] === PC_BARE) perScore[score[pfn >>> pageblock_order]]++;
+    let cut = pageblock_nr_pages;
+    let above = 0;
+    while (cut > 0 && above + perScore[cut] < budget) above += perScore[cut--];
+    let atCut = Math.max(0, Math.min(budget - above, perScore[cut]));
+    for (let pfn = start; pfn < end; pfn++) {
+      if (classes[pfn] !== PC_BARE) continue;
+      const sc = score[pfn >>> pageblock_order];
+      const pcp = sc > cut || (sc === cut && atCut-- > 0);
+      classes[pfn] = pcp ? PC_PCP : PC_KERNEL;
+      if (pcp) bare_free++;
     }
   }
   // Bare pages outside every zone's span (there should be none) are kernel.

@@ -25,6 +25,15 @@
 
 import { Prng } from '../lib/prng.ts';
 import {
+  MAX_PAGE_ORDER,
+  MIGRATE_HIGHATOMIC,
+  MIGRATE_MOVABLE,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  pageblock_nr_pages,
+  pageblock_order,
+} from '../mm/mmzone.ts';
+import {
   type FrameImage,
   PC_ANON,
   PC_FILE,
@@ -46,19 +55,19 @@ export interface Estimate {
   notes: string[];
 }
 
-const PB_ORDER = 9;
-const PB_NR = 1 << PB_ORDER;
-const MAX_ORDER = 10;
+const PB_ORDER = pageblock_order;
+const PB_NR = pageblock_nr_pages;
+const MAX_ORDER = MAX_PAGE_ORDER;
 const NOT_SET = 255;
-/** The model's migratetypes (mm/mmzone.ts). */
-const UNMOVABLE = 0;
-const MOVABLE = 1;
-const RECLAIMABLE = 2;
-const HIGHATOMIC = 3;
-const NR_TYPES = 4;
+const UNMOVABLE = MIGRATE_UNMOVABLE;
+const MOVABLE = MIGRATE_MOVABLE;
+const RECLAIMABLE = MIGRATE_RECLAIMABLE;
+const HIGHATOMIC = MIGRATE_HIGHATOMIC;
+/** The types an estimate places: those below MIGRATE_CMA, named as /proc/pagetypeinfo names them. */
+const NR_TYPES = MIGRATE_HIGHATOMIC + 1;
 const TYPE_NAMES = ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic'];
 
-/** Per pfn while placing: free to place anything, taken, or kept for kernel pages. */
+/** Per pfn while placing: free to place anything, or taken. */
 const AVAIL = 0;
 const TAKEN = 1;
 

@@ -8,6 +8,7 @@
  * says how close the result is: each zone's managed and free pages and free blocks per order, the
  * model's next to the snapshot's, and everything left out. docs/import.md has the rules.
  */
+import { MAX_NR_ZONES, PAGES_PER_SECTION, zone_names } from '../mm/mmzone.ts';
 import type { MachineConfigInput } from '../sim/config.ts';
 import { type FrameImage, type ImageReport, installFrameImage, PC_RESERVED } from '../sim/frame_image.ts';
 import { Machine } from '../sim/machine.ts';
@@ -15,13 +16,11 @@ import { classifyKpage } from './classify.ts';
 import { estimateImage } from './estimate.ts';
 import { SnapshotError } from './manifest.ts';
 import { assignPageblocks } from './pageblocks.ts';
-import { systemRamPfns } from './parse.ts';
+import { parseBuddyinfo, systemRamPfns } from './parse.ts';
 import { MAX_KPAGE_PFNS, readSnapshot, type Snapshot } from './read.ts';
 
 const PAGE = 4096;
-const ZONES = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
-const MAX_NR_ZONES = ZONES.length;
-const SECTION = 32768;
+const ZONES: readonly string[] = zone_names;
 /** x86's PCI hole, 3–4 GiB, in pfns. */
 const PCI_HOLE = { start: 786432, end: 1048576 };
 /** vm sysctls an import never writes: actions, and what the image itself rebuilds. */
@@ -152,7 +151,9 @@ function initialisedPages(s: Snapshot): number {
   let n = 0;
   for (const z of s.zoneinfo)
     n +=
-      lazy && z.zone === 'Normal' ? Math.min(z.present, Math.ceil(z.managed / SECTION) * SECTION) : z.present;
+      lazy && z.zone === 'Normal'
+        ? Math.min(z.present, Math.ceil(z.managed / PAGES_PER_SECTION) * PAGES_PER_SECTION)
+        : z.present;
   return n;
 }
 
@@ -301,7 +302,7 @@ function growTargets(s: Snapshot, config: MachineConfigInput): Map<number, numbe
     if (idx < 0) continue;
     // As far as the kernel had grown it (its present pages, in whole sections), or as far as
     // kpageflags goes if that is further.
-    let end = z.start_pfn + Math.ceil(z.managed / SECTION) * SECTION;
+    let end = z.start_pfn + Math.ceil(z.managed / PAGES_PER_SECTION) * PAGES_PER_SECTION;
     if (s.kpage) {
       for (const r of s.kpage.ranges)
         if (r.start_pfn < z.start_pfn + z.spanned && r.start_pfn + r.nr_pages > z.start_pfn)
@@ -320,7 +321,7 @@ function writeSysctls(machine: Machine, s: Snapshot, notes: string[]): ImportRep
   for (const [name, value] of Object.entries(s.sysctl)) {
     const path = `/proc/sys/vm/${name}`;
     if (SKIP_SYSCTLS.has(name)) continue;
-    if (!have.has(path) && !have.has(name)) {
+    if (!have.has(path)) {
       skipped.push(name);
       continue;
     }
@@ -346,14 +347,14 @@ function writeSysctls(machine: Machine, s: Snapshot, notes: string[]): ImportRep
 
 /** Each zone's managed pages, free pages and free blocks: the snapshot's next to the model's. */
 export function compareZones(s: Snapshot, machine: Machine): ZoneComparison[] {
-  const model = parseBuddy(machine.readFile('/proc/buddyinfo'));
+  const model = parseBuddyinfo(machine.readFile('/proc/buddyinfo'));
   const out: ZoneComparison[] = [];
   for (const z of s.zoneinfo) {
     if (!z.present) continue;
     const idx = ZONES.indexOf(z.zone);
     const mz = idx < 0 ? undefined : machine.mm.zones[z.node * MAX_NR_ZONES + idx];
     const sb = s.buddyinfo.find((b) => b.node === z.node && b.zone === z.zone)?.nr_free ?? [];
-    const mb = model.get(`${z.node}/${z.zone}`) ?? [];
+    const mb = model.find((b) => b.node === z.node && b.zone === z.zone)?.nr_free ?? [];
     let pcp = 0;
     for (const p of z.pagesets) pcp += p.count;
     out.push({
@@ -366,15 +367,6 @@ export function compareZones(s: Snapshot, machine: Machine): ZoneComparison[] {
       },
       buddy: { snapshot: sb, model: mb },
     });
-  }
-  return out;
-}
-
-function parseBuddy(text: string): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const line of text.split('\n')) {
-    const m = /^Node (\d+), zone\s+(\S+)\s+(.*)$/.exec(line);
-    if (m) out.set(`${m[1]}/${m[2]}`, m[3].trim().split(/\s+/).map(Number));
   }
   return out;
 }

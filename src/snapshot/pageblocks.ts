@@ -12,6 +12,14 @@
  * Without pagetypeinfo (it is root-only), a block is UNMOVABLE when it holds at least as many
  * kernel pages as movable ones and at least one, else MOVABLE.
  */
+
+import {
+  MIGRATE_HIGHATOMIC,
+  MIGRATE_MOVABLE,
+  MIGRATE_RECLAIMABLE,
+  MIGRATE_UNMOVABLE,
+  pageblock_order,
+} from '../mm/mmzone.ts';
 import {
   PC_ANON,
   PC_FILE,
@@ -26,10 +34,14 @@ import {
 } from '../sim/frame_image.ts';
 import type { Snapshot } from './read.ts';
 
-const PAGEBLOCK_ORDER = 9;
 const NOT_SET = 255;
-// The model's migratetypes (mm/mmzone.ts), by /proc/pagetypeinfo's names.
-const MT = { Unmovable: 0, Movable: 1, Reclaimable: 2, HighAtomic: 3 } as const;
+// The migratetypes, by /proc/pagetypeinfo's names.
+const MT = {
+  Unmovable: MIGRATE_UNMOVABLE,
+  Movable: MIGRATE_MOVABLE,
+  Reclaimable: MIGRATE_RECLAIMABLE,
+  HighAtomic: MIGRATE_HIGHATOMIC,
+} as const;
 
 export interface PageblockAssignment {
   pageblock_mt: Uint8Array;
@@ -39,14 +51,14 @@ export interface PageblockAssignment {
 
 export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAssignment {
   const nr = classes.length;
-  const nblocks = Math.ceil(nr / (1 << PAGEBLOCK_ORDER));
+  const nblocks = Math.ceil(nr / (1 << pageblock_order));
   const kernel = new Int32Array(nblocks);
   const movable = new Int32Array(nblocks);
   const known = new Int32Array(nblocks);
   const freePages = new Int32Array(nblocks);
   for (let pfn = 0; pfn < nr; pfn++) {
     const c = classes[pfn];
-    const pb = pfn >>> PAGEBLOCK_ORDER;
+    const pb = pfn >>> pageblock_order;
     if (c === PC_UNKNOWN) continue;
     known[pb]++;
     if (c === PC_FREE) freePages[pb]++;
@@ -69,8 +81,8 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
     // The blocks whose first pfn is in the zone and that the image describes.
     const blocks: number[] = [];
     // pagetypeinfo counts from the zone's first pfn, so a block the zone starts inside is its.
-    const first = Math.floor(z.start_pfn / (1 << PAGEBLOCK_ORDER));
-    const end = Math.min(nblocks, Math.ceil((z.start_pfn + z.spanned) / (1 << PAGEBLOCK_ORDER)));
+    const first = Math.floor(z.start_pfn / (1 << pageblock_order));
+    const end = Math.min(nblocks, Math.ceil((z.start_pfn + z.spanned) / (1 << pageblock_order)));
     for (let pb = first; pb < end; pb++) if (known[pb]) blocks.push(pb);
     if (!blocks.length) continue;
     const row = pti?.blocks.find((b) => b.node === z.node && b.zone === z.zone);
@@ -91,12 +103,12 @@ export function assignPageblocks(s: Snapshot, classes: Uint8Array): PageblockAss
     };
     // Whole free blocks first: a free order-10 block spans two pageblocks of one type (merging
     // retypes the buddy), and pagetypeinfo's free lists say how many of each order each type has.
-    const free = (pb: number) => freePages[pb] === 1 << PAGEBLOCK_ORDER;
+    const free = (pb: number) => freePages[pb] === 1 << pageblock_order;
     const typed = new Set<number>();
     for (const order of [10, 9]) {
-      const span = 1 << (order - PAGEBLOCK_ORDER);
+      const span = 1 << (order - pageblock_order);
       const heads = blocks.filter(
-        (pb) => pb % span === 0 && !typed.has(pb) && blocks.includes(pb + span - 1),
+        (pb) => pb % span === 0 && !typed.has(pb) && pb + span <= end && known[pb + span - 1] > 0,
       );
       const whole = heads.filter((pb) => {
         for (let k = 0; k < span; k++) if (!free(pb + k) || typed.has(pb + k)) return false;
